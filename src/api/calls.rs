@@ -1,0 +1,131 @@
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+
+use super::extract::{Caller, QueryParams};
+use super::problem::{ApiError, OrNotFound};
+use super::AppState;
+use crate::domain::call::CallStatus;
+use crate::domain::ids;
+use crate::domain::time::{now_millis, parse_rfc3339};
+use crate::domain::token::Role;
+use crate::store::{CallDetail, CallFilter, CallSummary, Page};
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 200;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallQuery {
+    webhook_id: Option<String>,
+    status: Option<String>,
+    event_type: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+impl CallQuery {
+    fn into_filter(self) -> Result<CallFilter, ApiError> {
+        let instant = |field: &str, value: Option<String>| {
+            value
+                .map(|text| {
+                    parse_rfc3339(&text).ok_or_else(|| {
+                        ApiError::bad_field(
+                            field,
+                            "must be an RFC 3339 time such as 2026-11-23T10:00:00Z",
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let status = self
+            .status
+            .map(|s| {
+                CallStatus::parse(&s).ok_or_else(|| {
+                    ApiError::bad_field("status", "must be one of pending, success, failed")
+                })
+            })
+            .transpose()?;
+        let limit = match self.limit {
+            None => DEFAULT_LIMIT,
+            Some(text) => text
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_field(
+                        "limit",
+                        format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                    )
+                })?,
+        };
+        if let Some(cursor) = &self.cursor {
+            if !ids::has_shape(cursor, ids::CALL) {
+                return Err(ApiError::bad_field(
+                    "cursor",
+                    "is not a cursor this API returned",
+                ));
+            }
+        }
+        Ok(CallFilter {
+            webhook_id: self.webhook_id,
+            status,
+            event_type: self.event_type,
+            since: instant("since", self.since)?,
+            until: instant("until", self.until)?,
+            cursor: self.cursor,
+            limit,
+        })
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(site_id): Path<String>,
+    QueryParams(query): QueryParams<CallQuery>,
+) -> Result<Json<Page<CallSummary>>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let filter = query.into_filter()?;
+    Ok(Json(
+        state
+            .store
+            .list_calls(&site_id, &filter)
+            .await
+            .or_not_found("site")?,
+    ))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((site_id, call_id)): Path<(String, String)>,
+) -> Result<Json<CallDetail>, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(
+        state
+            .store
+            .call_detail(&site_id, &call_id)
+            .await
+            .or_not_found("webhook call")?,
+    ))
+}
+
+/// Queues a new attempt now, whatever the call's state.
+pub async fn resend(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((site_id, call_id)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<CallSummary>), ApiError> {
+    caller.require(Role::Developer)?;
+    let call = state
+        .store
+        .resend_call(&site_id, &call_id, now_millis())
+        .await
+        .or_not_found("webhook call")?;
+    state.wake.notify_one();
+    Ok((StatusCode::ACCEPTED, Json(call)))
+}

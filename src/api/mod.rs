@@ -1,0 +1,124 @@
+//! The HTTP edge: management API under `/api/v1`, health check. Handlers translate HTTP to
+//! domain and store calls and back; no business rule lives here.
+
+mod calls;
+mod events;
+mod extract;
+mod problem;
+mod sites;
+mod tokens;
+mod webhooks;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tokio::sync::Notify;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+pub use problem::ApiError;
+
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    /// Wakes this process's dispatcher when new calls are committed.
+    pub wake: Arc<Notify>,
+    pub allow_private_targets: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub max_body_bytes: usize,
+}
+
+pub fn router(state: AppState, settings: &ApiSettings) -> Router {
+    let api = Router::new()
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{token_id}", axum::routing::delete(tokens::delete))
+        .route("/sites", get(sites::list).post(sites::create))
+        .route(
+            "/sites/{site_id}",
+            get(sites::show).patch(sites::update).delete(sites::delete),
+        )
+        .route(
+            "/sites/{site_id}/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/sites/{site_id}/webhooks/{webhook_id}",
+            get(webhooks::show)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/sites/{site_id}/webhooks/{webhook_id}/secret",
+            get(webhooks::secret),
+        )
+        .route("/sites/{site_id}/events", post(events::publish))
+        .route("/sites/{site_id}/webhook_calls", get(calls::list))
+        .route("/sites/{site_id}/webhook_calls/{call_id}", get(calls::show))
+        .route(
+            "/sites/{site_id}/webhook_calls/{call_id}/resend",
+            post(calls::resend),
+        );
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+        ]))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "an internal error occurred",
+            )
+            .into_response()
+        }))
+        .with_state(state)
+}
+
+/// Reads only: a health check must never write (it is polled often, from many places).
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is not answering",
+            )
+            .into_response()
+        }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no such endpoint; the API lives under /api/v1",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this endpoint does not accept that method",
+    )
+}
+
+/// `{ "data": [...] }`, the envelope of every list.
+#[derive(serde::Serialize)]
+struct List<T> {
+    data: Vec<T>,
+}

@@ -1,0 +1,153 @@
+//! Wiring: opens the store, makes sure an owner token exists, starts the API and the
+//! dispatcher, and stops them in order.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::api::{self, ApiSettings, AppState};
+use crate::config::ServeArgs;
+use crate::dispatch::{DispatchSettings, Dispatcher};
+use crate::domain::time::now_millis;
+use crate::domain::token::{self, Role};
+use crate::store::{PoolSettings, Store};
+use crate::targets::http::{HttpSettings, HttpTarget};
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    store: Store,
+}
+
+pub async fn open_store(args: &crate::config::DatabaseArgs) -> anyhow::Result<Store> {
+    if args.database_url.is_none() {
+        std::fs::create_dir_all(&args.data_dir)
+            .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+    }
+    let pools = PoolSettings {
+        max_connections: args.db_pool_size,
+    };
+    Store::open(&args.url(), &pools)
+        .await
+        .context("opening the database")
+}
+
+/// Ensures someone can use the API: the configured admin token, or a new one printed once.
+async fn ensure_owner_token(store: &Store, admin_token: Option<&str>) -> anyhow::Result<()> {
+    match admin_token {
+        Some(secret) => {
+            if store.token_by_secret(secret).await?.is_none() {
+                store.create_token("admin", Role::Owner, secret).await?;
+            }
+        }
+        None if store.count_tokens().await? == 0 => {
+            let secret = token::generate();
+            store
+                .create_token("initial owner", Role::Owner, &secret)
+                .await?;
+            println!("hookrelay: created an owner API token. It is shown only this once; store it now:\n\n    {secret}\n");
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
+    args.check()?;
+    // reqwest is built without a default crypto provider, so the process picks ring once.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let store = open_store(&args.database).await?;
+    ensure_owner_token(&store, args.admin_token.as_deref()).await?;
+
+    let wake = Arc::new(Notify::new());
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+
+    let target = HttpTarget::new(HttpSettings {
+        allow_private_targets: args.allow_private_targets,
+        response_body_limit: args.response_body_limit,
+    })?;
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        target,
+        DispatchSettings {
+            retry: args.retry_schedule.clone(),
+            lease: args.lease,
+            claim_batch: args.claim_batch,
+            max_in_flight: args.max_in_flight,
+            poll_interval: args.poll_interval,
+            shutdown_grace: args.shutdown_grace,
+        },
+        wake.clone(),
+    );
+    tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
+    tasks.push(tokio::spawn(janitor(store.clone(), shutdown_rx.clone())));
+
+    let state = AppState {
+        store: store.clone(),
+        wake,
+        allow_private_targets: args.allow_private_targets,
+    };
+    let app = api::router(
+        state,
+        &ApiSettings {
+            max_body_bytes: args.max_body_bytes,
+        },
+    );
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let mut api_shutdown = shutdown_rx;
+    tasks.push(tokio::spawn(async move {
+        let stopped = async move {
+            let _ = api_shutdown.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    }));
+    tracing::info!(%addr, "hookrelay listening");
+    Ok(Running {
+        addr,
+        shutdown,
+        tasks,
+        store,
+    })
+}
+
+impl Running {
+    /// Stops accepting requests, lets in-flight deliveries finish (or hands them back),
+    /// then closes the database.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.store.close().await;
+    }
+}
+
+/// Periodic housekeeping that must not slow the hot paths.
+async fn janitor(store: Store, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        match store.prune_idempotency_keys(now_millis()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(removed = n, "pruned idempotency keys"),
+            Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Server configuration: flags, with `HOOKRELAY_*` environment variables as fallback.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args};
+
+use crate::domain::retry::{RetrySchedule, DEFAULT_SCHEDULE};
+use crate::domain::webhook::MAX_TIMEOUT_MS;
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Where SQLite data lives when no --database-url is given.
+    #[arg(long, env = "HOOKRELAY_DATA_DIR", default_value = "./hookrelay-data")]
+    pub data_dir: PathBuf,
+
+    /// `postgres://user:pass@host:port/db` to scale out, or `sqlite://PATH`.
+    /// Default: a SQLite file in --data-dir.
+    #[arg(long, env = "HOOKRELAY_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Database connections per process (readers, on SQLite).
+    #[arg(long, env = "HOOKRELAY_DB_POOL_SIZE", default_value_t = 8)]
+    pub db_pool_size: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "HOOKRELAY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Owner token to ensure exists (for scripts and tests). Without it, the first start
+    /// creates one and prints it once.
+    #[arg(long, env = "HOOKRELAY_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Waits between attempts after each failure, e.g. `5s,5m,30m,2h,5h,10h,10h`.
+    #[arg(long, env = "HOOKRELAY_RETRY_SCHEDULE", default_value = DEFAULT_SCHEDULE, value_parser = RetrySchedule::parse)]
+    pub retry_schedule: RetrySchedule,
+
+    /// How long a worker holds a claimed call before another may take it.
+    #[arg(long, env = "HOOKRELAY_LEASE", default_value = "2m", value_parser = humantime::parse_duration)]
+    pub lease: Duration,
+
+    /// Longest idle wait before looking for due calls again.
+    #[arg(long, env = "HOOKRELAY_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub poll_interval: Duration,
+
+    /// Calls claimed per database round trip.
+    #[arg(long, env = "HOOKRELAY_CLAIM_BATCH", default_value_t = 100)]
+    pub claim_batch: u32,
+
+    /// Deliveries in flight at once, per process.
+    #[arg(long, env = "HOOKRELAY_MAX_IN_FLIGHT", default_value_t = 256)]
+    pub max_in_flight: usize,
+
+    /// On SIGTERM, how long in-flight deliveries may finish before being handed back.
+    #[arg(long, env = "HOOKRELAY_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Allow webhooks to loopback, private and reserved addresses. Off by default so
+    /// tenants cannot reach the operator's internal network; turn on for local testing.
+    #[arg(long, env = "HOOKRELAY_ALLOW_PRIVATE_TARGETS", action = ArgAction::SetTrue)]
+    pub allow_private_targets: bool,
+
+    /// Largest API request body accepted, in bytes.
+    #[arg(long, env = "HOOKRELAY_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Response bodies are kept in the activity log up to this many bytes.
+    #[arg(long, env = "HOOKRELAY_RESPONSE_BODY_LIMIT", default_value_t = 64 * 1024)]
+    pub response_body_limit: usize,
+}
+
+impl DatabaseArgs {
+    pub fn url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| crate::store::Store::sqlite_url(&self.data_dir))
+    }
+}
+
+impl ServeArgs {
+    /// Cross-field checks clap cannot express.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.lease < Duration::from_secs(1) {
+            anyhow::bail!("--lease must be at least 1s");
+        }
+        if self.lease <= Duration::from_millis(MAX_TIMEOUT_MS) {
+            // Allowed (tests use short leases), but a receiver slower than the lease may then
+            // get the same call twice.
+            tracing::warn!(lease = ?self.lease, "--lease is not longer than the longest webhook timeout (60s)");
+        }
+        if self.claim_batch == 0 || self.max_in_flight == 0 {
+            anyhow::bail!("--claim-batch and --max-in-flight must be at least 1");
+        }
+        if let Some(token) = &self.admin_token {
+            if token.len() < 16 {
+                anyhow::bail!("HOOKRELAY_ADMIN_TOKEN must be at least 16 characters");
+            }
+        }
+        Ok(())
+    }
+}

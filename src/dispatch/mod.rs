@@ -1,0 +1,214 @@
+//! The delivery worker: claims due calls with a lease, hands each to its target
+//! concurrently, and writes results back in batches (one transaction per batch).
+//!
+//! Crash safety comes from the lease: a claimed call's `next_attempt_at` is the end of its
+//! lease, so if this process dies the call simply becomes due again for any worker.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::JoinSet;
+
+use crate::domain::call::{next_step, CallProgress, CallStatus, NextStep};
+use crate::domain::retry::RetrySchedule;
+use crate::domain::time::now_millis;
+use crate::store::{AttemptResult, ClaimedCall, Store};
+use crate::targets::Target;
+
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    pub retry: RetrySchedule,
+    /// How long a claim holds; must exceed the longest webhook timeout.
+    pub lease: Duration,
+    /// Calls claimed per query.
+    pub claim_batch: u32,
+    /// Deliveries in flight at once.
+    pub max_in_flight: usize,
+    /// Longest idle sleep; bounds how late work from other processes is noticed.
+    pub poll_interval: Duration,
+    /// On shutdown, how long in-flight deliveries may finish before they are released.
+    pub shutdown_grace: Duration,
+}
+
+/// Results written per transaction at most.
+const RECORD_BATCH: usize = 512;
+
+/// Claims currently held by this process: call id → claim token.
+type Outstanding = Arc<Mutex<HashMap<String, String>>>;
+
+pub struct Dispatcher<T: Target> {
+    store: Store,
+    target: Arc<T>,
+    settings: DispatchSettings,
+    wake: Arc<Notify>,
+}
+
+impl<T: Target> Dispatcher<T> {
+    /// `wake` is notified when new work is committed in this process, so it is picked up
+    /// at once instead of at the next poll.
+    pub fn new(store: Store, target: T, settings: DispatchSettings, wake: Arc<Notify>) -> Self {
+        Dispatcher {
+            store,
+            target: Arc::new(target),
+            settings,
+            wake,
+        }
+    }
+
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let outstanding: Outstanding = Arc::default();
+        let (results_tx, results_rx) = mpsc::channel(self.settings.max_in_flight.max(1) * 2);
+        let recorder = tokio::spawn(record_results(
+            self.store.clone(),
+            results_rx,
+            outstanding.clone(),
+        ));
+        let mut deliveries = JoinSet::new();
+        while !*shutdown.borrow() {
+            while deliveries.try_join_next().is_some() {}
+            let free = self.settings.max_in_flight.saturating_sub(deliveries.len());
+            let wanted = self.settings.claim_batch.min(free as u32);
+            let mut claimed = 0;
+            if wanted > 0 {
+                let now = now_millis();
+                let lease_until = now + self.settings.lease.as_millis() as i64;
+                match self.store.claim_due(now, lease_until, wanted).await {
+                    Ok(calls) => {
+                        claimed = calls.len() as u32;
+                        let mut held = outstanding.lock().expect("outstanding lock");
+                        for call in calls {
+                            held.insert(call.call_id.clone(), call.claim_token.clone());
+                            let target = self.target.clone();
+                            let retry = self.settings.retry.clone();
+                            let results = results_tx.clone();
+                            deliveries.spawn(async move {
+                                let result = deliver(target.as_ref(), call, &retry).await;
+                                // The recorder only stops after we do; a send error means shutdown.
+                                let _ = results.send(result).await;
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "claiming due calls failed; retrying shortly");
+                    }
+                }
+            }
+            if wanted > 0 && claimed == wanted {
+                continue; // probably more due work: claim again straight away
+            }
+            let saturated = wanted == 0;
+            let idle_sleep = self.idle_sleep().await;
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                Some(_) = deliveries.join_next(), if saturated => {}
+                _ = tokio::time::sleep(idle_sleep) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+
+        tracing::info!(in_flight = deliveries.len(), "dispatcher stopping");
+        let drained = tokio::time::timeout(self.settings.shutdown_grace, async {
+            while deliveries.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            deliveries.abort_all();
+            while deliveries.join_next().await.is_some() {}
+        }
+        drop(results_tx);
+        let _ = recorder.await;
+        let unrecorded: Vec<(String, String)> = outstanding
+            .lock()
+            .expect("outstanding lock")
+            .drain()
+            .collect();
+        if !unrecorded.is_empty() {
+            match self.store.release_claims(&unrecorded, now_millis()).await {
+                Ok(()) => tracing::info!(released = unrecorded.len(), "released unfinished calls"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not release claims; their leases will expire")
+                }
+            }
+        }
+    }
+
+    /// How long to sleep when there is nothing to claim: until the next call is due, but
+    /// never longer than the poll interval (other processes may add work).
+    async fn idle_sleep(&self) -> Duration {
+        let poll = self.settings.poll_interval;
+        match self.store.next_due_at().await {
+            Ok(Some(due)) => {
+                let wait = (due - now_millis()).max(1) as u64;
+                poll.min(Duration::from_millis(wait))
+            }
+            _ => poll,
+        }
+    }
+}
+
+/// Makes one attempt (or decides none can be made) and says where the call goes next.
+async fn deliver<T: Target>(target: &T, call: ClaimedCall, retry: &RetrySchedule) -> AttemptResult {
+    let not_sent = |reason: &str| AttemptResult {
+        call_id: call.call_id.clone(),
+        claim_token: call.claim_token.clone(),
+        attempt: None,
+        error: Some(reason.to_owned()),
+        status_code: None,
+        finished_at: now_millis(),
+        next: NextStep::Done(CallStatus::Failed),
+    };
+    let webhook = match &call.webhook {
+        None => return not_sent("not sent: the webhook was deleted"),
+        Some(w) if !w.settings.enabled => return not_sent("not sent: the webhook is disabled"),
+        Some(w) => w,
+    };
+    let outcome = target.deliver(&call, webhook).await;
+    let finished_at = now_millis();
+    let progress = CallProgress {
+        previous_attempts: call.previous_attempts,
+        one_shot: call.one_shot,
+    };
+    let jitter = rand::random::<f64>() * 2.0 - 1.0;
+    AttemptResult {
+        next: next_step(progress, outcome.delivered, retry, finished_at, jitter),
+        error: outcome.attempt.error.clone(),
+        status_code: outcome.attempt.response_status,
+        finished_at,
+        call_id: call.call_id,
+        claim_token: call.claim_token,
+        attempt: Some(outcome.attempt),
+    }
+}
+
+/// Drains results and writes them in batches: whatever piled up while the previous
+/// transaction committed goes into the next one.
+async fn record_results(
+    store: Store,
+    mut results: mpsc::Receiver<AttemptResult>,
+    outstanding: Outstanding,
+) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while results.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let mut backoff = Duration::from_millis(100);
+        for attempt in 1..=5 {
+            match store.record_results(&batch).await {
+                Ok(()) => break,
+                Err(e) if attempt < 5 => {
+                    tracing::warn!(error = %e, attempt, "recording results failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                // Not lost: the claims' leases expire and the calls are attempted again.
+                Err(e) => {
+                    tracing::error!(error = %e, calls = batch.len(), "could not record results")
+                }
+            }
+        }
+        let mut held = outstanding.lock().expect("outstanding lock");
+        for result in batch.drain(..) {
+            held.remove(&result.call_id);
+        }
+    }
+}

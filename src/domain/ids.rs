@@ -1,0 +1,66 @@
+//! Identifiers and random secrets.
+//!
+//! Ids are a readable prefix plus a UUIDv7 in hex: time-ordered, so ordering by id is ordering
+//! by creation, which makes cursor paging a plain `id < cursor` on the primary key.
+
+use base64::Engine;
+use rand::RngCore;
+
+pub const SITE: &str = "site";
+pub const WEBHOOK: &str = "wh";
+pub const EVENT: &str = "evt";
+pub const CALL: &str = "call";
+pub const ATTEMPT: &str = "att";
+pub const TOKEN: &str = "tok";
+
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// True when `id` has the shape `new_id(prefix)` produces; used to reject garbage cursors.
+pub fn has_shape(id: &str, prefix: &str) -> bool {
+    id.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// `n` bytes from the OS-seeded CSPRNG.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; n];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
+}
+
+/// URL-safe random string carrying `n` bytes of entropy.
+pub fn random_urlsafe(n: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_carry_prefix_and_sort_by_creation() {
+        let a = new_id(CALL);
+        let b = new_id(CALL);
+        assert!(has_shape(&a, CALL));
+        assert!(a < b, "{a} should sort before {b}");
+    }
+
+    #[test]
+    fn shape_check_rejects_other_prefixes_and_garbage() {
+        let id = new_id(WEBHOOK);
+        assert!(!has_shape(&id, CALL));
+        assert!(!has_shape("call_xyz", CALL));
+        assert!(!has_shape("call_", CALL));
+        assert!(!has_shape("callx0123456789abcdef0123456789abcdef", CALL));
+    }
+
+    #[test]
+    fn random_strings_differ_and_have_expected_length() {
+        let a = random_urlsafe(32);
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, random_urlsafe(32));
+    }
+}

@@ -1,0 +1,14 @@
+//! Pure domain logic: no I/O, no clocks, no randomness except where passed in.
+//! Everything here is unit-tested in place.
+
+pub mod call;
+pub mod destination;
+pub mod event;
+pub mod ids;
+pub mod retry;
+pub mod signing;
+pub mod time;
+pub mod token;
+pub mod trigger;
+pub mod validation;
+pub mod webhook;

@@ -1,0 +1,13 @@
+//! hookrelay: durable, signed outgoing webhooks and incoming build hooks, in one binary.
+//!
+//! Layers, outside in: `cli` → `app` (wiring) → `api` (HTTP edge) and `dispatch` (worker)
+//! → `domain` (pure rules) and `store` (database) / `targets` (where calls go).
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod dispatch;
+pub mod domain;
+pub mod store;
+pub mod targets;

@@ -1,0 +1,462 @@
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::sql::Sql;
+use super::webhooks::{self, WebhookRecord};
+use super::{corrupt, json_text, parse_json, Result, Store, StoreError};
+use crate::domain::call::{CallStatus, NextStep};
+use crate::domain::ids;
+use crate::domain::time::{rfc3339, UnixMillis};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CallSummary {
+    pub id: String,
+    pub site_id: String,
+    pub event_id: String,
+    pub webhook_id: String,
+    pub entity_type: String,
+    pub event_type: String,
+    pub status: CallStatus,
+    pub attempt_count: i64,
+    /// When the next attempt is due (pending calls only).
+    #[serde(with = "rfc3339::option")]
+    pub next_attempt_at: Option<UnixMillis>,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    #[serde(with = "rfc3339::option")]
+    pub last_attempt_at: Option<UnixMillis>,
+    #[serde(with = "rfc3339")]
+    pub created_at: UnixMillis,
+    #[serde(with = "rfc3339")]
+    pub updated_at: UnixMillis,
+}
+
+const SUMMARY_COLUMNS: &str = "id, site_id, event_id, webhook_id, entity_type, event_type, \
+     status, attempt_count, next_attempt_at, last_status_code, last_error, last_attempt_at, \
+     created_at, updated_at";
+
+fn summary_from_row(row: &AnyRow) -> Result<CallSummary> {
+    let status: String = row.try_get("status")?;
+    let status = CallStatus::parse(&status).ok_or_else(|| corrupt("call status", status))?;
+    let next_attempt_at: Option<i64> = row.try_get("next_attempt_at")?;
+    Ok(CallSummary {
+        id: row.try_get("id")?,
+        site_id: row.try_get("site_id")?,
+        event_id: row.try_get("event_id")?,
+        webhook_id: row.try_get("webhook_id")?,
+        entity_type: row.try_get("entity_type")?,
+        event_type: row.try_get("event_type")?,
+        status,
+        attempt_count: row.try_get("attempt_count")?,
+        next_attempt_at: next_attempt_at.filter(|_| status == CallStatus::Pending),
+        last_status_code: row.try_get("last_status_code")?,
+        last_error: row.try_get("last_error")?,
+        last_attempt_at: row.try_get("last_attempt_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// One attempt as the dispatcher made it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewAttempt {
+    /// Made because a person asked for a resend, not by the schedule.
+    pub manual: bool,
+    #[serde(with = "rfc3339")]
+    pub started_at: UnixMillis,
+    pub duration_ms: i64,
+    pub request_url: String,
+    /// Headers as sent, with credentials masked.
+    pub request_headers: Value,
+    pub response_status: Option<i64>,
+    pub response_headers: Option<Value>,
+    /// Cut to the configured limit.
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptRecord {
+    pub id: String,
+    #[serde(flatten)]
+    pub attempt: NewAttempt,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestView {
+    /// URL and headers of the latest attempt (absent until one is made).
+    pub url: Option<String>,
+    pub headers: Option<Value>,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CallDetail {
+    #[serde(flatten)]
+    pub summary: CallSummary,
+    pub environment: String,
+    pub request: RequestView,
+    pub attempts: Vec<AttemptRecord>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CallFilter {
+    pub webhook_id: Option<String>,
+    pub status: Option<CallStatus>,
+    pub event_type: Option<String>,
+    pub since: Option<UnixMillis>,
+    pub until: Option<UnixMillis>,
+    /// Id of the last call of the previous page.
+    pub cursor: Option<String>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// A call claimed for delivery, with everything needed to make the attempt.
+#[derive(Debug, Clone)]
+pub struct ClaimedCall {
+    pub call_id: String,
+    pub claim_token: String,
+    pub site_id: String,
+    pub environment: String,
+    pub body: String,
+    pub previous_attempts: u32,
+    pub one_shot: bool,
+    pub manual: bool,
+    /// `None` when the webhook was deleted after the claim.
+    pub webhook: Option<WebhookRecord>,
+}
+
+/// What a delivery attempt came to, to be written back.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    pub call_id: String,
+    pub claim_token: String,
+    /// `None` when nothing was sent (e.g. the webhook was disabled meanwhile).
+    pub attempt: Option<NewAttempt>,
+    pub error: Option<String>,
+    pub status_code: Option<i64>,
+    pub finished_at: UnixMillis,
+    pub next: NextStep,
+}
+
+impl Store {
+    pub async fn list_calls(
+        &self,
+        site_id: &str,
+        filter: &CallFilter,
+    ) -> Result<Page<CallSummary>> {
+        self.site(site_id).await?;
+        let mut sql = Sql::new(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM webhook_calls WHERE site_id = "
+        ));
+        sql.bind(site_id.to_owned());
+        if let Some(webhook_id) = &filter.webhook_id {
+            sql.push(" AND webhook_id = ").bind(webhook_id.clone());
+        }
+        if let Some(status) = filter.status {
+            sql.push(" AND status = ").bind(status.as_str().to_owned());
+        }
+        if let Some(event_type) = &filter.event_type {
+            sql.push(" AND event_type = ").bind(event_type.clone());
+        }
+        if let Some(since) = filter.since {
+            sql.push(" AND created_at >= ").bind(since);
+        }
+        if let Some(until) = filter.until {
+            sql.push(" AND created_at < ").bind(until);
+        }
+        if let Some(cursor) = &filter.cursor {
+            sql.push(" AND id < ").bind(cursor.clone());
+        }
+        // One row more than asked tells whether another page exists.
+        sql.push(" ORDER BY id DESC LIMIT ")
+            .bind(i64::from(filter.limit) + 1);
+        let rows = sql.query().fetch_all(&self.read).await?;
+        let mut data = rows
+            .iter()
+            .map(summary_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let next_cursor = if data.len() > filter.limit as usize {
+            data.truncate(filter.limit as usize);
+            data.last().map(|c| c.id.clone())
+        } else {
+            None
+        };
+        Ok(Page { data, next_cursor })
+    }
+
+    pub async fn call_detail(&self, site_id: &str, id: &str) -> Result<CallDetail> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SUMMARY_COLUMNS} FROM webhook_calls WHERE site_id = $1 AND id = $2"
+        )))
+        .bind(site_id.to_owned())
+        .bind(id.to_owned())
+        .fetch_optional(&self.read)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let summary = summary_from_row(&row)?;
+        let event = sqlx::query("SELECT environment, body FROM events WHERE id = $1")
+            .bind(summary.event_id.clone())
+            .fetch_one(&self.read)
+            .await?;
+        let attempts = sqlx::query(
+            "SELECT id, manual, started_at, duration_ms, request_url, request_headers, \
+             response_status, response_headers, response_body, error \
+             FROM webhook_attempts WHERE call_id = $1 ORDER BY id",
+        )
+        .bind(id.to_owned())
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(attempt_from_row)
+        .collect::<Result<Vec<_>>>()?;
+        let latest = attempts.last().map(|a| &a.attempt);
+        Ok(CallDetail {
+            request: RequestView {
+                url: latest.map(|a| a.request_url.clone()),
+                headers: latest.map(|a| a.request_headers.clone()),
+                body: event.try_get("body")?,
+            },
+            environment: event.try_get("environment")?,
+            summary,
+            attempts,
+        })
+    }
+
+    /// Makes the call due now. A finished call gets exactly one more attempt; a pending one
+    /// has its next scheduled attempt brought forward.
+    pub async fn resend_call(
+        &self,
+        site_id: &str,
+        id: &str,
+        now: UnixMillis,
+    ) -> Result<CallSummary> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE webhook_calls SET \
+               one_shot = CASE WHEN status = 'pending' THEN one_shot ELSE 1 END, \
+               status = 'pending', next_attempt_at = $1, claim_token = NULL, \
+               resend_requested = 1, updated_at = $1 \
+             WHERE site_id = $2 AND id = $3 RETURNING {SUMMARY_COLUMNS}"
+        )))
+        .bind(now)
+        .bind(site_id.to_owned())
+        .bind(id.to_owned())
+        .fetch_optional(&self.write)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        summary_from_row(&row)
+    }
+
+    /// Claims up to `limit` due calls until `lease_until`. Claimed calls are invisible to
+    /// other workers until the lease ends or the result is recorded.
+    pub async fn claim_due(
+        &self,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<ClaimedCall>> {
+        let claim_token = ids::random_urlsafe(12);
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE webhook_calls SET next_attempt_at = $1, claim_token = $2 \
+             WHERE id IN (SELECT id FROM webhook_calls \
+                          WHERE status = 'pending' AND next_attempt_at <= $3 \
+                          ORDER BY next_attempt_at LIMIT $4{}) \
+             RETURNING id, site_id, event_id, webhook_id, attempt_count, one_shot, resend_requested",
+            self.dialect.skip_locked()
+        )))
+        .bind(lease_until)
+        .bind(claim_token.clone())
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.write)
+        .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let column = |name: &str| -> Result<Vec<String>> {
+            rows.iter()
+                .map(|r| Ok(r.try_get::<String, _>(name)?))
+                .collect()
+        };
+        let events = self.event_bodies(&column("event_id")?).await?;
+        let hooks = self.webhooks_by_id(&column("webhook_id")?).await?;
+        rows.iter()
+            .map(|row| {
+                let event_id: String = row.try_get("event_id")?;
+                let webhook_id: String = row.try_get("webhook_id")?;
+                let (environment, body) = events
+                    .get(&event_id)
+                    .cloned()
+                    .ok_or_else(|| corrupt("call without its event", &event_id))?;
+                Ok(ClaimedCall {
+                    call_id: row.try_get("id")?,
+                    claim_token: claim_token.clone(),
+                    site_id: row.try_get("site_id")?,
+                    environment,
+                    body,
+                    previous_attempts: row.try_get::<i64, _>("attempt_count")?.max(0) as u32,
+                    one_shot: row.try_get::<i64, _>("one_shot")? != 0,
+                    manual: row.try_get::<i64, _>("resend_requested")? != 0,
+                    webhook: hooks.get(&webhook_id).cloned(),
+                })
+            })
+            .collect()
+    }
+
+    async fn event_bodies(&self, ids: &[String]) -> Result<HashMap<String, (String, String)>> {
+        let mut sql = Sql::new("SELECT id, environment, body FROM events WHERE id IN ");
+        sql.bind_list(&dedup(ids));
+        sql.query()
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    (r.try_get("environment")?, r.try_get("body")?),
+                ))
+            })
+            .collect()
+    }
+
+    async fn webhooks_by_id(&self, ids: &[String]) -> Result<HashMap<String, WebhookRecord>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {} FROM webhooks WHERE id IN ",
+            webhooks::COLUMNS
+        ));
+        sql.bind_list(&dedup(ids));
+        sql.query()
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|r| webhooks::from_row(r).map(|w| (w.id.clone(), w)))
+            .collect()
+    }
+
+    /// Writes a batch of results in one transaction (group commit). A result whose claim
+    /// was superseded (lease expired, or a resend) keeps its attempt in the log but no
+    /// longer moves the call.
+    pub async fn record_results(&self, results: &[AttemptResult]) -> Result<()> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write.begin().await?;
+        let attempts: Vec<_> = results
+            .iter()
+            .filter_map(|r| r.attempt.as_ref().map(|a| (&r.call_id, a)))
+            .collect();
+        for chunk in attempts.chunks(200) {
+            let mut sql = Sql::new(
+                "INSERT INTO webhook_attempts (id, call_id, manual, started_at, duration_ms, \
+                 request_url, request_headers, response_status, response_headers, response_body, error) VALUES ",
+            );
+            for (i, (call_id, a)) in chunk.iter().enumerate() {
+                sql.push(if i == 0 { "(" } else { ", (" });
+                sql.bind(ids::new_id(ids::ATTEMPT)).push(", ");
+                sql.bind((*call_id).clone()).push(", ");
+                sql.bind(i64::from(a.manual)).push(", ");
+                sql.bind(a.started_at).push(", ");
+                sql.bind(a.duration_ms).push(", ");
+                sql.bind(a.request_url.clone()).push(", ");
+                sql.bind(json_text(&a.request_headers)).push(", ");
+                sql.bind(a.response_status).push(", ");
+                sql.bind(a.response_headers.as_ref().map(json_text))
+                    .push(", ");
+                sql.bind(a.response_body.clone()).push(", ");
+                sql.bind(a.error.clone()).push(")");
+            }
+            sql.query().execute(&mut *tx).await?;
+        }
+        for r in results {
+            let (status, next_attempt_at) = match r.next {
+                NextStep::Done(status) => (status, None),
+                NextStep::RetryAt(at) => (CallStatus::Pending, Some(at)),
+            };
+            sqlx::query(
+                "UPDATE webhook_calls SET status = $1, next_attempt_at = $2, claim_token = NULL, \
+                   attempt_count = attempt_count + $3, resend_requested = 0, \
+                   last_status_code = $4, last_error = $5, last_attempt_at = $6, updated_at = $6 \
+                 WHERE id = $7 AND claim_token = $8",
+            )
+            .bind(status.as_str())
+            .bind(next_attempt_at)
+            .bind(i64::from(r.attempt.is_some()))
+            .bind(r.status_code)
+            .bind(r.error.clone())
+            .bind(r.finished_at)
+            .bind(r.call_id.clone())
+            .bind(r.claim_token.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Hands claimed calls back so any worker can take them at once (graceful shutdown).
+    pub async fn release_claims(&self, claims: &[(String, String)], now: UnixMillis) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        for (call_id, claim_token) in claims {
+            sqlx::query(
+                "UPDATE webhook_calls SET next_attempt_at = $1, claim_token = NULL \
+                 WHERE id = $2 AND claim_token = $3",
+            )
+            .bind(now)
+            .bind(call_id.clone())
+            .bind(claim_token.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// When the earliest pending call is due, so an idle worker knows how long it may sleep.
+    pub async fn next_due_at(&self) -> Result<Option<UnixMillis>> {
+        Ok(sqlx::query(
+            "SELECT MIN(next_attempt_at) AS due FROM webhook_calls WHERE status = 'pending'",
+        )
+        .fetch_one(&self.read)
+        .await?
+        .try_get("due")?)
+    }
+}
+
+fn dedup(ids: &[String]) -> Vec<String> {
+    let mut ids = ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+fn attempt_from_row(row: &AnyRow) -> Result<AttemptRecord> {
+    let request_headers: String = row.try_get("request_headers")?;
+    let response_headers: Option<String> = row.try_get("response_headers")?;
+    Ok(AttemptRecord {
+        id: row.try_get("id")?,
+        attempt: NewAttempt {
+            manual: row.try_get::<i64, _>("manual")? != 0,
+            started_at: row.try_get("started_at")?,
+            duration_ms: row.try_get("duration_ms")?,
+            request_url: row.try_get("request_url")?,
+            request_headers: parse_json("attempt request headers", &request_headers)?,
+            response_status: row.try_get("response_status")?,
+            response_headers: response_headers
+                .as_deref()
+                .map(|h| parse_json("attempt response headers", h))
+                .transpose()?,
+            response_body: row.try_get("response_body")?,
+            error: row.try_get("error")?,
+        },
+    })
+}

@@ -1,0 +1,65 @@
+//! Versioned schema migrations, embedded in the binary and applied at start.
+//!
+//! Our own small runner rather than sqlx's: it refuses a database that a newer binary has
+//! already migrated (running old code on a new schema can corrupt data).
+
+use sqlx::{Executor, Row};
+
+use super::{Result, Store, StoreError};
+use crate::domain::time::now_millis;
+
+/// Scripts are written in the SQL that SQLite and PostgreSQL share (TEXT, BIGINT, partial
+/// indexes), so one script serves both engines.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    script: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    script: include_str!("../../migrations/0001_initial.sql"),
+}];
+
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+pub async fn run(store: &Store) -> Result<()> {
+    let mut conn = store.write.acquire().await?;
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (\
+           version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    let applied: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("v")?;
+    if applied > latest_version() {
+        return Err(StoreError::SchemaTooNew {
+            found: applied,
+            known: latest_version(),
+        });
+    }
+    for migration in MIGRATIONS.iter().filter(|m| m.version > applied) {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        tx.execute(migration.script).await?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(migration.version)
+        .bind(migration.name)
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied migration"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! Durable state: sites, webhooks, events, the call queue and its activity log.
+//!
+//! One implementation serves SQLite (embedded default) and PostgreSQL through sqlx's `Any`
+//! driver: the SQL sticks to what both engines share (TEXT, BIGINT, `$n` placeholders,
+//! `UPDATE … RETURNING`, partial indexes) and the few differences live in [`Dialect`].
+//! Every query is exercised against each engine by the test suite.
+//!
+//! SQLite has one writer connection (WAL lets readers carry on beside it), so writes never
+//! race for the lock and transactions stay short.
+
+mod calls;
+mod events;
+mod migrate;
+mod sites;
+mod sql;
+mod tokens;
+mod webhooks;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+
+pub use calls::{
+    AttemptRecord, AttemptResult, CallDetail, CallFilter, CallSummary, ClaimedCall, NewAttempt,
+    Page,
+};
+pub use events::{IdempotencyKey, PublishOutcome, Published};
+pub use sites::SiteRecord;
+pub use tokens::TokenRecord;
+pub use webhooks::WebhookRecord;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("not found")]
+    NotFound,
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the database schema is at version {found}, newer than this binary knows ({known}); run a newer hookrelay or restore a matching backup")]
+    SchemaTooNew { found: i64, known: i64 },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// Row locking for claims: PostgreSQL lets concurrent workers skip each other's rows;
+    /// SQLite has a single writer, so the plain statement is already exclusive.
+    fn skip_locked(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    write: AnyPool,
+    read: AnyPool,
+    dialect: Dialect,
+}
+
+/// Pool sizes; SQLite's writer pool is always one connection.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings { max_connections: 8 }
+    }
+}
+
+impl Store {
+    /// The embedded default: a SQLite file in `data_dir`.
+    pub fn sqlite_url(data_dir: &Path) -> String {
+        format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join("hookrelay.db").display()
+        )
+    }
+
+    /// Opens (and migrates) the database at `url` (`sqlite://…` or `postgres://…`).
+    pub async fn open(url: &str, pools: &PoolSettings) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else {
+            return Err(StoreError::Conflict(format!(
+                "unsupported database URL `{}`: use sqlite://PATH or postgres://…",
+                url.split(':').next().unwrap_or_default()
+            )));
+        };
+        let options = AnyConnectOptions::from_str(url)?
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1))
+            .log_statements(tracing::log::LevelFilter::Trace);
+        let store = match dialect {
+            Dialect::Sqlite => {
+                let write = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options.clone())
+                    .await?;
+                // Readers are opened after the writer has switched the file to WAL.
+                let read = AnyPoolOptions::new()
+                    .max_connections(pools.max_connections.max(1))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA busy_timeout = 10000; PRAGMA query_only = ON;")
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?;
+                Store {
+                    write,
+                    read,
+                    dialect,
+                }
+            }
+            Dialect::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(pools.max_connections.max(2))
+                    .connect_with(options)
+                    .await?;
+                Store {
+                    write: pool.clone(),
+                    read: pool,
+                    dialect,
+                }
+            }
+        };
+        migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// A read that touches no table, for health checks: proves the database answers
+    /// without writing anything.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("serialising plain data cannot fail")
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, e))
+}

@@ -1,0 +1,84 @@
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{corrupt, Result, Store, StoreError};
+use crate::domain::ids;
+use crate::domain::time::{now_millis, rfc3339, UnixMillis};
+use crate::domain::token::{self, Role};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenRecord {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    #[serde(with = "rfc3339")]
+    pub created_at: UnixMillis,
+}
+
+fn from_row(row: &AnyRow) -> Result<TokenRecord> {
+    let role: String = row.try_get("role")?;
+    Ok(TokenRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        role: Role::parse(&role).ok_or_else(|| corrupt("token role", role))?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    /// Stores the hash of `secret` under a new token record.
+    pub async fn create_token(&self, name: &str, role: Role, secret: &str) -> Result<TokenRecord> {
+        let record = TokenRecord {
+            id: ids::new_id(ids::TOKEN),
+            name: name.to_owned(),
+            role,
+            created_at: now_millis(),
+        };
+        sqlx::query(
+            "INSERT INTO api_tokens (id, name, role, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(record.id.clone())
+        .bind(record.name.clone())
+        .bind(role.as_str())
+        .bind(token::hash(secret))
+        .bind(record.created_at)
+        .execute(&self.write)
+        .await?;
+        Ok(record)
+    }
+
+    pub async fn token_by_secret(&self, secret: &str) -> Result<Option<TokenRecord>> {
+        let row =
+            sqlx::query("SELECT id, name, role, created_at FROM api_tokens WHERE token_hash = $1")
+                .bind(token::hash(secret))
+                .fetch_optional(&self.read)
+                .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    pub async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
+        let rows = sqlx::query("SELECT id, name, role, created_at FROM api_tokens ORDER BY id")
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    pub async fn count_tokens(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM api_tokens")
+            .fetch_one(&self.read)
+            .await?
+            .try_get("n")?)
+    }
+
+    pub async fn delete_token(&self, id: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1")
+            .bind(id.to_owned())
+            .execute(&self.write)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}

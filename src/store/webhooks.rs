@@ -1,0 +1,194 @@
+use std::collections::BTreeMap;
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{json_text, parse_json, Result, Store, StoreError};
+use crate::domain::ids;
+use crate::domain::time::{now_millis, UnixMillis};
+use crate::domain::trigger::Trigger;
+use crate::domain::webhook::{BasicAuth, WebhookSettings};
+
+#[derive(Debug, Clone)]
+pub struct WebhookRecord {
+    pub id: String,
+    pub site_id: String,
+    pub settings: WebhookSettings,
+    pub secret: String,
+    pub created_at: UnixMillis,
+    pub updated_at: UnixMillis,
+}
+
+pub(super) const COLUMNS: &str = "id, site_id, name, url, triggers, headers, basic_auth_username, \
+     basic_auth_password, timeout_ms, enabled, secret, created_at, updated_at";
+
+pub(super) fn from_row(row: &AnyRow) -> Result<WebhookRecord> {
+    let username: Option<String> = row.try_get("basic_auth_username")?;
+    let password: Option<String> = row.try_get("basic_auth_password")?;
+    let triggers: String = row.try_get("triggers")?;
+    let headers: String = row.try_get("headers")?;
+    let timeout_ms: i64 = row.try_get("timeout_ms")?;
+    Ok(WebhookRecord {
+        id: row.try_get("id")?,
+        site_id: row.try_get("site_id")?,
+        settings: WebhookSettings {
+            name: row.try_get("name")?,
+            url: row.try_get("url")?,
+            triggers: parse_json("webhook triggers", &triggers)?,
+            headers: parse_json::<BTreeMap<String, String>>("webhook headers", &headers)?,
+            basic_auth: username.map(|username| BasicAuth {
+                username,
+                password: password.unwrap_or_default(),
+            }),
+            timeout_ms: timeout_ms.max(0) as u64,
+            enabled: row.try_get::<i64, _>("enabled")? != 0,
+        },
+        secret: row.try_get("secret")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// The columns a person configures, in the order `bind_settings` binds them.
+const SETTINGS_COLUMNS: [&str; 8] = [
+    "name",
+    "url",
+    "triggers",
+    "headers",
+    "basic_auth_username",
+    "basic_auth_password",
+    "timeout_ms",
+    "enabled",
+];
+
+fn bind_settings<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    s: &WebhookSettings,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(s.name.clone())
+        .bind(s.url.clone())
+        .bind(json_text(&s.triggers))
+        .bind(json_text(&s.headers))
+        .bind(s.basic_auth.as_ref().map(|a| a.username.clone()))
+        .bind(s.basic_auth.as_ref().map(|a| a.password.clone()))
+        .bind(s.timeout_ms as i64)
+        .bind(i64::from(s.enabled))
+}
+
+impl Store {
+    pub async fn create_webhook(
+        &self,
+        site_id: &str,
+        settings: &WebhookSettings,
+        secret: &str,
+    ) -> Result<WebhookRecord> {
+        self.site(site_id).await?;
+        let now = now_millis();
+        let id = ids::new_id(ids::WEBHOOK);
+        let sql = format!(
+            "INSERT INTO webhooks ({}, id, site_id, secret, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            SETTINGS_COLUMNS.join(", ")
+        );
+        bind_settings(sqlx::query(sqlx::AssertSqlSafe(sql)), settings)
+            .bind(id.clone())
+            .bind(site_id.to_owned())
+            .bind(secret.to_owned())
+            .bind(now)
+            .bind(now)
+            .execute(&self.write)
+            .await?;
+        Ok(WebhookRecord {
+            id,
+            site_id: site_id.to_owned(),
+            settings: settings.clone(),
+            secret: secret.to_owned(),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    pub async fn list_webhooks(&self, site_id: &str) -> Result<Vec<WebhookRecord>> {
+        self.site(site_id).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM webhooks WHERE site_id = $1 ORDER BY id"
+        )))
+        .bind(site_id.to_owned())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    pub async fn webhook(&self, site_id: &str, id: &str) -> Result<WebhookRecord> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM webhooks WHERE site_id = $1 AND id = $2"
+        )))
+        .bind(site_id.to_owned())
+        .bind(id.to_owned())
+        .fetch_optional(&self.read)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        from_row(&row)
+    }
+
+    pub async fn update_webhook(
+        &self,
+        site_id: &str,
+        id: &str,
+        settings: &WebhookSettings,
+    ) -> Result<WebhookRecord> {
+        let assignments: Vec<String> = SETTINGS_COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, column)| format!("{column} = ${}", i + 1))
+            .collect();
+        let sql = format!(
+            "UPDATE webhooks SET {}, updated_at = $9 WHERE site_id = $10 AND id = $11 RETURNING {COLUMNS}",
+            assignments.join(", ")
+        );
+        let row = bind_settings(sqlx::query(sqlx::AssertSqlSafe(sql)), settings)
+            .bind(now_millis())
+            .bind(site_id.to_owned())
+            .bind(id.to_owned())
+            .fetch_optional(&self.write)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        from_row(&row)
+    }
+
+    /// Deletes the webhook with its calls and their attempts.
+    pub async fn delete_webhook(&self, site_id: &str, id: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM webhooks WHERE site_id = $1 AND id = $2")
+            .bind(site_id.to_owned())
+            .bind(id.to_owned())
+            .execute(&self.write)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The enabled webhooks of a site with their triggers, for matching an event.
+    pub(super) async fn enabled_triggers(
+        &self,
+        site_id: &str,
+    ) -> Result<Vec<(String, Vec<Trigger>)>> {
+        let rows = sqlx::query(
+            "SELECT id, triggers FROM webhooks WHERE site_id = $1 AND enabled = 1 ORDER BY id",
+        )
+        .bind(site_id.to_owned())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let triggers: String = row.try_get("triggers")?;
+                Ok((
+                    row.try_get("id")?,
+                    parse_json("webhook triggers", &triggers)?,
+                ))
+            })
+            .collect()
+    }
+}

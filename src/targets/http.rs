@@ -1,0 +1,276 @@
+//! Plain HTTP webhooks: a signed POST, redirects never followed, one pooled client.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT,
+};
+use serde_json::{Map, Value};
+
+use super::{Outcome, Target};
+use crate::domain::call::is_success;
+use crate::domain::destination::{check_url, is_non_public};
+use crate::domain::signing::SigningKey;
+use crate::domain::time::now_millis;
+use crate::domain::webhook::is_sensitive_header;
+use crate::store::{ClaimedCall, NewAttempt, WebhookRecord};
+
+pub const USER_AGENT_VALUE: &str = concat!("hookrelay/", env!("CARGO_PKG_VERSION"));
+const MASK: &str = "********";
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Allow loopback, private and reserved destinations (off in production).
+    pub allow_private_targets: bool,
+    /// Response bodies are cut to this many bytes in the activity log.
+    pub response_body_limit: usize,
+}
+
+pub struct HttpTarget {
+    client: reqwest::Client,
+    settings: HttpSettings,
+}
+
+/// Drops every resolved address that is not public, so a host name cannot smuggle a
+/// delivery to the private network. IP-literal URLs never reach a resolver; `check_url`
+/// covers those.
+struct PublicOnlyResolver;
+
+impl Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<SocketAddr> =
+                all.into_iter().filter(|a| !is_non_public(a.ip())).collect();
+            if public.is_empty() {
+                return Err(format!(
+                    "{host} resolves only to private, loopback or reserved addresses"
+                )
+                .into());
+            }
+            Ok(Box::new(public.into_iter()) as Addrs)
+        })
+    }
+}
+
+impl HttpTarget {
+    pub fn new(settings: HttpSettings) -> anyhow::Result<Self> {
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            // Environment proxies would bypass the address checks.
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true);
+        if !settings.allow_private_targets {
+            builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
+        }
+        Ok(HttpTarget {
+            client: builder.build()?,
+            settings,
+        })
+    }
+
+    fn headers(
+        &self,
+        call: &ClaimedCall,
+        webhook: &WebhookRecord,
+        timestamp: i64,
+    ) -> Result<HeaderMap, String> {
+        let mut headers = HeaderMap::new();
+        let mut put = |name: &str, value: &str| -> Result<(), String> {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| format!("header {name}: {e}"))?;
+            let value = HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?;
+            headers.insert(name, value);
+            Ok(())
+        };
+        for (name, value) in &webhook.settings.headers {
+            put(name, value)?;
+        }
+        put(CONTENT_TYPE.as_str(), "application/json")?;
+        put(USER_AGENT.as_str(), USER_AGENT_VALUE)?;
+        put("x-site-id", &call.site_id)?;
+        put("x-webhook-id", &webhook.id)?;
+        put("x-environment", &call.environment)?;
+        let key = SigningKey::parse(&webhook.secret).map_err(|e| format!("webhook secret: {e}"))?;
+        put("webhook-id", &call.call_id)?;
+        put("webhook-timestamp", &timestamp.to_string())?;
+        put(
+            "webhook-signature",
+            &key.sign(&call.call_id, timestamp, call.body.as_bytes()),
+        )?;
+        if let Some(auth) = &webhook.settings.basic_auth {
+            use base64::Engine;
+            let token = base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", auth.username, auth.password));
+            put(AUTHORIZATION.as_str(), &format!("Basic {token}"))?;
+        }
+        Ok(headers)
+    }
+}
+
+/// Headers as the activity log shows them: credentials masked.
+fn masked(headers: &HeaderMap) -> Value {
+    let mut map = Map::new();
+    for (name, value) in headers {
+        let shown = if is_sensitive_header(name.as_str()) {
+            match value.to_str().ok().and_then(|v| v.split_once(' ')) {
+                Some((scheme, _)) if name == AUTHORIZATION => format!("{scheme} {MASK}"),
+                _ => MASK.to_owned(),
+            }
+        } else {
+            String::from_utf8_lossy(value.as_bytes()).into_owned()
+        };
+        map.insert(name.as_str().to_owned(), Value::String(shown));
+    }
+    Value::Object(map)
+}
+
+fn header_map_json(headers: &HeaderMap) -> Value {
+    let mut map = Map::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        match map.get_mut(name.as_str()) {
+            Some(Value::String(existing)) => {
+                existing.push_str(", ");
+                existing.push_str(&value);
+            }
+            _ => {
+                map.insert(name.as_str().to_owned(), Value::String(value));
+            }
+        }
+    }
+    Value::Object(map)
+}
+
+/// A readable reason for a transport failure, with its root cause.
+fn describe(error: &reqwest::Error, timeout: Duration) -> String {
+    if error.is_timeout() {
+        return format!(
+            "timed out: no complete response within {} ms",
+            timeout.as_millis()
+        );
+    }
+    let mut text = if error.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl Target for HttpTarget {
+    async fn deliver(&self, call: &ClaimedCall, webhook: &WebhookRecord) -> Outcome {
+        let started_at = now_millis();
+        let clock = Instant::now();
+        let timeout = Duration::from_millis(webhook.settings.timeout_ms);
+        let mut attempt = NewAttempt {
+            manual: call.manual,
+            started_at,
+            duration_ms: 0,
+            request_url: webhook.settings.url.clone(),
+            request_headers: Value::Object(Map::new()),
+            response_status: None,
+            response_headers: None,
+            response_body: None,
+            error: None,
+        };
+        let failed = |mut attempt: NewAttempt, error: String| {
+            attempt.error = Some(error);
+            attempt.duration_ms = clock.elapsed().as_millis() as i64;
+            Outcome {
+                attempt,
+                delivered: false,
+            }
+        };
+        let url = match check_url(&webhook.settings.url, self.settings.allow_private_targets) {
+            Ok(url) => url,
+            Err(problem) => return failed(attempt, format!("not sent: the URL {problem}")),
+        };
+        let headers = match self.headers(call, webhook, started_at / 1000) {
+            Ok(headers) => headers,
+            Err(problem) => return failed(attempt, format!("not sent: {problem}")),
+        };
+        attempt.request_headers = masked(&headers);
+        let sent = self
+            .client
+            .post(url)
+            .headers(headers)
+            .timeout(timeout)
+            .body(call.body.clone())
+            .send()
+            .await;
+        let mut response = match sent {
+            Ok(response) => response,
+            Err(e) => return failed(attempt, describe(&e, timeout)),
+        };
+        let status = response.status().as_u16();
+        attempt.response_status = Some(i64::from(status));
+        attempt.response_headers = Some(header_map_json(response.headers()));
+        let mut body = Vec::new();
+        let mut body_error = None;
+        while body.len() < self.settings.response_body_limit {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(e) => {
+                    body_error = Some(describe(&e, timeout));
+                    break;
+                }
+            }
+        }
+        body.truncate(self.settings.response_body_limit);
+        attempt.response_body = Some(String::from_utf8_lossy(&body).into_owned());
+        attempt.duration_ms = clock.elapsed().as_millis() as i64;
+        let delivered = is_success(status);
+        if !delivered {
+            attempt.error = Some(match status {
+                300..=399 => format!(
+                    "HTTP {status}: redirects are not followed; point the webhook at the final URL"
+                ),
+                _ => format!("HTTP {status}"),
+            });
+        } else if let Some(e) = body_error {
+            // The receiver answered 2xx; a broken body after that does not undo delivery.
+            attempt.error = Some(format!("response body unreadable: {e}"));
+        }
+        Outcome { attempt, delivered }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masking_hides_credentials_but_keeps_the_scheme() {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Basic dTpw"));
+        h.insert("x-api-key", HeaderValue::from_static("k"));
+        h.insert("x-team", HeaderValue::from_static("blue"));
+        let shown = masked(&h);
+        assert_eq!(shown["authorization"], "Basic ********");
+        assert_eq!(shown["x-api-key"], "********");
+        assert_eq!(shown["x-team"], "blue");
+    }
+
+    #[test]
+    fn repeated_response_headers_are_joined() {
+        let mut h = HeaderMap::new();
+        h.append("set-cookie", HeaderValue::from_static("a=1"));
+        h.append("set-cookie", HeaderValue::from_static("b=2"));
+        assert_eq!(header_map_json(&h)["set-cookie"], "a=1, b=2");
+    }
+}
