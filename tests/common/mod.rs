@@ -1,0 +1,203 @@
+//! Test harness: a real hookrelay server on 127.0.0.1 (in-process, real SQLite file) and
+//! real HTTP receivers that record what they get and signal each arrival.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+pub mod receiver;
+
+use std::time::Duration;
+
+use clap::Parser;
+use hookrelay::app::{self, Running};
+use hookrelay::config::ServeArgs;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+pub const ADMIN_TOKEN: &str = "hr_test_owner_token_0123456789";
+
+#[derive(Parser)]
+struct ArgsOnly {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// Server arguments as a test wants them: loopback targets allowed, a quick retry
+/// schedule, and a fast poll so retries are not held up.
+pub fn test_args(data_dir: &std::path::Path, extra: &[&str]) -> ServeArgs {
+    let mut argv = vec![
+        "hookrelay".to_owned(),
+        "--listen=127.0.0.1:0".to_owned(),
+        format!("--data-dir={}", data_dir.display()),
+        format!("--admin-token={ADMIN_TOKEN}"),
+        "--allow-private-targets".to_owned(),
+        "--retry-schedule=100ms,100ms".to_owned(),
+        "--poll-interval=50ms".to_owned(),
+        "--lease=5s".to_owned(),
+    ];
+    argv.extend(extra.iter().map(|s| s.to_string()));
+    ArgsOnly::try_parse_from(argv)
+        .expect("test arguments parse")
+        .serve
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub token: String,
+    running: Option<Running>,
+    dir: TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    pub async fn start_with(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, extra).await
+    }
+
+    /// Starts on an existing data directory (to test restarts).
+    pub async fn start_in(dir: TempDir, extra: &[&str]) -> Self {
+        let args = test_args(dir.path(), extra);
+        Self::launch(dir, args).await
+    }
+
+    pub async fn launch(dir: TempDir, args: ServeArgs) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let running = app::start(args).await.expect("server starts");
+        TestServer {
+            base: format!("http://{}", running.addr),
+            client: reqwest::Client::new(),
+            token: ADMIN_TOKEN.to_owned(),
+            running: Some(running),
+            dir,
+        }
+    }
+
+    /// Graceful stop; returns the data directory for a restart.
+    pub async fn stop(mut self) -> TempDir {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+        self.dir
+    }
+
+    pub fn with_token(&self, token: &str) -> Self {
+        TestServer {
+            base: self.base.clone(),
+            client: self.client.clone(),
+            token: token.to_owned(),
+            running: None,
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request reaches the server");
+        read(response).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+
+    pub async fn create_site(&self) -> String {
+        let (status, site) = self
+            .post("/api/v1/sites", json!({"name": "Test site"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{site}");
+        site["id"].as_str().expect("site id").to_owned()
+    }
+
+    /// Creates a webhook to `url` triggered by every `item` event; `extra` fields override.
+    pub async fn create_webhook(&self, site: &str, url: &str, extra: Value) -> Value {
+        let mut body = json!({
+            "name": "Test hook",
+            "url": url,
+            "triggers": [{"entity_type": "item", "event_types": ["*"]}],
+        });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        let (status, hook) = self
+            .post(&format!("/api/v1/sites/{site}/webhooks"), body)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{hook}");
+        hook
+    }
+
+    pub async fn publish(&self, site: &str, event: Value) -> Value {
+        let (status, published) = self
+            .post(&format!("/api/v1/sites/{site}/events"), event)
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{published}");
+        published
+    }
+
+    pub async fn call(&self, site: &str, call_id: &str) -> Value {
+        let (status, call) = self
+            .get(&format!("/api/v1/sites/{site}/webhook_calls/{call_id}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{call}");
+        call
+    }
+
+    /// Waits until the call leaves `pending`. Reads are cheap; the bound only guards
+    /// against a hang, it is not what the test measures.
+    pub async fn settled_call(&self, site: &str, call_id: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let call = self.call(site, call_id).await;
+            if call["status"] != "pending" {
+                return call;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "call still pending: {call}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let bytes = response.bytes().await.expect("body");
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    (status, value)
+}
+
+pub fn item_event(id: &str) -> Value {
+    json!({"entity_type": "item", "event_type": "update", "entity": {"id": id}})
+}

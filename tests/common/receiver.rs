@@ -1,0 +1,137 @@
+//! A real HTTP receiver on 127.0.0.1 that records every request and answers as told.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tokio::sync::watch;
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+}
+
+/// How to answer: status, extra headers, body, delay before answering.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Self {
+        Reply {
+            status,
+            headers: vec![],
+            body: b"ok".to_vec(),
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+type Responder = Arc<dyn Fn(usize, &Received) -> Reply + Send + Sync>;
+
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    received: Arc<Mutex<Vec<Received>>>,
+    count: watch::Receiver<usize>,
+}
+
+impl Receiver {
+    /// A receiver answering 200 to everything.
+    pub async fn ok() -> Self {
+        Self::start(|_, _| Reply::status(200)).await
+    }
+
+    /// `respond(n, request)` decides the answer to the n-th request (0-based).
+    pub async fn start(
+        respond: impl Fn(usize, &Received) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let (count_tx, count) = watch::channel(0usize);
+        let respond: Responder = Arc::new(respond);
+        let state = (received.clone(), Arc::new(count_tx), respond);
+        let app = Router::new().fallback(
+            move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
+                let (received, count_tx, respond) = state.clone();
+                async move {
+                    let request = Received {
+                        path: uri.path().to_owned(),
+                        headers: headers
+                            .iter()
+                            .map(|(k, v)| {
+                                (
+                                    k.as_str().to_owned(),
+                                    String::from_utf8_lossy(v.as_bytes()).into(),
+                                )
+                            })
+                            .collect(),
+                        body,
+                    };
+                    let n = {
+                        let mut all = received.lock().unwrap();
+                        all.push(request.clone());
+                        all.len() - 1
+                    };
+                    count_tx.send_replace(n + 1);
+                    let reply = respond(n, &request);
+                    tokio::time::sleep(reply.delay).await;
+                    let mut response: Response =
+                        (StatusCode::from_u16(reply.status).unwrap(), reply.body).into_response();
+                    for (name, value) in reply.headers {
+                        response.headers_mut().insert(
+                            axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                            value.parse().unwrap(),
+                        );
+                    }
+                    response
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Receiver {
+            addr,
+            received,
+            count,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits for the n-th request to arrive (the bound only guards against a hang).
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let mut count = self.count.clone();
+        tokio::time::timeout(Duration::from_secs(30), count.wait_for(|c| *c >= n))
+            .await
+            .unwrap_or_else(|_| panic!("receiver got {} of {n} requests", *self.count.borrow()))
+            .unwrap();
+        self.received()
+    }
+}
