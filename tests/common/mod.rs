@@ -16,6 +16,7 @@ use tempfile::TempDir;
 pub const ADMIN_TOKEN: &str = "hr_test_owner_token_0123456789";
 
 #[derive(Parser)]
+#[command(args_override_self = true)]
 struct ArgsOnly {
     #[command(flatten)]
     serve: ServeArgs,
