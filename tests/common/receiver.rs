@@ -125,6 +125,25 @@ impl Receiver {
         self.received.lock().unwrap().clone()
     }
 
+    /// Waits until what was received satisfies `done` (the bound only guards against a hang).
+    pub async fn wait_until(&self, bound: Duration, done: impl Fn(&[Received]) -> bool) {
+        let mut count = self.count.clone();
+        let waited = tokio::time::timeout(bound, async {
+            loop {
+                if done(&self.received()) {
+                    return;
+                }
+                count.changed().await.unwrap();
+            }
+        })
+        .await;
+        assert!(
+            waited.is_ok(),
+            "condition not met after {bound:?} ({} requests received)",
+            *self.count.borrow()
+        );
+    }
+
     /// Waits for the n-th request to arrive (the bound only guards against a hang).
     pub async fn wait_for(&self, n: usize) -> Vec<Received> {
         let mut count = self.count.clone();
