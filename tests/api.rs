@@ -198,7 +198,7 @@ async fn webhook_validation_names_every_bad_field() {
 #[tokio::test]
 async fn private_destinations_are_refused_unless_the_operator_allows_them() {
     let dir = tempfile::tempdir().unwrap();
-    let mut args = common::test_args(dir.path(), &[]);
+    let mut args = common::test_args(dir.path(), &[]).await;
     args.allow_private_targets = false;
     let server = TestServer::launch(dir, args).await;
     let site = server.create_site().await;

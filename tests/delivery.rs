@@ -305,7 +305,9 @@ async fn calls_of_a_disabled_webhook_are_not_sent() {
         .create_webhook(&site, &receiver.url("/"), json!({}))
         .await;
     let call = call_id(&server.publish(&site, item_event("1")).await);
-    receiver.wait_for(1).await;
+    server
+        .wait_call(&site, &call, |c| c["attempt_count"] == 1)
+        .await;
     let hook_path = format!(
         "/api/v1/sites/{site}/webhooks/{}",
         hook["id"].as_str().unwrap()

@@ -23,7 +23,10 @@ impl Drop for ServerProcess {
     }
 }
 
-fn spawn_server(data_dir: &std::path::Path, port: u16) -> ServerProcess {
+async fn spawn_server(data_dir: &std::path::Path, port: u16) -> ServerProcess {
+    let database = common::backend::database_url(data_dir)
+        .await
+        .map(|url| format!("--database-url={url}"));
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -42,6 +45,7 @@ fn spawn_server(data_dir: &std::path::Path, port: u16) -> ServerProcess {
             // the kill lands with calls pending, claimed and in flight.
             "--max-in-flight=16",
         ])
+        .args(database)
         .env("HOOKRELAY_ADMIN_TOKEN", ADMIN_TOKEN)
         .stdout(Stdio::null())
         .stderr(log)
@@ -79,7 +83,7 @@ async fn sigkill_mid_load_loses_no_accepted_call() {
     })
     .await;
 
-    let server = spawn_server(dir.path(), port);
+    let server = spawn_server(dir.path(), port).await;
     wait_healthy(&client, &base).await;
     let post = |path: String, body: Value| {
         client
@@ -156,7 +160,7 @@ async fn sigkill_mid_load_loses_no_accepted_call() {
         accepted.len()
     );
 
-    let _restarted = spawn_server(dir.path(), port);
+    let _restarted = spawn_server(dir.path(), port).await;
     wait_healthy(&client, &base).await;
     receiver
         .wait_until(Duration::from_secs(120), |got| {

@@ -344,8 +344,8 @@ impl Store {
     }
 
     /// Writes a batch of results in one transaction (group commit). A result whose claim
-    /// was superseded (lease expired, or a resend) keeps its attempt in the log but no
-    /// longer moves the call.
+    /// was superseded (lease expired, or a resend) is logged and counted but no longer
+    /// moves the call's status.
     pub async fn record_results(&self, results: &[AttemptResult]) -> Result<()> {
         if results.is_empty() {
             return Ok(());
@@ -382,11 +382,17 @@ impl Store {
                 NextStep::Done(status) => (status, None),
                 NextStep::RetryAt(at) => (CallStatus::Pending, Some(at)),
             };
+            // Every attempt counts; only the holder of the current claim moves the call on
+            // (a resend or an expired lease may have handed it to someone else meanwhile).
             sqlx::query(
-                "UPDATE webhook_calls SET status = $1, next_attempt_at = $2, claim_token = NULL, \
-                   attempt_count = attempt_count + $3, resend_requested = 0, \
+                "UPDATE webhook_calls SET \
+                   status = CASE WHEN claim_token = $8 THEN $1 ELSE status END, \
+                   next_attempt_at = CASE WHEN claim_token = $8 THEN $2 ELSE next_attempt_at END, \
+                   resend_requested = CASE WHEN claim_token = $8 THEN 0 ELSE resend_requested END, \
+                   claim_token = CASE WHEN claim_token = $8 THEN NULL ELSE claim_token END, \
+                   attempt_count = attempt_count + $3, \
                    last_status_code = $4, last_error = $5, last_attempt_at = $6, updated_at = $6 \
-                 WHERE id = $7 AND claim_token = $8",
+                 WHERE id = $7",
             )
             .bind(status.as_str())
             .bind(next_attempt_at)

@@ -2,6 +2,7 @@
 //! real HTTP receivers that record what they get and signal each arrival.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod backend;
 pub mod receiver;
 
 use std::time::Duration;
@@ -24,7 +25,7 @@ struct ArgsOnly {
 
 /// Server arguments as a test wants them: loopback targets allowed, a quick retry
 /// schedule, and a fast poll so retries are not held up.
-pub fn test_args(data_dir: &std::path::Path, extra: &[&str]) -> ServeArgs {
+pub async fn test_args(data_dir: &std::path::Path, extra: &[&str]) -> ServeArgs {
     let mut argv = vec![
         "hookrelay".to_owned(),
         "--listen=127.0.0.1:0".to_owned(),
@@ -35,6 +36,9 @@ pub fn test_args(data_dir: &std::path::Path, extra: &[&str]) -> ServeArgs {
         "--poll-interval=50ms".to_owned(),
         "--lease=5s".to_owned(),
     ];
+    if let Some(url) = backend::database_url(data_dir).await {
+        argv.push(format!("--database-url={url}"));
+    }
     argv.extend(extra.iter().map(|s| s.to_string()));
     ArgsOnly::try_parse_from(argv)
         .expect("test arguments parse")
@@ -61,7 +65,7 @@ impl TestServer {
 
     /// Starts on an existing data directory (to test restarts).
     pub async fn start_in(dir: TempDir, extra: &[&str]) -> Self {
-        let args = test_args(dir.path(), extra);
+        let args = test_args(dir.path(), extra).await;
         Self::launch(dir, args).await
     }
 
@@ -169,18 +173,29 @@ impl TestServer {
         call
     }
 
-    /// Waits until the call leaves `pending`. Reads are cheap; the bound only guards
-    /// against a hang, it is not what the test measures.
+    /// Waits until the call leaves `pending`.
     pub async fn settled_call(&self, site: &str, call_id: &str) -> Value {
+        self.wait_call(site, call_id, |call| call["status"] != "pending")
+            .await
+    }
+
+    /// Re-reads the call until `done` holds. Reads are cheap; the bound only guards
+    /// against a hang, it is not what the test measures.
+    pub async fn wait_call(
+        &self,
+        site: &str,
+        call_id: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let call = self.call(site, call_id).await;
-            if call["status"] != "pending" {
+            if done(&call) {
                 return call;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "call still pending: {call}"
+                "call never reached the expected state: {call}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
