@@ -14,7 +14,7 @@ use crate::config::ServeArgs;
 use crate::dispatch::{DispatchSettings, Dispatcher};
 use crate::domain::time::now_millis;
 use crate::domain::token::{self, Role};
-use crate::store::{PoolSettings, Store};
+use crate::store::{Dialect, PoolSettings, Store};
 use crate::targets::http::{HttpSettings, HttpTarget};
 
 /// A running server.
@@ -68,24 +68,33 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
-    let target = HttpTarget::new(HttpSettings {
-        allow_private_targets: args.allow_private_targets,
-        response_body_limit: args.response_body_limit,
-    })?;
-    let dispatcher = Dispatcher::new(
-        store.clone(),
-        target,
-        DispatchSettings {
-            retry: args.retry_schedule.clone(),
-            lease: args.lease,
-            claim_batch: args.claim_batch,
-            max_in_flight: args.max_in_flight,
-            poll_interval: args.poll_interval,
-            shutdown_grace: args.shutdown_grace,
-        },
-        wake.clone(),
-    );
-    tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
+    if args.role.delivers() {
+        let target = HttpTarget::new(HttpSettings {
+            allow_private_targets: args.allow_private_targets,
+            response_body_limit: args.response_body_limit,
+        })?;
+        let dispatcher = Dispatcher::new(
+            store.clone(),
+            target,
+            DispatchSettings {
+                retry: args.retry_schedule.clone(),
+                lease: args.lease,
+                claim_batch: args.claim_batch,
+                max_in_flight: args.max_in_flight,
+                poll_interval: args.poll_interval,
+                shutdown_grace: args.shutdown_grace,
+            },
+            wake.clone(),
+        );
+        tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
+        if store.dialect() == Dialect::Postgres {
+            tasks.push(tokio::spawn(crate::dispatch::wake::listen(
+                args.database.url(),
+                wake.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
+    }
     tasks.push(tokio::spawn(janitor(store.clone(), shutdown_rx.clone())));
 
     let state = AppState {
@@ -93,12 +102,16 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         wake,
         allow_private_targets: args.allow_private_targets,
     };
-    let app = api::router(
-        state,
-        &ApiSettings {
-            max_body_bytes: args.max_body_bytes,
-        },
-    );
+    let app = if args.role.serves_api() {
+        api::router(
+            state,
+            &ApiSettings {
+                max_body_bytes: args.max_body_bytes,
+            },
+        )
+    } else {
+        api::health_router(state)
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -115,7 +128,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
             tracing::error!(error = %e, "HTTP server failed");
         }
     }));
-    tracing::info!(%addr, "hookrelay listening");
+    tracing::info!(%addr, role = ?args.role, "hookrelay listening");
     Ok(Running {
         addr,
         shutdown,

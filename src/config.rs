@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Args};
+use clap::{ArgAction, Args, ValueEnum};
 
 use crate::domain::retry::{RetrySchedule, DEFAULT_SCHEDULE};
 use crate::domain::webhook::MAX_TIMEOUT_MS;
@@ -25,11 +25,36 @@ pub struct DatabaseArgs {
     pub db_pool_size: u32,
 }
 
+/// What a `serve` process does, so API and delivery capacity scale separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NodeRole {
+    /// The management API only (plus /healthz); delivers nothing.
+    Api,
+    /// Delivery only; its listener answers /healthz and nothing else.
+    Worker,
+    /// Both (the default, and all a single machine needs).
+    Both,
+}
+
+impl NodeRole {
+    pub fn serves_api(self) -> bool {
+        matches!(self, NodeRole::Api | NodeRole::Both)
+    }
+
+    pub fn delivers(self) -> bool {
+        matches!(self, NodeRole::Worker | NodeRole::Both)
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address the HTTP API listens on.
     #[arg(long, env = "HOOKRELAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+
+    /// api, worker or both.
+    #[arg(long, env = "HOOKRELAY_ROLE", value_enum, default_value_t = NodeRole::Both)]
+    pub role: NodeRole,
 
     #[command(flatten)]
     pub database: DatabaseArgs,

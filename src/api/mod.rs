@@ -88,6 +88,19 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
         .with_state(state)
 }
 
+/// What a worker-only process serves: the health check.
+pub fn health_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "this is a worker node (--role worker); it serves only /healthz",
+            )
+        })
+        .with_state(state)
+}
+
 /// Reads only: a health check must never write (it is polled often, from many places).
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.store.ping().await {

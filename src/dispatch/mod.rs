@@ -4,6 +4,8 @@
 //! Crash safety comes from the lease: a claimed call's `next_attempt_at` is the end of its
 //! lease, so if this process dies the call simply becomes due again for any worker.
 
+pub mod wake;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

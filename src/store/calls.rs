@@ -241,6 +241,7 @@ impl Store {
         id: &str,
         now: UnixMillis,
     ) -> Result<CallSummary> {
+        let mut tx = self.write.begin().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE webhook_calls SET \
                one_shot = CASE WHEN status = 'pending' THEN one_shot ELSE 1 END, \
@@ -251,9 +252,11 @@ impl Store {
         .bind(now)
         .bind(site_id.to_owned())
         .bind(id.to_owned())
-        .fetch_optional(&self.write)
+        .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound)?;
+        self.announce_due_calls(&mut tx).await?;
+        tx.commit().await?;
         summary_from_row(&row)
     }
 

@@ -134,6 +134,9 @@ impl Store {
             }
             sql.query().execute(&mut *tx).await?;
         }
+        if !webhook_ids.is_empty() {
+            self.announce_due_calls(&mut tx).await?;
+        }
         tx.commit().await?;
         Ok(PublishOutcome::Created(published))
     }

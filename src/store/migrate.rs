@@ -1,11 +1,12 @@
 //! Versioned schema migrations, embedded in the binary and applied at start.
 //!
 //! Our own small runner rather than sqlx's: it refuses a database that a newer binary has
-//! already migrated (running old code on a new schema can corrupt data).
+//! already migrated (running old code on a new schema can corrupt data), and it serialises
+//! processes that start together on one PostgreSQL.
 
 use sqlx::{Executor, Row};
 
-use super::{Result, Store, StoreError};
+use super::{Dialect, Result, Store, StoreError};
 use crate::domain::time::now_millis;
 
 /// Scripts are written in the SQL that SQLite and PostgreSQL share (TEXT, BIGINT, partial
@@ -22,19 +23,30 @@ const MIGRATIONS: &[Migration] = &[Migration {
     script: include_str!("../../migrations/0001_initial.sql"),
 }];
 
+/// Arbitrary, fixed key of the PostgreSQL advisory lock that serialises migrations.
+const MIGRATION_LOCK_KEY: i64 = 0x686f_6f6b_7265_6c61;
+
 pub fn latest_version() -> i64 {
     MIGRATIONS.last().map_or(0, |m| m.version)
 }
 
+/// Applies pending migrations in one transaction: all or nothing.
 pub async fn run(store: &Store) -> Result<()> {
-    let mut conn = store.write.acquire().await?;
-    conn.execute(
+    let mut tx = store.write.begin().await?;
+    if store.dialect == Dialect::Postgres {
+        // Held until commit: a second process starting now waits, then finds nothing to do.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)::text AS locked")
+            .bind(MIGRATION_LOCK_KEY)
+            .fetch_one(&mut *tx)
+            .await?;
+    }
+    tx.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (\
            version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
     .await?;
     let applied: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut *tx)
         .await?
         .try_get("v")?;
     if applied > latest_version() {
@@ -44,8 +56,7 @@ pub async fn run(store: &Store) -> Result<()> {
         });
     }
     for migration in MIGRATIONS.iter().filter(|m| m.version > applied) {
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        tx.execute(migration.script).await?;
+        sqlx::raw_sql(migration.script).execute(&mut *tx).await?;
         sqlx::query(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
         )
@@ -54,12 +65,12 @@ pub async fn run(store: &Store) -> Result<()> {
         .bind(now_millis())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
         tracing::info!(
             version = migration.version,
             name = migration.name,
             "applied migration"
         );
     }
+    tx.commit().await?;
     Ok(())
 }

@@ -65,6 +65,23 @@ impl Dialect {
     }
 }
 
+/// PostgreSQL channel on which committed work is announced to workers in other processes.
+pub const WAKE_CHANNEL: &str = "hookrelay_calls";
+
+impl Store {
+    /// Inside a transaction: tells workers in other processes, at commit, that calls are
+    /// due. Within one process the caller wakes its own dispatcher directly.
+    async fn announce_due_calls(&self, conn: &mut sqlx::AnyConnection) -> Result<()> {
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_notify($1, '')::text AS sent")
+                .bind(WAKE_CHANNEL)
+                .fetch_one(conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
     write: AnyPool,

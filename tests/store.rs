@@ -1,0 +1,361 @@
+//! Store conformance: the queue's rules, checked on the engine this run uses (scripts/test.sh
+//! runs it on SQLite and on PostgreSQL).
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+
+use hookrelay::domain::call::{CallStatus, NextStep};
+use hookrelay::domain::event::NewEvent;
+use hookrelay::domain::signing::generate_secret;
+use hookrelay::domain::time::now_millis;
+use hookrelay::domain::trigger::Trigger;
+use hookrelay::domain::webhook::WebhookSettings;
+use hookrelay::store::{
+    AttemptResult, IdempotencyKey, PoolSettings, PublishOutcome, Store, StoreError,
+};
+use serde_json::json;
+use tempfile::TempDir;
+
+async fn open() -> (Store, TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = common::backend::database_url(dir.path())
+        .await
+        .unwrap_or_else(|| Store::sqlite_url(dir.path()));
+    let store = Store::open(&url, &PoolSettings::default())
+        .await
+        .expect("store opens");
+    (store, dir, url)
+}
+
+fn settings(name: &str) -> WebhookSettings {
+    WebhookSettings {
+        name: name.into(),
+        url: "https://example.com/hook".into(),
+        triggers: vec![Trigger {
+            entity_type: "item".into(),
+            event_types: vec!["*".into()],
+            entity_ids: vec![],
+            model_ids: vec![],
+        }],
+        headers: BTreeMap::new(),
+        basic_auth: None,
+        timeout_ms: 5000,
+        enabled: true,
+    }
+}
+
+fn event(id: &str) -> NewEvent {
+    serde_json::from_value(
+        json!({"entity_type": "item", "event_type": "update", "entity": {"id": id}}),
+    )
+    .unwrap()
+}
+
+/// A site with `hooks` webhooks and `events` published events: `hooks * events` calls.
+async fn seeded(store: &Store, hooks: usize, events: usize) -> (String, Vec<String>) {
+    let site = store.create_site("s").await.unwrap().id;
+    for i in 0..hooks {
+        store
+            .create_webhook(&site, &settings(&format!("h{i}")), &generate_secret())
+            .await
+            .unwrap();
+    }
+    let mut calls = Vec::new();
+    for i in 0..events {
+        match store
+            .publish_event(&site, &event(&i.to_string()), None)
+            .await
+            .unwrap()
+        {
+            PublishOutcome::Created(p) => calls.extend(p.webhook_call_ids),
+            PublishOutcome::Replayed(_) => unreachable!("no idempotency key was given"),
+        }
+    }
+    (site, calls)
+}
+
+fn done(call_id: &str, claim_token: &str, status: CallStatus) -> AttemptResult {
+    AttemptResult {
+        call_id: call_id.into(),
+        claim_token: claim_token.into(),
+        attempt: None,
+        error: None,
+        status_code: None,
+        finished_at: now_millis(),
+        next: NextStep::Done(status),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claimers_never_get_the_same_call() {
+    let (store, _dir, _) = open().await;
+    let (_, calls) = seeded(&store, 5, 60).await;
+    let now = now_millis();
+    let mut claimers = Vec::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        claimers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = store.claim_due(now, now + 60_000, 7).await.unwrap();
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch.into_iter().map(|c| c.call_id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+    let unique: HashSet<_> = all.iter().cloned().collect();
+    assert_eq!(all.len(), unique.len(), "a call was claimed twice");
+    assert_eq!(unique, calls.into_iter().collect::<HashSet<_>>());
+}
+
+#[tokio::test]
+async fn a_claim_hides_the_call_until_its_lease_expires() {
+    let (store, _dir, _) = open().await;
+    let (_, calls) = seeded(&store, 1, 1).await;
+    let now = now_millis();
+    let first = store.claim_due(now, now + 1_000, 10).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].call_id, calls[0]);
+    assert!(first[0].webhook.is_some());
+    assert!(first[0].body.contains("\"entity_type\":\"item\""));
+    assert!(store
+        .claim_due(now + 999, now + 5_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = store.claim_due(now + 1_000, now + 5_000, 10).await.unwrap();
+    assert_eq!(again.len(), 1, "an expired lease makes the call due again");
+    assert_ne!(again[0].claim_token, first[0].claim_token);
+}
+
+#[tokio::test]
+async fn only_the_current_claim_moves_a_call_but_every_attempt_counts() {
+    let (store, _dir, _) = open().await;
+    let (site, calls) = seeded(&store, 1, 1).await;
+    let now = now_millis();
+    let stale = store.claim_due(now, now + 10, 1).await.unwrap().remove(0);
+    let current = store
+        .claim_due(now + 10, now + 60_000, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    let mut stale_result = done(&stale.call_id, &stale.claim_token, CallStatus::Success);
+    stale_result.attempt = Some(hookrelay::store::NewAttempt {
+        manual: false,
+        started_at: now,
+        duration_ms: 3,
+        request_url: "https://example.com/hook".into(),
+        request_headers: json!({}),
+        response_status: Some(200),
+        response_headers: Some(json!({})),
+        response_body: Some("ok".into()),
+        error: None,
+    });
+    store.record_results(&[stale_result]).await.unwrap();
+    let call = store.call_detail(&site, &calls[0]).await.unwrap();
+    assert_eq!(
+        call.summary.status,
+        CallStatus::Pending,
+        "the stale result did not move the call"
+    );
+    assert_eq!(call.summary.attempt_count, 1);
+    assert_eq!(call.attempts.len(), 1);
+
+    store
+        .record_results(&[done(
+            &current.call_id,
+            &current.claim_token,
+            CallStatus::Failed,
+        )])
+        .await
+        .unwrap();
+    let call = store.call_detail(&site, &calls[0]).await.unwrap();
+    assert_eq!(call.summary.status, CallStatus::Failed);
+    assert!(store
+        .claim_due(now + 120_000, now + 180_000, 1)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn released_claims_are_due_at_once() {
+    let (store, _dir, _) = open().await;
+    seeded(&store, 1, 2).await;
+    let now = now_millis();
+    let claimed = store.claim_due(now, now + 600_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let held: Vec<_> = claimed
+        .iter()
+        .map(|c| (c.call_id.clone(), c.claim_token.clone()))
+        .collect();
+    store.release_claims(&held, now).await.unwrap();
+    assert_eq!(
+        store.claim_due(now, now + 600_000, 10).await.unwrap().len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn resend_gives_a_finished_call_one_shot_and_brings_a_pending_one_forward() {
+    let (store, _dir, _) = open().await;
+    let (site, calls) = seeded(&store, 1, 2).await;
+    let now = now_millis();
+    let claimed = store.claim_due(now, now + 60_000, 10).await.unwrap();
+    let finished = claimed.iter().find(|c| c.call_id == calls[0]).unwrap();
+    let retrying = claimed.iter().find(|c| c.call_id == calls[1]).unwrap();
+    let mut later = done(
+        &retrying.call_id,
+        &retrying.claim_token,
+        CallStatus::Pending,
+    );
+    later.next = NextStep::RetryAt(now + 3_600_000);
+    store
+        .record_results(&[
+            done(&finished.call_id, &finished.claim_token, CallStatus::Failed),
+            later,
+        ])
+        .await
+        .unwrap();
+    assert!(store
+        .claim_due(now + 1, now + 60_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    for call in &calls {
+        let summary = store.resend_call(&site, call, now + 2).await.unwrap();
+        assert_eq!(summary.status, CallStatus::Pending);
+    }
+    let resent = store.claim_due(now + 2, now + 60_000, 10).await.unwrap();
+    assert_eq!(resent.len(), 2);
+    for claimed in resent {
+        assert!(claimed.manual);
+        assert_eq!(
+            claimed.one_shot,
+            claimed.call_id == calls[0],
+            "only the finished call is one-shot"
+        );
+    }
+    assert!(matches!(
+        store.resend_call(&site, "call_missing", now).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_publishes_with_one_idempotency_key_create_one_event() {
+    let (store, _dir, _) = open().await;
+    let site = store.create_site("s").await.unwrap().id;
+    store
+        .create_webhook(&site, &settings("h"), &generate_secret())
+        .await
+        .unwrap();
+    let mut publishers = Vec::new();
+    for _ in 0..8 {
+        let (store, site) = (store.clone(), site.clone());
+        publishers.push(tokio::spawn(async move {
+            let key = IdempotencyKey {
+                key: "k-1",
+                request_hash: "same",
+            };
+            store
+                .publish_event(&site, &event("1"), Some(key))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut created = 0;
+    let mut answers = Vec::new();
+    for publisher in publishers {
+        match publisher.await.unwrap() {
+            PublishOutcome::Created(p) => {
+                created += 1;
+                answers.push(p);
+            }
+            PublishOutcome::Replayed(p) => answers.push(p),
+        }
+    }
+    assert_eq!(created, 1);
+    assert!(
+        answers.iter().all(|a| *a == answers[0]),
+        "every caller got the same answer"
+    );
+    let now = now_millis();
+    assert_eq!(
+        store.claim_due(now, now + 1000, 100).await.unwrap().len(),
+        1
+    );
+
+    let other = IdempotencyKey {
+        key: "k-1",
+        request_hash: "different",
+    };
+    assert!(matches!(
+        store.publish_event(&site, &event("2"), Some(other)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.prune_idempotency_keys(now).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .prune_idempotency_keys(now + 25 * 3_600_000)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_binary_is_refused() {
+    let (store, _dir, url) = open().await;
+    store.close().await;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let error = Store::open(&url, &PoolSettings::default())
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(error, StoreError::SchemaTooNew { found: 999, .. }));
+    assert!(error.to_string().contains("newer than this binary"));
+}
+
+#[tokio::test]
+async fn opening_twice_is_idempotent_and_deleting_a_site_removes_its_calls() {
+    let (store, _dir, url) = open().await;
+    let (site, calls) = seeded(&store, 2, 2).await;
+    let reopened = Store::open(&url, &PoolSettings::default()).await.unwrap();
+    assert_eq!(
+        reopened
+            .call_detail(&site, &calls[0])
+            .await
+            .unwrap()
+            .summary
+            .id,
+        calls[0]
+    );
+    reopened.delete_site(&site).await.unwrap();
+    assert!(matches!(
+        store.call_detail(&site, &calls[0]).await,
+        Err(StoreError::NotFound)
+    ));
+    let now = now_millis();
+    assert!(store
+        .claim_due(now, now + 1000, 100)
+        .await
+        .unwrap()
+        .is_empty());
+}
