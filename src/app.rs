@@ -41,10 +41,7 @@ pub async fn open_store(args: &crate::config::DatabaseArgs) -> anyhow::Result<St
 /// Ensures someone can use the API: the configured admin token, or a new one printed once.
 async fn ensure_owner_token(store: &Store, admin_token: Option<&str>) -> anyhow::Result<()> {
     match admin_token {
-        Some(secret) if store.token_by_secret(secret).await?.is_none() => {
-            store.create_token("admin", Role::Owner, secret).await?;
-        }
-        Some(_) => {}
+        Some(secret) => store.ensure_token("admin", Role::Owner, secret).await?,
         None if store.count_tokens().await? == 0 => {
             let secret = token::generate();
             store

@@ -3,80 +3,39 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::process::{self, ServerProcess};
 use common::receiver::{Receiver, Reply};
 use common::ADMIN_TOKEN;
 use serde_json::{json, Value};
 
-/// Kills the server if the test fails half-way.
-struct ServerProcess(Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn spawn_server(data_dir: &std::path::Path, port: u16) -> ServerProcess {
-    let database = common::backend::database_url(data_dir)
-        .await
-        .map(|url| format!("--database-url={url}"));
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(data_dir.join("server.log"))
-        .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
-        .args([
-            "serve",
-            &format!("--listen=127.0.0.1:{port}"),
-            &format!("--data-dir={}", data_dir.display()),
-            "--allow-private-targets",
-            "--lease=2s",
-            "--poll-interval=100ms",
-            "--retry-schedule=200ms,200ms,200ms,200ms,200ms",
-            // Few deliveries at once against a slowish receiver: a backlog builds up, so
-            // the kill lands with calls pending, claimed and in flight.
-            "--max-in-flight=16",
-        ])
-        .args(database)
-        .env("HOOKRELAY_ADMIN_TOKEN", ADMIN_TOKEN)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("the hookrelay binary starts");
-    ServerProcess(child)
-}
-
-async fn wait_healthy(client: &reqwest::Client, base: &str) {
-    for _ in 0..200 {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut args = vec![
+        format!("--data-dir={}", data_dir.display()),
+        "--lease=2s".into(),
+        "--poll-interval=100ms".into(),
+        "--retry-schedule=200ms,200ms,200ms,200ms,200ms".into(),
+        // Few deliveries at once against a slowish receiver: a backlog builds up, so the
+        // kill lands with calls pending, claimed and in flight.
+        "--max-in-flight=16".into(),
+    ];
+    if let Some(url) = common::backend::database_url(data_dir).await {
+        args.push(format!("--database-url={url}"));
     }
-    panic!("server at {base} never became healthy");
+    let server = process::spawn(data_dir, port, &args);
+    server.wait_healthy(&common::client()).await;
+    server
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_load_loses_no_accepted_call() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let port = process::free_port();
+    let client = common::client();
     let receiver = Receiver::start(|n, _| Reply {
         delay: Duration::from_millis(20 + (n % 7) as u64),
         ..Reply::status(200)
@@ -84,7 +43,7 @@ async fn sigkill_mid_load_loses_no_accepted_call() {
     .await;
 
     let server = spawn_server(dir.path(), port).await;
-    wait_healthy(&client, &base).await;
+    let base = server.base.clone();
     let post = |path: String, body: Value| {
         client
             .post(format!("{base}{path}"))
@@ -161,23 +120,13 @@ async fn sigkill_mid_load_loses_no_accepted_call() {
     );
 
     let _restarted = spawn_server(dir.path(), port).await;
-    wait_healthy(&client, &base).await;
     receiver
-        .wait_until(Duration::from_secs(120), |got| {
-            let ids: HashSet<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
-            accepted.iter().all(|id| ids.contains(id.as_str()))
-        })
+        .wait_for_webhook_ids(&accepted, Duration::from_secs(120))
         .await;
-
-    let mut times: HashMap<String, usize> = HashMap::new();
-    for r in receiver.received() {
-        *times.entry(r.header("webhook-id").to_owned()).or_default() += 1;
-    }
-    let twice = times.values().filter(|n| **n > 1).count();
     println!(
         "accepted {} calls; {} delivered before the kill; all delivered after restart; {} delivered more than once",
         accepted.len(),
         delivered_before_restart,
-        twice
+        receiver.duplicated_ids()
     );
 }

@@ -48,6 +48,23 @@ impl Store {
         Ok(record)
     }
 
+    /// Makes sure a token with this secret exists; safe when several processes start at
+    /// once with the same configured token.
+    pub async fn ensure_token(&self, name: &str, role: Role, secret: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, name, role, token_hash, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (token_hash) DO NOTHING",
+        )
+        .bind(ids::new_id(ids::TOKEN))
+        .bind(name.to_owned())
+        .bind(role.as_str())
+        .bind(token::hash(secret))
+        .bind(now_millis())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
     pub async fn token_by_secret(&self, secret: &str) -> Result<Option<TokenRecord>> {
         let row =
             sqlx::query("SELECT id, name, role, created_at FROM api_tokens WHERE token_hash = $1")

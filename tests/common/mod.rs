@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod backend;
+pub mod process;
 pub mod receiver;
 
 use std::time::Duration;
@@ -70,11 +71,11 @@ impl TestServer {
     }
 
     pub async fn launch(dir: TempDir, args: ServeArgs) -> Self {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = client();
         let running = app::start(args).await.expect("server starts");
         TestServer {
             base: format!("http://{}", running.addr),
-            client: reqwest::Client::new(),
+            client,
             token: ADMIN_TOKEN.to_owned(),
             running: Some(running),
             dir,
@@ -200,6 +201,12 @@ impl TestServer {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// An HTTP client for tests (installs the process's TLS crypto provider first).
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
 
 pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {

@@ -1,6 +1,6 @@
 //! A real HTTP receiver on 127.0.0.1 that records every request and answers as told.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -125,12 +125,20 @@ impl Receiver {
         self.received.lock().unwrap().clone()
     }
 
-    /// Waits until what was received satisfies `done` (the bound only guards against a hang).
-    pub async fn wait_until(&self, bound: Duration, done: impl Fn(&[Received]) -> bool) {
+    /// Waits until a request with every one of `ids` in its `webhook-id` header has
+    /// arrived; looks at each arrival once. The bound only guards against a hang.
+    pub async fn wait_for_webhook_ids(&self, ids: &HashSet<String>, bound: Duration) {
         let mut count = self.count.clone();
+        let mut missing = ids.clone();
+        let mut looked_at = 0;
         let waited = tokio::time::timeout(bound, async {
             loop {
-                if done(&self.received()) {
+                let fresh: Vec<Received> = self.received.lock().unwrap()[looked_at..].to_vec();
+                looked_at += fresh.len();
+                for request in &fresh {
+                    missing.remove(request.header("webhook-id"));
+                }
+                if missing.is_empty() {
                     return;
                 }
                 count.changed().await.unwrap();
@@ -139,9 +147,21 @@ impl Receiver {
         .await;
         assert!(
             waited.is_ok(),
-            "condition not met after {bound:?} ({} requests received)",
-            *self.count.borrow()
+            "{} of {} calls never arrived within {bound:?}",
+            missing.len(),
+            ids.len()
         );
+    }
+
+    /// How many distinct `webhook-id`s arrived more than once.
+    pub fn duplicated_ids(&self) -> usize {
+        let mut times: HashMap<String, usize> = HashMap::new();
+        for request in self.received.lock().unwrap().iter() {
+            *times
+                .entry(request.header("webhook-id").to_owned())
+                .or_default() += 1;
+        }
+        times.values().filter(|n| **n > 1).count()
     }
 
     /// Waits for the n-th request to arrive (the bound only guards against a hang).
