@@ -7,6 +7,7 @@ pub mod event;
 pub mod ids;
 pub mod retry;
 pub mod signing;
+pub mod template;
 pub mod time;
 pub mod token;
 pub mod trigger;
