@@ -42,6 +42,10 @@ fn settings(name: &str) -> WebhookSettings {
         basic_auth: None,
         timeout_ms: 5000,
         enabled: true,
+        payload_template: None,
+        content_type: "application/json".into(),
+        jws_secret: None,
+        jws_issuer: None,
     }
 }
 

@@ -61,6 +61,14 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
             "/sites/{site_id}/webhooks/{webhook_id}/secret",
             get(webhooks::secret),
         )
+        .route(
+            "/sites/{site_id}/webhooks/{webhook_id}/rotate_secret",
+            post(webhooks::rotate_secret),
+        )
+        .route(
+            "/sites/{site_id}/webhooks/{webhook_id}/preview",
+            post(webhooks::preview),
+        )
         .route("/sites/{site_id}/events", post(events::publish))
         .route("/sites/{site_id}/webhook_calls", get(calls::list))
         .route("/sites/{site_id}/webhook_calls/{call_id}", get(calls::show))

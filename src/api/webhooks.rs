@@ -8,11 +8,14 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::extract::{Caller, JsonBody};
 use super::problem::{ApiError, OrNotFound};
 use super::{AppState, List};
-use crate::domain::signing;
-use crate::domain::time::{rfc3339, UnixMillis};
+use crate::domain::event::NewEvent;
+use crate::domain::signing::{self, active_previous};
+use crate::domain::time::{now_millis, rfc3339, UnixMillis};
 use crate::domain::token::Role;
-use crate::domain::trigger::Trigger;
-use crate::domain::webhook::{is_sensitive_header, BasicAuth, WebhookSettings, DEFAULT_TIMEOUT_MS};
+use crate::domain::trigger::{any_matches, Trigger};
+use crate::domain::webhook::{
+    is_sensitive_header, BasicAuth, WebhookSettings, DEFAULT_CONTENT_TYPE, DEFAULT_TIMEOUT_MS,
+};
 use crate::store::WebhookRecord;
 
 /// Shown instead of stored credentials. Sending it back in a PATCH keeps the stored value,
@@ -33,6 +36,14 @@ pub struct NewWebhook {
     timeout_ms: Option<u64>,
     #[serde(default)]
     enabled: Option<bool>,
+    #[serde(default)]
+    payload_template: Option<String>,
+    #[serde(default)]
+    content_type: Option<String>,
+    #[serde(default)]
+    jws_secret: Option<String>,
+    #[serde(default)]
+    jws_issuer: Option<String>,
 }
 
 /// Every field optional; `basic_auth: null` removes it, `headers` replaces the whole set.
@@ -47,6 +58,13 @@ pub struct WebhookPatch {
     basic_auth: Option<Option<BasicAuth>>,
     timeout_ms: Option<u64>,
     enabled: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    payload_template: Option<Option<String>>,
+    content_type: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    jws_secret: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    jws_issuer: Option<Option<String>>,
 }
 
 /// Distinguishes a field sent as `null` (`Some(None)`) from one left out (`None`).
@@ -67,6 +85,14 @@ pub struct WebhookView {
     basic_auth: Option<BasicAuth>,
     timeout_ms: u64,
     enabled: bool,
+    payload_template: Option<String>,
+    content_type: String,
+    /// `********` when set.
+    jws_secret: Option<String>,
+    jws_issuer: Option<String>,
+    /// Until when the secret replaced by the last rotation still signs.
+    #[serde(with = "rfc3339::option")]
+    previous_secret_expires_at: Option<UnixMillis>,
     #[serde(with = "rfc3339")]
     created_at: UnixMillis,
     #[serde(with = "rfc3339")]
@@ -103,6 +129,16 @@ impl From<WebhookRecord> for WebhookView {
             triggers: s.triggers,
             timeout_ms: s.timeout_ms,
             enabled: s.enabled,
+            payload_template: s.payload_template,
+            content_type: s.content_type,
+            jws_secret: s.jws_secret.map(|_| MASK.to_owned()),
+            jws_issuer: s.jws_issuer,
+            previous_secret_expires_at: active_previous(
+                w.previous_secret.as_deref(),
+                w.previous_secret_expires_at,
+                now_millis(),
+            )
+            .and(w.previous_secret_expires_at),
             created_at: w.created_at,
             updated_at: w.updated_at,
             secret: None,
@@ -126,6 +162,12 @@ pub async fn create(
         basic_auth: b.basic_auth,
         timeout_ms: b.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
         enabled: b.enabled.unwrap_or(true),
+        payload_template: b.payload_template,
+        content_type: b
+            .content_type
+            .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
+        jws_secret: b.jws_secret,
+        jws_issuer: b.jws_issuer,
     };
     settings.validate(state.allow_private_targets)?;
     let secret = signing::generate_secret();
@@ -250,7 +292,86 @@ fn apply_patch(mut s: WebhookSettings, patch: WebhookPatch) -> WebhookSettings {
     if let Some(enabled) = patch.enabled {
         s.enabled = enabled;
     }
+    if let Some(template) = patch.payload_template {
+        s.payload_template = template;
+    }
+    if let Some(content_type) = patch.content_type {
+        s.content_type = content_type;
+    }
+    if let Some(secret) = patch.jws_secret {
+        if secret.as_deref() != Some(MASK) {
+            s.jws_secret = secret;
+        }
+    }
+    if let Some(issuer) = patch.jws_issuer {
+        s.jws_issuer = issuer;
+    }
     s
+}
+
+#[derive(Serialize)]
+pub struct RotatedSecret {
+    secret: String,
+    /// The old secret keeps signing (as a second signature) until then.
+    #[serde(with = "rfc3339")]
+    previous_secret_expires_at: UnixMillis,
+}
+
+/// A new signing secret; for a day both old and new signatures are sent, so receivers can
+/// switch without losing a call.
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((site_id, webhook_id)): Path<(String, String)>,
+) -> Result<Json<RotatedSecret>, ApiError> {
+    caller.require(Role::Developer)?;
+    let secret = signing::generate_secret();
+    let overlap_until = now_millis() + signing::ROTATION_OVERLAP_MS;
+    state
+        .store
+        .rotate_secret(&site_id, &webhook_id, &secret, overlap_until)
+        .await
+        .or_not_found("webhook")?;
+    Ok(Json(RotatedSecret {
+        secret,
+        previous_secret_expires_at: overlap_until,
+    }))
+}
+
+#[derive(Serialize)]
+pub struct Preview {
+    /// Whether this event would trigger the webhook.
+    matches: bool,
+    content_type: String,
+    body: String,
+}
+
+/// Renders the body this webhook would send for an event, without sending anything.
+pub async fn preview(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((site_id, webhook_id)): Path<(String, String)>,
+    body: JsonBody<NewEvent>,
+) -> Result<Json<Preview>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let event = body.value;
+    event.validate()?;
+    let hook = state
+        .store
+        .webhook(&site_id, &webhook_id)
+        .await
+        .or_not_found("webhook")?;
+    let settings = hook.settings;
+    let rendered = settings.render_body(&event);
+    Ok(Json(Preview {
+        matches: any_matches(&settings.triggers, &event.key()),
+        content_type: if rendered.is_some() {
+            settings.content_type
+        } else {
+            DEFAULT_CONTENT_TYPE.to_owned()
+        },
+        body: rendered.unwrap_or_else(|| event.default_body()),
+    }))
 }
 
 pub async fn delete(

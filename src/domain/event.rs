@@ -61,15 +61,23 @@ impl NewEvent {
         }
     }
 
-    /// The exact bytes delivered (and signed) when a webhook has no template.
-    pub fn default_body(&self) -> String {
-        serde_json::to_string(&EventBody {
+    fn body(&self) -> EventBody<'_> {
+        EventBody {
             entity_type: &self.entity_type,
             event_type: &self.event_type,
             environment: self.environment(),
             entity: &self.entity,
-        })
-        .expect("serialising JSON values cannot fail")
+        }
+    }
+
+    /// The exact bytes delivered (and signed) when a webhook has no template.
+    pub fn default_body(&self) -> String {
+        serde_json::to_string(&self.body()).expect("serialising JSON values cannot fail")
+    }
+
+    /// The object templates are rendered against: the default body as a value.
+    pub fn body_value(&self) -> Value {
+        serde_json::to_value(self.body()).expect("serialising JSON values cannot fail")
     }
 }
 

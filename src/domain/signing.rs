@@ -1,10 +1,10 @@
 //! Standard Webhooks v1 signatures: `v1,` + base64(HMAC-SHA256(secret, "{id}.{timestamp}.{body}")).
 //! Secrets are `whsec_` + base64 of the key bytes.
 
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 pub const SECRET_PREFIX: &str = "whsec_";
 
@@ -37,16 +37,131 @@ impl SigningKey {
         Ok(SigningKey(key))
     }
 
-    pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
-            .expect("HMAC accepts keys of any length");
+    fn mac(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
+        let mut mac = hmac_sha256(&self.0);
         mac.update(msg_id.as_bytes());
         mac.update(b".");
         mac.update(timestamp.to_string().as_bytes());
         mac.update(b".");
         mac.update(body);
-        format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+        mac
     }
+
+    pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+        let digest = self.mac(msg_id, timestamp, body).finalize().into_bytes();
+        format!("v1,{}", STANDARD.encode(digest))
+    }
+
+    /// Whether any `v1,` entry of a `webhook-signature` header is this key's signature
+    /// (compared in constant time).
+    pub fn matches(&self, msg_id: &str, timestamp: i64, body: &[u8], header: &str) -> bool {
+        header.split_whitespace().any(|entry| {
+            entry
+                .strip_prefix("v1,")
+                .and_then(|b64| STANDARD.decode(b64).ok())
+                .is_some_and(|sig| self.mac(msg_id, timestamp, body).verify_slice(&sig).is_ok())
+        })
+    }
+}
+
+fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
+    <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length")
+}
+
+/// The `webhook-signature` header: the current key's signature, then, while a rotation's
+/// overlap lasts, the previous key's, space-separated as Standard Webhooks prescribes.
+pub fn signature_header(
+    current: &SigningKey,
+    previous: Option<&SigningKey>,
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
+    let mut header = current.sign(msg_id, timestamp, body);
+    if let Some(previous) = previous {
+        header.push(' ');
+        header.push_str(&previous.sign(msg_id, timestamp, body));
+    }
+    header
+}
+
+/// How long the previous secret keeps signing after a rotation.
+pub const ROTATION_OVERLAP_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// The previous secret while its overlap lasts.
+pub fn active_previous(
+    previous: Option<&str>,
+    expires_at: Option<i64>,
+    now_ms: i64,
+) -> Option<&str> {
+    match (previous, expires_at) {
+        (Some(secret), Some(expires_at)) if now_ms < expires_at => Some(secret),
+        _ => None,
+    }
+}
+
+const JWS_HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+
+/// Netlify-style `X-Nf-Sign`: a compact JWS (HS256) whose claims are the issuer and the hex
+/// SHA-256 of the exact body, so a receiver can check both origin and integrity.
+pub fn jws_sign(secret: &[u8], issuer: &str, body: &[u8]) -> String {
+    let claims = serde_json::json!({"iss": issuer, "sha256": hex::encode(Sha256::digest(body))});
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(JWS_HEADER),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut mac = hmac_sha256(secret);
+    mac.update(signing_input.as_bytes());
+    format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JwsError {
+    #[error("is not a compact JWS (three base64url parts)")]
+    Malformed,
+    #[error("uses algorithm {0}; only HS256 is accepted")]
+    Algorithm(String),
+    #[error("signature does not match the secret")]
+    Signature,
+    #[error("sha256 claim does not match the body")]
+    BodyHash,
+}
+
+/// Checks an `X-Nf-Sign` token against the secret and the body; returns its issuer.
+pub fn jws_verify(secret: &[u8], token: &str, body: &[u8]) -> Result<String, JwsError> {
+    let parts: Vec<&str> = token.trim().split('.').collect();
+    let [header, claims, signature] = parts[..] else {
+        return Err(JwsError::Malformed);
+    };
+    let decode = |part: &str| -> Result<serde_json::Value, JwsError> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| JwsError::Malformed)?;
+        serde_json::from_slice(&bytes).map_err(|_| JwsError::Malformed)
+    };
+    let algorithm = decode(header)?["alg"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if algorithm != "HS256" {
+        return Err(JwsError::Algorithm(algorithm));
+    }
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| JwsError::Malformed)?;
+    let mut mac = hmac_sha256(secret);
+    mac.update(format!("{header}.{claims}").as_bytes());
+    mac.verify_slice(&signature)
+        .map_err(|_| JwsError::Signature)?;
+    let claims = decode(claims)?;
+    if claims["sha256"].as_str() != Some(hex::encode(Sha256::digest(body)).as_str()) {
+        return Err(JwsError::BodyHash);
+    }
+    Ok(claims["iss"].as_str().unwrap_or_default().to_owned())
 }
 
 pub fn generate_secret() -> String {
@@ -80,6 +195,75 @@ mod tests {
             );
             assert_eq!(got, v["signature"].as_str().unwrap(), "vector {v}");
         }
+    }
+
+    #[test]
+    fn signatures_are_verified_in_any_position_of_the_header() {
+        let key = SigningKey::parse(&generate_secret()).unwrap();
+        let other = SigningKey::parse(&generate_secret()).unwrap();
+        let header = signature_header(&other, Some(&key), "msg_1", 1_700_000_000, b"{}");
+        assert_eq!(header.split(' ').count(), 2);
+        assert!(key.matches("msg_1", 1_700_000_000, b"{}", &header));
+        assert!(other.matches("msg_1", 1_700_000_000, b"{}", &header));
+        assert!(!key.matches("msg_1", 1_700_000_001, b"{}", &header));
+        assert!(!key.matches("msg_1", 1_700_000_000, b"{ }", &header));
+        assert!(!key.matches("msg_1", 1_700_000_000, b"{}", "v1,!!! v2,abc"));
+    }
+
+    #[test]
+    fn the_previous_secret_signs_only_during_the_overlap() {
+        assert_eq!(active_previous(Some("old"), Some(1_000), 999), Some("old"));
+        assert_eq!(active_previous(Some("old"), Some(1_000), 1_000), None);
+        assert_eq!(active_previous(None, Some(1_000), 0), None);
+        assert_eq!(active_previous(Some("old"), None, 0), None);
+    }
+
+    #[test]
+    fn jws_round_trips_and_rejects_tampering() {
+        let token = jws_sign(b"s3cret", "hookrelay", b"{\"a\":1}");
+        assert_eq!(token.split('.').count(), 3);
+        assert_eq!(
+            jws_verify(b"s3cret", &token, b"{\"a\":1}"),
+            Ok("hookrelay".into())
+        );
+        assert_eq!(
+            jws_verify(b"other", &token, b"{\"a\":1}"),
+            Err(JwsError::Signature)
+        );
+        assert_eq!(
+            jws_verify(b"s3cret", &token, b"{\"a\":2}"),
+            Err(JwsError::BodyHash)
+        );
+        assert_eq!(jws_verify(b"s3cret", "a.b", b""), Err(JwsError::Malformed));
+        let none_alg = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#),
+            URL_SAFE_NO_PAD.encode("{}")
+        );
+        assert_eq!(
+            jws_verify(b"s3cret", &none_alg, b""),
+            Err(JwsError::Algorithm("none".into()))
+        );
+    }
+
+    /// A token from jwt.io's HS256 example shape, checked field by field: the header is
+    /// the standard one and the claims carry the body's hash.
+    #[test]
+    fn jws_claims_are_issuer_and_body_hash() {
+        let token = jws_sign(b"k", "cms", b"hello");
+        let claims = URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&claims).unwrap();
+        assert_eq!(claims["iss"], "cms");
+        assert_eq!(
+            claims["sha256"],
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert_eq!(
+            token.split('.').next().unwrap(),
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+        );
     }
 
     #[test]

@@ -25,7 +25,12 @@ pub enum Escape {
 impl Escape {
     /// JSON escaping for JSON media types, HTML escaping for HTML/XML, raw otherwise.
     pub fn for_content_type(content_type: &str) -> Escape {
-        let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         if essence == "application/json" || essence.ends_with("+json") {
             Escape::Json
         } else if essence == "text/html" || essence.ends_with("/xml") || essence.ends_with("+xml") {
@@ -47,9 +52,19 @@ pub struct TemplateError {
 #[derive(Debug, Clone, PartialEq)]
 enum Node {
     Text(String),
-    Value { name: String, escaped: bool },
-    Section { name: String, inverted: bool, children: Vec<Node> },
-    Partial { name: String, indent: String },
+    Value {
+        name: String,
+        escaped: bool,
+    },
+    Section {
+        name: String,
+        inverted: bool,
+        children: Vec<Node>,
+    },
+    Partial {
+        name: String,
+        indent: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -87,7 +102,13 @@ const MAX_PARTIAL_DEPTH: usize = 64;
 fn position(source: &str, offset: usize) -> (usize, usize) {
     let before = &source[..offset];
     let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .count()
+        + 1;
     (line, column)
 }
 
@@ -109,11 +130,21 @@ fn scan(source: &str) -> Result<Vec<Tag>, TemplateError> {
         let start = pos + found;
         let inner_start = start + open.len();
         let triple = source[inner_start..].starts_with('{');
-        let closing = if triple { format!("}}{close}") } else { close.clone() };
+        let closing = if triple {
+            format!("}}{close}")
+        } else {
+            close.clone()
+        };
         let inner_end = source[inner_start..]
             .find(&closing)
             .map(|i| inner_start + i)
-            .ok_or_else(|| error(source, start, format!("this tag is never closed with `{close}`")))?;
+            .ok_or_else(|| {
+                error(
+                    source,
+                    start,
+                    format!("this tag is never closed with `{close}`"),
+                )
+            })?;
         let end = inner_end + closing.len();
         let content = source[inner_start..inner_end].trim();
         let (kind, name) = if triple {
@@ -134,7 +165,11 @@ fn scan(source: &str) -> Result<Vec<Tag>, TemplateError> {
                         .map(|parts| parts.collect::<Vec<_>>())
                         .filter(|parts| parts.len() == 2)
                         .ok_or_else(|| {
-                            error(source, start, "a delimiter change must look like {{=<% %>=}}")
+                            error(
+                                source,
+                                start,
+                                "a delimiter change must look like {{=<% %>=}}",
+                            )
                         })?;
                     open = pair[0].to_owned();
                     close = pair[1].to_owned();
@@ -165,7 +200,9 @@ fn standalone_range(source: &str, tags: &[Tag], i: usize) -> Option<(usize, usiz
         return None;
     }
     let line_start = source[..tag.start].rfind('\n').map_or(0, |p| p + 1);
-    let line_end = source[tag.end..].find('\n').map_or(source.len(), |p| tag.end + p);
+    let line_end = source[tag.end..]
+        .find('\n')
+        .map_or(source.len(), |p| tag.end + p);
     let before = &source[line_start..tag.start];
     let after = source[tag.end..line_end].trim_end_matches('\r');
     let blank = |s: &str| s.chars().all(|c| c == ' ' || c == '\t');
@@ -173,7 +210,11 @@ fn standalone_range(source: &str, tags: &[Tag], i: usize) -> Option<(usize, usiz
         && blank(after)
         && (i == 0 || tags[i - 1].end <= line_start)
         && tags.get(i + 1).is_none_or(|next| next.start > line_end);
-    let cut_end = if line_end < source.len() { line_end + 1 } else { line_end };
+    let cut_end = if line_end < source.len() {
+        line_end + 1
+    } else {
+        line_end
+    };
     alone.then(|| (line_start, cut_end, before.to_owned()))
 }
 
@@ -196,17 +237,32 @@ pub fn compile(source: &str) -> Result<Template, TemplateError> {
                 escaped,
             }),
             TagKind::Open { inverted } => {
-                stack.push((std::mem::take(&mut nodes), tag.name.clone(), inverted, tag.start));
+                stack.push((
+                    std::mem::take(&mut nodes),
+                    tag.name.clone(),
+                    inverted,
+                    tag.start,
+                ));
             }
             TagKind::Close => {
                 let (parent, name, inverted, _) = stack.pop().ok_or_else(|| {
-                    error(source, tag.start, format!("`{{{{/{}}}}}` closes a section that was never opened", tag.name))
+                    error(
+                        source,
+                        tag.start,
+                        format!(
+                            "`{{{{/{}}}}}` closes a section that was never opened",
+                            tag.name
+                        ),
+                    )
                 })?;
                 if name != tag.name {
                     return Err(error(
                         source,
                         tag.start,
-                        format!("`{{{{/{}}}}}` closes section `{name}`, which must be closed first", tag.name),
+                        format!(
+                            "`{{{{/{}}}}}` closes section `{name}`, which must be closed first",
+                            tag.name
+                        ),
                     ));
                 }
                 let children = std::mem::replace(&mut nodes, parent);
@@ -224,7 +280,11 @@ pub fn compile(source: &str) -> Result<Template, TemplateError> {
         }
     }
     if let Some((_, name, _, start)) = stack.pop() {
-        return Err(error(source, start, format!("section `{name}` is never closed with {{{{/{name}}}}}")));
+        return Err(error(
+            source,
+            start,
+            format!("section `{name}` is never closed with {{{{/{name}}}}}"),
+        ));
     }
     if cursor < source.len() {
         nodes.push(Node::Text(source[cursor..].to_owned()));
@@ -249,7 +309,12 @@ impl Template {
     }
 
     /// Partials come only from `partials` (never from files); a missing one renders empty.
-    pub fn render_with_partials(&self, data: &Value, escape: Escape, partials: &HashMap<String, String>) -> String {
+    pub fn render_with_partials(
+        &self,
+        data: &Value,
+        escape: Escape,
+        partials: &HashMap<String, String>,
+    ) -> String {
         let mut out = String::new();
         let renderer = Renderer { escape, partials };
         renderer.nodes(&self.nodes, &mut vec![data], &mut out, 0);
@@ -285,7 +350,13 @@ fn truthy(value: Option<&Value>) -> bool {
 }
 
 impl Renderer<'_> {
-    fn nodes<'v>(&self, nodes: &'v [Node], stack: &mut Vec<&'v Value>, out: &mut String, depth: usize) {
+    fn nodes<'v>(
+        &self,
+        nodes: &'v [Node],
+        stack: &mut Vec<&'v Value>,
+        out: &mut String,
+        depth: usize,
+    ) {
         for node in nodes {
             match node {
                 Node::Text(text) => out.push_str(text),
@@ -322,8 +393,17 @@ impl Renderer<'_> {
         }
     }
 
-    fn partial(&self, name: &str, indent: &str, stack: &mut Vec<&Value>, out: &mut String, depth: usize) {
-        let Some(source) = self.partials.get(name) else { return };
+    fn partial(
+        &self,
+        name: &str,
+        indent: &str,
+        stack: &mut Vec<&Value>,
+        out: &mut String,
+        depth: usize,
+    ) {
+        let Some(source) = self.partials.get(name) else {
+            return;
+        };
         if depth >= MAX_PARTIAL_DEPTH {
             return;
         }
@@ -390,19 +470,36 @@ mod tests {
     fn passes_the_mustache_spec() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/mustache");
         let mut ran = 0;
-        for file in ["interpolation", "sections", "inverted", "comments", "delimiters", "partials"] {
-            let text = std::fs::read_to_string(format!("{dir}/{file}.json")).expect("spec file present");
+        for file in [
+            "interpolation",
+            "sections",
+            "inverted",
+            "comments",
+            "delimiters",
+            "partials",
+        ] {
+            let text =
+                std::fs::read_to_string(format!("{dir}/{file}.json")).expect("spec file present");
             let doc: Value = serde_json::from_str(&text).unwrap();
             for case in doc["tests"].as_array().unwrap() {
                 let partials: HashMap<String, String> = case
                     .get("partials")
                     .and_then(Value::as_object)
-                    .map(|p| p.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect())
+                    .map(|p| {
+                        p.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let template = compile(case["template"].as_str().unwrap())
                     .unwrap_or_else(|e| panic!("{file}: {}: {e}", case["name"]));
                 let got = template.render_with_partials(&case["data"], Escape::Html, &partials);
-                assert_eq!(got, case["expected"].as_str().unwrap(), "{file}: {}", case["name"]);
+                assert_eq!(
+                    got,
+                    case["expected"].as_str().unwrap(),
+                    "{file}: {}",
+                    case["name"]
+                );
                 ran += 1;
             }
         }
@@ -421,7 +518,11 @@ mod tests {
 
     #[test]
     fn json_escaping_keeps_quotes_newlines_and_html_characters_valid() {
-        let out = render(r#"{"t": "{{t}}"}"#, json!({"t": "a \"b\"\n<c> & 'd' \\ \u{1}"}), Escape::Json);
+        let out = render(
+            r#"{"t": "{{t}}"}"#,
+            json!({"t": "a \"b\"\n<c> & 'd' \\ \u{1}"}),
+            Escape::Json,
+        );
         let parsed: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(parsed["t"], "a \"b\"\n<c> & 'd' \\ \u{1}");
     }
@@ -429,25 +530,44 @@ mod tests {
     #[test]
     fn json_mode_writes_non_strings_as_json() {
         let data = json!({"n": 4.5, "b": true, "o": {"k": [1, "x"]}, "nothing": null});
-        let out = render(r#"{"n": {{n}}, "b": {{b}}, "o": {{o}}, "z": "{{nothing}}"}"#, data, Escape::Json);
+        let out = render(
+            r#"{"n": {{n}}, "b": {{b}}, "o": {{o}}, "z": "{{nothing}}"}"#,
+            data,
+            Escape::Json,
+        );
         assert_eq!(out, r#"{"n": 4.5, "b": true, "o": {"k":[1,"x"]}, "z": ""}"#);
     }
 
     #[test]
     fn triple_and_ampersand_tags_are_never_escaped() {
         let data = json!({"x": "<\"q\">"});
-        assert_eq!(render("{{{x}}}{{& x}}", data.clone(), Escape::Json), "<\"q\"><\"q\">");
+        assert_eq!(
+            render("{{{x}}}{{& x}}", data.clone(), Escape::Json),
+            "<\"q\"><\"q\">"
+        );
         assert_eq!(render("{{x}}", data, Escape::Raw), "<\"q\">");
     }
 
     #[test]
     fn content_types_choose_the_escaping() {
-        assert_eq!(Escape::for_content_type("application/json; charset=utf-8"), Escape::Json);
-        assert_eq!(Escape::for_content_type("application/vnd.api+json"), Escape::Json);
+        assert_eq!(
+            Escape::for_content_type("application/json; charset=utf-8"),
+            Escape::Json
+        );
+        assert_eq!(
+            Escape::for_content_type("application/vnd.api+json"),
+            Escape::Json
+        );
         assert_eq!(Escape::for_content_type("text/html"), Escape::Html);
-        assert_eq!(Escape::for_content_type("application/atom+xml"), Escape::Html);
+        assert_eq!(
+            Escape::for_content_type("application/atom+xml"),
+            Escape::Html
+        );
         assert_eq!(Escape::for_content_type("text/plain"), Escape::Raw);
-        assert_eq!(Escape::for_content_type("application/x-www-form-urlencoded"), Escape::Raw);
+        assert_eq!(
+            Escape::for_content_type("application/x-www-form-urlencoded"),
+            Escape::Raw
+        );
     }
 
     #[test]
@@ -478,7 +598,10 @@ mod tests {
     #[test]
     fn recursive_partials_stop() {
         let partials = HashMap::from([("p".to_owned(), "x{{>p}}".to_owned())]);
-        let out = compile("{{>p}}").unwrap().render_with_partials(&json!({}), Escape::Raw, &partials);
+        let out =
+            compile("{{>p}}")
+                .unwrap()
+                .render_with_partials(&json!({}), Escape::Raw, &partials);
         assert_eq!(out.len(), MAX_PARTIAL_DEPTH);
     }
 

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::destination;
+use super::event::NewEvent;
+use super::template::{self, Escape};
 use super::trigger::Trigger;
 use super::validation::Violations;
 
@@ -12,6 +14,9 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 pub const MIN_TIMEOUT_MS: u64 = 100;
 /// Kept well below the dispatcher's claim lease, so a slow receiver never outlives its lease.
 pub const MAX_TIMEOUT_MS: u64 = 60_000;
+pub const DEFAULT_CONTENT_TYPE: &str = "application/json";
+pub const DEFAULT_JWS_ISSUER: &str = "hookrelay";
+const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
 const MAX_TRIGGERS: usize = 100;
 const MAX_HEADERS: usize = 50;
 
@@ -51,9 +56,109 @@ pub struct WebhookSettings {
     pub basic_auth: Option<BasicAuth>,
     pub timeout_ms: u64,
     pub enabled: bool,
+    /// Mustache template of the body; `None` sends the event as published.
+    pub payload_template: Option<String>,
+    pub content_type: String,
+    /// When set, every call also carries `X-Nf-Sign`, a JWS (HS256) signed with it.
+    pub jws_secret: Option<String>,
+    /// The JWS `iss` claim (default `hookrelay`).
+    pub jws_issuer: Option<String>,
+}
+
+/// The event a template is tried against when a webhook is saved. Its values are chosen to
+/// expose templates that only work by luck: a non-numeric id (so an unquoted `{{id}}`
+/// breaks) and a title with quotes and a newline.
+fn sample_event() -> NewEvent {
+    NewEvent {
+        entity_type: "item".into(),
+        event_type: "update".into(),
+        environment: None,
+        entity: serde_json::json!({
+            "id": "sample-item",
+            "type": "item",
+            "attributes": {"title": "A \"quoted\" title\nover two lines", "position": 1},
+            "relationships": {"item_type": {"data": {"id": "sample-model", "type": "item_type"}}},
+        }),
+    }
 }
 
 impl WebhookSettings {
+    pub fn escape(&self) -> Escape {
+        Escape::for_content_type(&self.content_type)
+    }
+
+    /// The body of a call for `event`: `None` means the event's default body. A template
+    /// that no longer compiles (it was checked when saved) falls back to the default body
+    /// rather than losing the call.
+    pub fn render_body(&self, event: &NewEvent) -> Option<String> {
+        let source = self.payload_template.as_deref()?;
+        match template::compile(source) {
+            Ok(t) => Some(t.render(&event.body_value(), self.escape())),
+            Err(e) => {
+                tracing::warn!(error = %e, "stored payload template does not compile; sending the default body");
+                None
+            }
+        }
+    }
+
+    fn validate_payload(&self, v: &mut Violations) {
+        let media_type_ok = self.content_type.len() <= 200
+            && reqwest::header::HeaderValue::from_str(&self.content_type).is_ok()
+            && self
+                .content_type
+                .split(';')
+                .next()
+                .and_then(|essence| essence.trim().split_once('/'))
+                .is_some_and(|(kind, sub)| {
+                    !kind.is_empty() && !sub.is_empty() && !sub.contains(' ')
+                });
+        if !media_type_ok {
+            v.add(
+                "content_type",
+                "must be a media type such as application/json or text/plain",
+            );
+            return;
+        }
+        let Some(source) = &self.payload_template else {
+            if self.escape() != Escape::Json {
+                v.add(
+                    "content_type",
+                    "must be a JSON media type unless a payload_template is given (the default body is JSON)",
+                );
+            }
+            return;
+        };
+        if source.len() > MAX_TEMPLATE_BYTES {
+            v.add(
+                "payload_template",
+                format!("must be at most {MAX_TEMPLATE_BYTES} bytes"),
+            );
+            return;
+        }
+        let compiled = match template::compile(source) {
+            Ok(compiled) => compiled,
+            Err(e) => return v.add("payload_template", e.to_string()),
+        };
+        if compiled.has_partials() {
+            return v.add(
+                "payload_template",
+                "partials ({{> name}}) are not supported",
+            );
+        }
+        if self.escape() == Escape::Json {
+            let sample = compiled.render(&sample_event().body_value(), Escape::Json);
+            if let Err(e) = serde_json::from_str::<serde_json::Value>(&sample) {
+                v.add(
+                    "payload_template",
+                    format!(
+                        "does not render valid JSON for a sample event ({e} in the output); \
+                         put string values in quotes, e.g. \"{{{{entity.id}}}}\""
+                    ),
+                );
+            }
+        }
+    }
+
     pub fn validate(&self, allow_private_targets: bool) -> Result<(), Violations> {
         let mut v = Violations::default();
         v.text("name", &self.name, 200);
@@ -101,6 +206,15 @@ impl WebhookSettings {
                 format!("must be between {MIN_TIMEOUT_MS} and {MAX_TIMEOUT_MS}"),
             );
         }
+        self.validate_payload(&mut v);
+        if let Some(secret) = &self.jws_secret {
+            if secret.is_empty() || secret.len() > 512 {
+                v.add("jws_secret", "must be 1-512 characters");
+            }
+        }
+        if let Some(issuer) = &self.jws_issuer {
+            v.text("jws_issuer", issuer, 200);
+        }
         v.into_result()
     }
 }
@@ -139,6 +253,10 @@ mod tests {
             basic_auth: None,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             enabled: true,
+            payload_template: None,
+            content_type: DEFAULT_CONTENT_TYPE.into(),
+            jws_secret: None,
+            jws_issuer: None,
         }
     }
 
@@ -200,6 +318,69 @@ mod tests {
         s.url = "http://127.0.0.1:9000/".into();
         assert_eq!(fields(&s), ["url"]);
         assert!(s.validate(true).is_ok());
+    }
+
+    #[test]
+    fn templates_are_checked_when_saved() {
+        let mut s = valid();
+        s.payload_template = Some("{\"id\": \"{{#entity}}{{id}}\"}".into());
+        let problem = s.validate(false).unwrap_err().0.remove(0);
+        assert_eq!(problem.field, "payload_template");
+        assert!(
+            problem.message.starts_with("line 1, column 9: "),
+            "{}",
+            problem.message
+        );
+
+        s.payload_template = Some("{\"id\": {{entity.id}}}".into());
+        let problem = s.validate(false).unwrap_err().0.remove(0);
+        assert!(
+            problem.message.contains("does not render valid JSON"),
+            "{}",
+            problem.message
+        );
+
+        s.payload_template = Some("{{> header}}".into());
+        assert!(s.validate(false).unwrap_err().0[0]
+            .message
+            .contains("partials"));
+
+        s.payload_template = Some(
+            "{\"t\": \"{{entity.attributes.title}}\", \"n\": {{entity.attributes.position}}}"
+                .into(),
+        );
+        assert!(s.validate(false).is_ok());
+    }
+
+    #[test]
+    fn non_json_bodies_need_a_template_and_a_real_media_type() {
+        let mut s = valid();
+        s.content_type = "text/plain".into();
+        assert_eq!(fields(&s), ["content_type"]);
+        s.payload_template = Some("{{event_type}} on {{entity.id}}".into());
+        assert!(s.validate(false).is_ok(), "non-JSON output is not parsed");
+        s.content_type = "plain".into();
+        assert_eq!(fields(&s), ["content_type"]);
+    }
+
+    #[test]
+    fn rendering_uses_the_event_and_the_content_types_escaping() {
+        let mut s = valid();
+        let event: NewEvent = serde_json::from_value(serde_json::json!({
+            "entity_type": "item", "event_type": "update", "entity": {"id": "1", "title": "say \"hi\""}
+        }))
+        .unwrap();
+        assert_eq!(s.render_body(&event), None, "no template: the default body");
+        s.payload_template = Some("{\"t\": \"{{entity.title}}\"}".into());
+        assert_eq!(
+            s.render_body(&event).unwrap(),
+            "{\"t\": \"say \\\"hi\\\"\"}"
+        );
+        s.content_type = "text/html".into();
+        assert_eq!(
+            s.render_body(&event).unwrap(),
+            "{\"t\": \"say &quot;hi&quot;\"}"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use super::{corrupt, json_text, parse_json, Result, Store, StoreError};
 use crate::domain::call::{CallStatus, NextStep};
 use crate::domain::ids;
 use crate::domain::time::{rfc3339, UnixMillis};
+use crate::domain::webhook::DEFAULT_CONTENT_TYPE;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CallSummary {
@@ -91,6 +92,7 @@ pub struct RequestView {
     /// URL and headers of the latest attempt (absent until one is made).
     pub url: Option<String>,
     pub headers: Option<Value>,
+    pub content_type: String,
     pub body: String,
 }
 
@@ -129,6 +131,7 @@ pub struct ClaimedCall {
     pub site_id: String,
     pub environment: String,
     pub body: String,
+    pub content_type: String,
     pub previous_attempts: u32,
     pub one_shot: bool,
     pub manual: bool,
@@ -197,7 +200,7 @@ impl Store {
 
     pub async fn call_detail(&self, site_id: &str, id: &str) -> Result<CallDetail> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SUMMARY_COLUMNS} FROM webhook_calls WHERE site_id = $1 AND id = $2"
+            "SELECT {SUMMARY_COLUMNS}, body, content_type FROM webhook_calls WHERE site_id = $1 AND id = $2"
         )))
         .bind(site_id.to_owned())
         .bind(id.to_owned())
@@ -221,11 +224,17 @@ impl Store {
         .map(attempt_from_row)
         .collect::<Result<Vec<_>>>()?;
         let latest = attempts.last().map(|a| &a.attempt);
+        let own_body: Option<String> = row.try_get("body")?;
+        let content_type: Option<String> = row.try_get("content_type")?;
         Ok(CallDetail {
             request: RequestView {
                 url: latest.map(|a| a.request_url.clone()),
                 headers: latest.map(|a| a.request_headers.clone()),
-                body: event.try_get("body")?,
+                content_type: content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
+                body: match own_body {
+                    Some(body) => body,
+                    None => event.try_get("body")?,
+                },
             },
             environment: event.try_get("environment")?,
             summary,
@@ -274,7 +283,8 @@ impl Store {
              WHERE id IN (SELECT id FROM webhook_calls \
                           WHERE status = 'pending' AND next_attempt_at <= $3 \
                           ORDER BY next_attempt_at LIMIT $4{}) \
-             RETURNING id, site_id, event_id, webhook_id, attempt_count, one_shot, resend_requested",
+             RETURNING id, site_id, event_id, webhook_id, body, content_type, attempt_count, \
+               one_shot, resend_requested",
             self.dialect.skip_locked()
         )))
         .bind(lease_until)
@@ -297,16 +307,19 @@ impl Store {
             .map(|row| {
                 let event_id: String = row.try_get("event_id")?;
                 let webhook_id: String = row.try_get("webhook_id")?;
-                let (environment, body) = events
+                let (environment, event_body) = events
                     .get(&event_id)
                     .cloned()
                     .ok_or_else(|| corrupt("call without its event", &event_id))?;
+                let own_body: Option<String> = row.try_get("body")?;
+                let content_type: Option<String> = row.try_get("content_type")?;
                 Ok(ClaimedCall {
                     call_id: row.try_get("id")?,
                     claim_token: claim_token.clone(),
                     site_id: row.try_get("site_id")?,
                     environment,
-                    body,
+                    body: own_body.unwrap_or(event_body),
+                    content_type: content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
                     previous_attempts: row.try_get::<i64, _>("attempt_count")?.max(0) as u32,
                     one_shot: row.try_get::<i64, _>("one_shot")? != 0,
                     manual: row.try_get::<i64, _>("resend_requested")? != 0,

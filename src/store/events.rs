@@ -50,16 +50,22 @@ impl Store {
             }
         }
         let key = event.key();
-        let webhook_ids: Vec<String> = self
-            .enabled_triggers(site_id)
+        // Each matching webhook's call, with its own body when the webhook has a template
+        // (rendered now, so every retry sends and signs the same bytes).
+        let calls: Vec<(String, Option<String>, Option<String>)> = self
+            .enabled_webhooks(site_id)
             .await?
             .into_iter()
-            .filter(|(_, triggers)| trigger::any_matches(triggers, &key))
-            .map(|(id, _)| id)
+            .filter(|hook| trigger::any_matches(&hook.settings.triggers, &key))
+            .map(|hook| {
+                let body = hook.settings.render_body(event);
+                let content_type = body.as_ref().map(|_| hook.settings.content_type.clone());
+                (hook.id, body, content_type)
+            })
             .collect();
         let published = Published {
             id: ids::new_id(ids::EVENT),
-            webhook_call_ids: webhook_ids.iter().map(|_| ids::new_id(ids::CALL)).collect(),
+            webhook_call_ids: calls.iter().map(|_| ids::new_id(ids::CALL)).collect(),
         };
 
         let mut tx = self.write.begin().await?;
@@ -110,22 +116,20 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let pairs: Vec<_> = published
-            .webhook_call_ids
-            .iter()
-            .zip(&webhook_ids)
-            .collect();
-        for chunk in pairs.chunks(CALLS_PER_INSERT) {
+        let rows: Vec<_> = published.webhook_call_ids.iter().zip(&calls).collect();
+        for chunk in rows.chunks(CALLS_PER_INSERT) {
             let mut sql = Sql::new(
-                "INSERT INTO webhook_calls (id, site_id, event_id, webhook_id, entity_type, \
-                 event_type, status, next_attempt_at, created_at, updated_at) VALUES ",
+                "INSERT INTO webhook_calls (id, site_id, event_id, webhook_id, body, content_type, \
+                 entity_type, event_type, status, next_attempt_at, created_at, updated_at) VALUES ",
             );
-            for (i, (call_id, webhook_id)) in chunk.iter().enumerate() {
+            for (i, (call_id, (webhook_id, body, content_type))) in chunk.iter().enumerate() {
                 sql.push(if i == 0 { "(" } else { ", (" });
                 sql.bind((*call_id).clone()).push(", ");
                 sql.bind(site_id.to_owned()).push(", ");
                 sql.bind(published.id.clone()).push(", ");
-                sql.bind((*webhook_id).clone()).push(", ");
+                sql.bind(webhook_id.clone()).push(", ");
+                sql.bind(body.clone()).push(", ");
+                sql.bind(content_type.clone()).push(", ");
                 sql.bind(event.entity_type.clone()).push(", ");
                 sql.bind(event.event_type.clone()).push(", 'pending', ");
                 sql.bind(now).push(", ");
@@ -134,7 +138,7 @@ impl Store {
             }
             sql.query().execute(&mut *tx).await?;
         }
-        if !webhook_ids.is_empty() {
+        if !calls.is_empty() {
             self.announce_due_calls(&mut tx).await?;
         }
         tx.commit().await?;

@@ -17,11 +17,18 @@ struct Migration {
     script: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    script: include_str!("../../migrations/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        script: include_str!("../../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "payloads_and_signatures",
+        script: include_str!("../../migrations/0002_payloads_and_signatures.sql"),
+    },
+];
 
 /// Arbitrary, fixed key of the PostgreSQL advisory lock that serialises migrations.
 const MIGRATION_LOCK_KEY: i64 = 0x686f_6f6b_7265_6c61;

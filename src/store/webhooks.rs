@@ -6,7 +6,6 @@ use sqlx::Row;
 use super::{json_text, parse_json, Result, Store, StoreError};
 use crate::domain::ids;
 use crate::domain::time::{now_millis, UnixMillis};
-use crate::domain::trigger::Trigger;
 use crate::domain::webhook::{BasicAuth, WebhookSettings};
 
 #[derive(Debug, Clone)]
@@ -15,12 +14,16 @@ pub struct WebhookRecord {
     pub site_id: String,
     pub settings: WebhookSettings,
     pub secret: String,
+    /// After a rotation, the old secret keeps signing until `previous_secret_expires_at`.
+    pub previous_secret: Option<String>,
+    pub previous_secret_expires_at: Option<UnixMillis>,
     pub created_at: UnixMillis,
     pub updated_at: UnixMillis,
 }
 
 pub(super) const COLUMNS: &str = "id, site_id, name, url, triggers, headers, basic_auth_username, \
-     basic_auth_password, timeout_ms, enabled, secret, created_at, updated_at";
+     basic_auth_password, timeout_ms, enabled, payload_template, content_type, jws_secret, \
+     jws_issuer, secret, previous_secret, previous_secret_expires_at, created_at, updated_at";
 
 pub(super) fn from_row(row: &AnyRow) -> Result<WebhookRecord> {
     let username: Option<String> = row.try_get("basic_auth_username")?;
@@ -42,15 +45,21 @@ pub(super) fn from_row(row: &AnyRow) -> Result<WebhookRecord> {
             }),
             timeout_ms: timeout_ms.max(0) as u64,
             enabled: row.try_get::<i64, _>("enabled")? != 0,
+            payload_template: row.try_get("payload_template")?,
+            content_type: row.try_get("content_type")?,
+            jws_secret: row.try_get("jws_secret")?,
+            jws_issuer: row.try_get("jws_issuer")?,
         },
         secret: row.try_get("secret")?,
+        previous_secret: row.try_get("previous_secret")?,
+        previous_secret_expires_at: row.try_get("previous_secret_expires_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
 }
 
 /// The columns a person configures, in the order `bind_settings` binds them.
-const SETTINGS_COLUMNS: [&str; 8] = [
+const SETTINGS_COLUMNS: [&str; 12] = [
     "name",
     "url",
     "triggers",
@@ -59,7 +68,19 @@ const SETTINGS_COLUMNS: [&str; 8] = [
     "basic_auth_password",
     "timeout_ms",
     "enabled",
+    "payload_template",
+    "content_type",
+    "jws_secret",
+    "jws_issuer",
 ];
+
+/// `$from, $from+1, …` for `count` placeholders.
+fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 fn bind_settings<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
@@ -74,6 +95,10 @@ fn bind_settings<'q>(
         .bind(s.basic_auth.as_ref().map(|a| a.password.clone()))
         .bind(s.timeout_ms as i64)
         .bind(i64::from(s.enabled))
+        .bind(s.payload_template.clone())
+        .bind(s.content_type.clone())
+        .bind(s.jws_secret.clone())
+        .bind(s.jws_issuer.clone())
 }
 
 impl Store {
@@ -87,9 +112,9 @@ impl Store {
         let now = now_millis();
         let id = ids::new_id(ids::WEBHOOK);
         let sql = format!(
-            "INSERT INTO webhooks ({}, id, site_id, secret, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            SETTINGS_COLUMNS.join(", ")
+            "INSERT INTO webhooks ({}, id, site_id, secret, created_at, updated_at) VALUES ({})",
+            SETTINGS_COLUMNS.join(", "),
+            placeholders(1, SETTINGS_COLUMNS.len() + 5)
         );
         bind_settings(sqlx::query(sqlx::AssertSqlSafe(sql)), settings)
             .bind(id.clone())
@@ -104,6 +129,8 @@ impl Store {
             site_id: site_id.to_owned(),
             settings: settings.clone(),
             secret: secret.to_owned(),
+            previous_secret: None,
+            previous_secret_expires_at: None,
             created_at: now,
             updated_at: now,
         })
@@ -143,9 +170,13 @@ impl Store {
             .enumerate()
             .map(|(i, column)| format!("{column} = ${}", i + 1))
             .collect();
+        let n = SETTINGS_COLUMNS.len();
         let sql = format!(
-            "UPDATE webhooks SET {}, updated_at = $9 WHERE site_id = $10 AND id = $11 RETURNING {COLUMNS}",
-            assignments.join(", ")
+            "UPDATE webhooks SET {}, updated_at = ${} WHERE site_id = ${} AND id = ${} RETURNING {COLUMNS}",
+            assignments.join(", "),
+            n + 1,
+            n + 2,
+            n + 3
         );
         let row = bind_settings(sqlx::query(sqlx::AssertSqlSafe(sql)), settings)
             .bind(now_millis())
@@ -170,25 +201,38 @@ impl Store {
         Ok(())
     }
 
-    /// The enabled webhooks of a site with their triggers, for matching an event.
-    pub(super) async fn enabled_triggers(
+    /// Replaces the signing secret; the old one keeps signing until `overlap_until`.
+    pub async fn rotate_secret(
         &self,
         site_id: &str,
-    ) -> Result<Vec<(String, Vec<Trigger>)>> {
-        let rows = sqlx::query(
-            "SELECT id, triggers FROM webhooks WHERE site_id = $1 AND enabled = 1 ORDER BY id",
-        )
+        id: &str,
+        new_secret: &str,
+        overlap_until: UnixMillis,
+    ) -> Result<WebhookRecord> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = $1, \
+               secret = $2, updated_at = $3 \
+             WHERE site_id = $4 AND id = $5 RETURNING {COLUMNS}"
+        )))
+        .bind(overlap_until)
+        .bind(new_secret.to_owned())
+        .bind(now_millis())
+        .bind(site_id.to_owned())
+        .bind(id.to_owned())
+        .fetch_optional(&self.write)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        from_row(&row)
+    }
+
+    /// The enabled webhooks of a site, for matching an event.
+    pub(super) async fn enabled_webhooks(&self, site_id: &str) -> Result<Vec<WebhookRecord>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM webhooks WHERE site_id = $1 AND enabled = 1 ORDER BY id"
+        )))
         .bind(site_id.to_owned())
         .fetch_all(&self.read)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let triggers: String = row.try_get("triggers")?;
-                Ok((
-                    row.try_get("id")?,
-                    parse_json("webhook triggers", &triggers)?,
-                ))
-            })
-            .collect()
+        rows.iter().map(from_row).collect()
     }
 }

@@ -13,9 +13,9 @@ use serde_json::{Map, Value};
 use super::{Outcome, Target};
 use crate::domain::call::is_success;
 use crate::domain::destination::{check_url, is_non_public};
-use crate::domain::signing::SigningKey;
+use crate::domain::signing::{active_previous, jws_sign, signature_header, SigningKey};
 use crate::domain::time::now_millis;
-use crate::domain::webhook::is_sensitive_header;
+use crate::domain::webhook::{is_sensitive_header, DEFAULT_JWS_ISSUER};
 use crate::store::{ClaimedCall, NewAttempt, WebhookRecord};
 
 pub const USER_AGENT_VALUE: &str = concat!("hookrelay/", env!("CARGO_PKG_VERSION"));
@@ -93,18 +93,36 @@ impl HttpTarget {
         for (name, value) in &webhook.settings.headers {
             put(name, value)?;
         }
-        put(CONTENT_TYPE.as_str(), "application/json")?;
+        put(CONTENT_TYPE.as_str(), &call.content_type)?;
         put(USER_AGENT.as_str(), USER_AGENT_VALUE)?;
         put("x-site-id", &call.site_id)?;
         put("x-webhook-id", &webhook.id)?;
         put("x-environment", &call.environment)?;
-        let key = SigningKey::parse(&webhook.secret).map_err(|e| format!("webhook secret: {e}"))?;
+        let parse =
+            |secret: &str| SigningKey::parse(secret).map_err(|e| format!("webhook secret: {e}"));
+        let current = parse(&webhook.secret)?;
+        let previous = active_previous(
+            webhook.previous_secret.as_deref(),
+            webhook.previous_secret_expires_at,
+            timestamp * 1000,
+        )
+        .map(parse)
+        .transpose()?;
+        let body = call.body.as_bytes();
         put("webhook-id", &call.call_id)?;
         put("webhook-timestamp", &timestamp.to_string())?;
         put(
             "webhook-signature",
-            &key.sign(&call.call_id, timestamp, call.body.as_bytes()),
+            &signature_header(&current, previous.as_ref(), &call.call_id, timestamp, body),
         )?;
+        if let Some(secret) = &webhook.settings.jws_secret {
+            let issuer = webhook
+                .settings
+                .jws_issuer
+                .as_deref()
+                .unwrap_or(DEFAULT_JWS_ISSUER);
+            put("x-nf-sign", &jws_sign(secret.as_bytes(), issuer, body))?;
+        }
         if let Some(auth) = &webhook.settings.basic_auth {
             use base64::Engine;
             let token = base64::engine::general_purpose::STANDARD
