@@ -21,6 +21,27 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Tell whether a received delivery is genuine (for receivers). Exit 0 if it is, 1 if not.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The webhook's signing secret (`whsec_…`): checks `webhook-signature`.
+    #[arg(long, env = "HOOKRELAY_VERIFY_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// The webhook's JWS secret: checks `X-Nf-Sign`.
+    #[arg(long, env = "HOOKRELAY_VERIFY_JWS_SECRET", hide_env_values = true)]
+    pub jws_secret: Option<String>,
+    /// File with the request headers: `Name: value` lines (as `curl -D` writes) or a JSON object.
+    #[arg(long)]
+    pub headers: std::path::PathBuf,
+    /// File with the exact request body bytes.
+    #[arg(long)]
+    pub body: std::path::PathBuf,
+    /// How old a signature may be before it is refused as a possible replay.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub tolerance: std::time::Duration,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -32,12 +53,55 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             running.stop().await;
             Ok(())
         }
+        Command::Verify(args) => verify(&args),
         Command::Migrate(args) => {
             let store = crate::app::open_store(&args).await?;
             store.close().await;
             println!("hookrelay: database is at the current schema");
             Ok(())
         }
+    }
+}
+
+fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+
+    use crate::domain::verify;
+
+    if args.secret.is_none() && args.jws_secret.is_none() {
+        anyhow::bail!("give --secret (Standard Webhooks) and/or --jws-secret (X-Nf-Sign)");
+    }
+    let headers = std::fs::read_to_string(&args.headers)
+        .with_context(|| format!("reading {}", args.headers.display()))?;
+    let headers = verify::parse_headers(&headers).map_err(anyhow::Error::msg)?;
+    let body =
+        std::fs::read(&args.body).with_context(|| format!("reading {}", args.body.display()))?;
+    let now = crate::domain::time::now_millis() / 1000;
+    let mut checks = Vec::new();
+    if let Some(secret) = &args.secret {
+        let tolerance = args.tolerance.as_secs() as i64;
+        checks.push(verify::verify_standard(
+            secret, &headers, &body, now, tolerance,
+        ));
+    }
+    if let Some(secret) = &args.jws_secret {
+        checks.push(verify::verify_jws(secret, &headers, &body));
+    }
+    let mut genuine = true;
+    for check in checks {
+        match check {
+            Ok(what) => println!("ok: {what}"),
+            Err(why) => {
+                genuine = false;
+                println!("FAILED: {why}");
+            }
+        }
+    }
+    if genuine {
+        println!("genuine");
+        Ok(())
+    } else {
+        anyhow::bail!("NOT genuine")
     }
 }
 

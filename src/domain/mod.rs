@@ -12,4 +12,5 @@ pub mod time;
 pub mod token;
 pub mod trigger;
 pub mod validation;
+pub mod verify;
 pub mod webhook;

@@ -308,6 +308,21 @@ impl Template {
         self.render_with_partials(data, escape, &HashMap::new())
     }
 
+    /// Renders for a save-time check against sample data: a value the sample lacks stands
+    /// in as `0`, which is valid JSON in and out of quotes, so only the template's own text
+    /// and the real types of the values the sample has are judged.
+    pub fn render_probe(&self, data: &Value, escape: Escape) -> String {
+        let mut out = String::new();
+        let partials = HashMap::new();
+        let renderer = Renderer {
+            escape,
+            partials: &partials,
+            missing: Some("0"),
+        };
+        renderer.nodes(&self.nodes, &mut vec![data], &mut out, 0);
+        out
+    }
+
     /// Partials come only from `partials` (never from files); a missing one renders empty.
     pub fn render_with_partials(
         &self,
@@ -316,7 +331,11 @@ impl Template {
         partials: &HashMap<String, String>,
     ) -> String {
         let mut out = String::new();
-        let renderer = Renderer { escape, partials };
+        let renderer = Renderer {
+            escape,
+            partials,
+            missing: None,
+        };
         renderer.nodes(&self.nodes, &mut vec![data], &mut out, 0);
         out
     }
@@ -325,6 +344,8 @@ impl Template {
 struct Renderer<'a> {
     escape: Escape,
     partials: &'a HashMap<String, String>,
+    /// What a name that resolves to nothing renders as (the spec says: nothing).
+    missing: Option<&'static str>,
 }
 
 fn lookup<'v>(stack: &[&'v Value], name: &str) -> Option<&'v Value> {
@@ -360,11 +381,10 @@ impl Renderer<'_> {
         for node in nodes {
             match node {
                 Node::Text(text) => out.push_str(text),
-                Node::Value { name, escaped } => {
-                    if let Some(value) = lookup(stack, name) {
-                        self.interpolate(value, *escaped, out);
-                    }
-                }
+                Node::Value { name, escaped } => match lookup(stack, name) {
+                    Some(value) => self.interpolate(value, *escaped, out),
+                    None => out.push_str(self.missing.unwrap_or_default()),
+                },
                 Node::Section {
                     name,
                     inverted,
@@ -393,14 +413,7 @@ impl Renderer<'_> {
         }
     }
 
-    fn partial(
-        &self,
-        name: &str,
-        indent: &str,
-        stack: &mut Vec<&Value>,
-        out: &mut String,
-        depth: usize,
-    ) {
+    fn partial(&self, name: &str, indent: &str, stack: &[&Value], out: &mut String, depth: usize) {
         let Some(source) = self.partials.get(name) else {
             return;
         };
@@ -418,7 +431,7 @@ impl Renderer<'_> {
         if let Ok(template) = compile(&indented) {
             // The partial's nodes live only for this call; render them with a stack of
             // the same values.
-            let mut frames: Vec<&Value> = stack.clone();
+            let mut frames: Vec<&Value> = stack.to_vec();
             self.nodes(&template.nodes, &mut frames, out, depth + 1);
         }
     }
@@ -585,6 +598,15 @@ mod tests {
         assert!(e.to_string().starts_with("line 1, column 6: "));
         assert!(compile("{{= | =}}").is_err());
         assert!(compile("{{}}").is_err());
+    }
+
+    #[test]
+    fn probing_fills_only_missing_values() {
+        let t = compile(r#"{"a": {{{meta}}}, "b": "{{title}}", "c": {{title}}}"#).unwrap();
+        assert_eq!(
+            t.render_probe(&json!({"title": "x"}), Escape::Json),
+            r#"{"a": 0, "b": "x", "c": x}"#
+        );
     }
 
     #[test]

@@ -146,7 +146,7 @@ impl WebhookSettings {
             );
         }
         if self.escape() == Escape::Json {
-            let sample = compiled.render(&sample_event().body_value(), Escape::Json);
+            let sample = compiled.render_probe(&sample_event().body_value(), Escape::Json);
             if let Err(e) = serde_json::from_str::<serde_json::Value>(&sample) {
                 v.add(
                     "payload_template",
