@@ -14,8 +14,12 @@ use crate::config::ServeArgs;
 use crate::dispatch::{DispatchSettings, Dispatcher};
 use crate::domain::time::now_millis;
 use crate::domain::token::{self, Role};
+use crate::jobs::{JobRunner, JobSettings};
 use crate::store::{Dialect, PoolSettings, Store};
 use crate::targets::http::{HttpSettings, HttpTarget};
+
+/// Bytes of output kept per job (its tail).
+const JOB_LOG_LIMIT: usize = 256 * 1024;
 
 /// A running server.
 pub struct Running {
@@ -62,6 +66,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     ensure_owner_token(&store, args.admin_token.as_deref()).await?;
 
     let wake = Arc::new(Notify::new());
+    let jobs_wake = Arc::new(Notify::new());
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
@@ -84,20 +89,44 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
             wake.clone(),
         );
         tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
+        let runner = JobRunner::new(
+            store.clone(),
+            JobSettings {
+                max_concurrent: args.max_jobs,
+                poll_interval: args.poll_interval,
+                heartbeat: args.job_heartbeat,
+                orphan_after: args.job_orphan_after,
+                log_limit: JOB_LOG_LIMIT,
+                data_dir: args.database.data_dir.clone(),
+                shutdown_grace: args.shutdown_grace,
+            },
+            jobs_wake.clone(),
+            wake.clone(),
+        );
+        tasks.push(tokio::spawn(runner.run(shutdown_rx.clone())));
         if store.dialect() == Dialect::Postgres {
             tasks.push(tokio::spawn(crate::dispatch::wake::listen(
                 args.database.url(),
-                wake.clone(),
+                vec![wake.clone(), jobs_wake.clone()],
                 shutdown_rx.clone(),
             )));
         }
     }
     tasks.push(tokio::spawn(janitor(store.clone(), shutdown_rx.clone())));
 
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener.local_addr()?;
     let state = AppState {
         store: store.clone(),
         wake,
+        jobs_wake,
         allow_private_targets: args.allow_private_targets,
+        public_url: args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}")),
     };
     let app = if args.role.serves_api() {
         api::router(
@@ -109,10 +138,6 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     } else {
         api::health_router(state)
     };
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
-    let addr = listener.local_addr()?;
     let mut api_shutdown = shutdown_rx;
     tasks.push(tokio::spawn(async move {
         let stopped = async move {

@@ -93,6 +93,23 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_ALLOW_PRIVATE_TARGETS", action = ArgAction::SetTrue)]
     pub allow_private_targets: bool,
 
+    /// Base URL under which this server is reachable, for the build hook URLs it hands out
+    /// (default: http://<listen address>).
+    #[arg(long, env = "HOOKRELAY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Jobs (builds, previews, syncs) run at once by this process.
+    #[arg(long, env = "HOOKRELAY_MAX_JOBS", default_value_t = 2)]
+    pub max_jobs: usize,
+
+    /// How often a running job's log is saved and its cancel flag read.
+    #[arg(long, env = "HOOKRELAY_JOB_HEARTBEAT", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub job_heartbeat: Duration,
+
+    /// On PostgreSQL, a running job not heard from for this long is failed (its process died).
+    #[arg(long, env = "HOOKRELAY_JOB_ORPHAN_AFTER", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub job_orphan_after: Duration,
+
     /// Largest API request body accepted, in bytes.
     #[arg(long, env = "HOOKRELAY_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -121,8 +138,11 @@ impl ServeArgs {
             // get the same call twice.
             tracing::warn!(lease = ?self.lease, "--lease is not longer than the longest webhook timeout (60s)");
         }
-        if self.claim_batch == 0 || self.max_in_flight == 0 {
-            anyhow::bail!("--claim-batch and --max-in-flight must be at least 1");
+        if self.claim_batch == 0 || self.max_in_flight == 0 || self.max_jobs == 0 {
+            anyhow::bail!("--claim-batch, --max-in-flight and --max-jobs must be at least 1");
+        }
+        if self.job_orphan_after <= self.job_heartbeat * 2 {
+            anyhow::bail!("--job-orphan-after must be more than twice --job-heartbeat");
         }
         if let Some(token) = &self.admin_token {
             if token.len() < 16 {

@@ -9,5 +9,6 @@ pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod domain;
+pub mod jobs;
 pub mod store;
 pub mod targets;

@@ -12,7 +12,7 @@ use hookrelay::domain::time::now_millis;
 use hookrelay::domain::trigger::Trigger;
 use hookrelay::domain::webhook::WebhookSettings;
 use hookrelay::store::{
-    AttemptResult, IdempotencyKey, PoolSettings, PublishOutcome, Store, StoreError,
+    Actor, AttemptResult, IdempotencyKey, PoolSettings, PublishOutcome, Store, StoreError,
 };
 use serde_json::json;
 use tempfile::TempDir;
@@ -49,6 +49,13 @@ fn settings(name: &str) -> WebhookSettings {
     }
 }
 
+fn tester() -> Actor {
+    Actor {
+        token_id: None,
+        name: "store test".into(),
+    }
+}
+
 fn event(id: &str) -> NewEvent {
     serde_json::from_value(
         json!({"entity_type": "item", "event_type": "update", "entity": {"id": id}}),
@@ -61,7 +68,7 @@ async fn seeded(store: &Store, hooks: usize, events: usize) -> (String, Vec<Stri
     let site = store.create_site("s").await.unwrap().id;
     for i in 0..hooks {
         store
-            .create_webhook(&site, &settings(&format!("h{i}")), &generate_secret())
+            .create_webhook(&site, &settings(&format!("h{i}")), &generate_secret(), &tester())
             .await
             .unwrap();
     }
@@ -259,7 +266,7 @@ async fn concurrent_publishes_with_one_idempotency_key_create_one_event() {
     let (store, _dir, _) = open().await;
     let site = store.create_site("s").await.unwrap().id;
     store
-        .create_webhook(&site, &settings("h"), &generate_secret())
+        .create_webhook(&site, &settings("h"), &generate_secret(), &tester())
         .await
         .unwrap();
     let mut publishers = Vec::new();

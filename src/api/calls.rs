@@ -5,15 +5,12 @@ use serde::Deserialize;
 
 use super::extract::{Caller, QueryParams};
 use super::problem::{ApiError, OrNotFound};
-use super::AppState;
+use super::{limit_param, AppState};
 use crate::domain::call::CallStatus;
 use crate::domain::ids;
 use crate::domain::time::{now_millis, parse_rfc3339};
 use crate::domain::token::Role;
 use crate::store::{CallDetail, CallFilter, CallSummary, Page};
-
-const DEFAULT_LIMIT: u32 = 50;
-const MAX_LIMIT: u32 = 200;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,19 +46,7 @@ impl CallQuery {
                 })
             })
             .transpose()?;
-        let limit = match self.limit {
-            None => DEFAULT_LIMIT,
-            Some(text) => text
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or_else(|| {
-                    ApiError::bad_field(
-                        "limit",
-                        format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                    )
-                })?,
-        };
+        let limit = limit_param(self.limit)?;
         if let Some(cursor) = &self.cursor {
             if !ids::has_shape(cursor, ids::CALL) {
                 return Err(ApiError::bad_field(

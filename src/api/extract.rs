@@ -10,12 +10,20 @@ use serde::de::DeserializeOwned;
 use super::problem::ApiError;
 use super::AppState;
 use crate::domain::token::Role;
-use crate::store::TokenRecord;
+use crate::store::{Actor, TokenRecord};
 
 /// The authenticated caller (from `Authorization: Bearer …`).
 pub struct Caller(pub TokenRecord);
 
 impl Caller {
+    /// The token as an actor, for the audit log and "Triggered by".
+    pub fn actor(&self) -> Actor {
+        Actor {
+            token_id: Some(self.0.id.clone()),
+            name: self.0.name.clone(),
+        }
+    }
+
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
         if self.0.role.allows(role) {
             Ok(())
@@ -105,24 +113,30 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 "the request body is empty; send a JSON object",
             ));
         }
-        let mut deserializer = serde_json::Deserializer::from_slice(&raw);
-        let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            let message = e.inner().to_string();
-            if path == "." {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("invalid JSON body: {message}"),
-                )
-            } else {
-                ApiError::bad_field(path, message)
-            }
-        })?;
-        deserializer.end().map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}"))
-        })?;
+        let value = parse_json(&raw)?;
         Ok(JsonBody { value, raw })
     }
+}
+
+/// Parses JSON, naming the field at fault (`triggers[0].event_types`) in the error.
+pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(raw);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        if path == "." {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("invalid JSON body: {message}"),
+            )
+        } else {
+            ApiError::bad_field(path, message)
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))?;
+    Ok(value)
 }
 
 /// Query parameters; unknown or malformed ones are a 400 naming the parameter.

@@ -1,9 +1,13 @@
 //! The HTTP edge: management API under `/api/v1`, health check. Handlers translate HTTP to
 //! domain and store calls and back; no business rule lives here.
 
+mod audit;
 mod calls;
 mod events;
 mod extract;
+mod hooks;
+mod incoming;
+mod jobs;
 mod problem;
 mod sites;
 mod tokens;
@@ -30,7 +34,11 @@ pub struct AppState {
     pub store: Store,
     /// Wakes this process's dispatcher when new calls are committed.
     pub wake: Arc<Notify>,
+    /// Wakes this process's job runner when a job is queued or a site unlocked.
+    pub jobs_wake: Arc<Notify>,
     pub allow_private_targets: bool,
+    /// Base of the build hook URLs handed out, e.g. `https://hooks.example.com`.
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone)]
@@ -75,9 +83,28 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
         .route(
             "/sites/{site_id}/webhook_calls/{call_id}/resend",
             post(calls::resend),
-        );
+        )
+        .route("/sites/{site_id}/lock", post(sites::lock))
+        .route("/sites/{site_id}/unlock", post(sites::unlock))
+        .route(
+            "/sites/{site_id}/build_hooks",
+            get(hooks::list).post(hooks::create),
+        )
+        .route(
+            "/sites/{site_id}/build_hooks/{hook_id}",
+            get(hooks::show).delete(hooks::delete),
+        )
+        .route(
+            "/sites/{site_id}/build_hooks/{hook_id}/requests",
+            get(hooks::requests),
+        )
+        .route("/sites/{site_id}/jobs", get(jobs::list).post(jobs::create))
+        .route("/sites/{site_id}/jobs/{job_id}", get(jobs::show))
+        .route("/sites/{site_id}/jobs/{job_id}/cancel", post(jobs::cancel))
+        .route("/sites/{site_id}/audit_log", get(audit::list));
     Router::new()
         .nest("/api/v1", api)
+        .merge(incoming::router())
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -136,6 +163,26 @@ async fn method_not_allowed() -> ApiError {
         StatusCode::METHOD_NOT_ALLOWED,
         "this endpoint does not accept that method",
     )
+}
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 200;
+
+/// The `limit` query parameter of paged lists.
+fn limit_param(limit: Option<String>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_field(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                )
+            }),
+    }
 }
 
 /// `{ "data": [...] }`, the envelope of every list.

@@ -1,35 +1,94 @@
+use std::collections::BTreeMap;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use super::extract::{Caller, JsonBody};
 use super::problem::{ApiError, OrNotFound};
 use super::{AppState, List};
+use crate::domain::site::SiteSettings;
 use crate::domain::token::Role;
-use crate::domain::validation::Violations;
+use crate::jobs::publish_deploy_event;
 use crate::store::SiteRecord;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SiteBody {
+pub struct NewSite {
     name: String,
 }
 
-fn checked_name(body: &SiteBody) -> Result<&str, ApiError> {
-    let mut v = Violations::default();
-    v.text("name", &body.name, 200);
-    v.into_result()?;
-    Ok(body.name.trim())
+/// Every field optional; `null` clears an optional one.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SitePatch {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    build_command: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    preview_command: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    sync_command: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    working_dir: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    cache_dir: Option<Option<String>>,
+    job_timeout_s: Option<u64>,
+    env: Option<BTreeMap<String, String>>,
+}
+
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+impl SitePatch {
+    /// Commands, directories and environment decide what runs on the server: owners only.
+    fn touches_execution(&self) -> bool {
+        self.build_command.is_some()
+            || self.preview_command.is_some()
+            || self.sync_command.is_some()
+            || self.working_dir.is_some()
+            || self.cache_dir.is_some()
+            || self.env.is_some()
+    }
+
+    fn apply(self, mut s: SiteSettings) -> SiteSettings {
+        if let Some(name) = self.name {
+            s.name = name.trim().to_owned();
+        }
+        for (field, value) in [
+            (&mut s.build_command, self.build_command),
+            (&mut s.preview_command, self.preview_command),
+            (&mut s.sync_command, self.sync_command),
+            (&mut s.working_dir, self.working_dir),
+            (&mut s.cache_dir, self.cache_dir),
+        ] {
+            if let Some(value) = value {
+                *field = value;
+            }
+        }
+        if let Some(timeout) = self.job_timeout_s {
+            s.job_timeout_s = timeout;
+        }
+        if let Some(env) = self.env {
+            s.env = env;
+        }
+        s
+    }
 }
 
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    body: JsonBody<SiteBody>,
+    body: JsonBody<NewSite>,
 ) -> Result<(StatusCode, Json<SiteRecord>), ApiError> {
     caller.require(Role::Developer)?;
-    let site = state.store.create_site(checked_name(&body.value)?).await?;
+    let name = body.value.name.trim();
+    SiteSettings::named(name).validate()?;
+    let site = state.store.create_site(name).await?;
     Ok((StatusCode::CREATED, Json(site)))
 }
 
@@ -56,14 +115,21 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(site_id): Path<String>,
-    body: JsonBody<SiteBody>,
+    body: JsonBody<SitePatch>,
 ) -> Result<Json<SiteRecord>, ApiError> {
-    caller.require(Role::Developer)?;
-    let name = checked_name(&body.value)?;
+    let patch = body.value;
+    caller.require(if patch.touches_execution() {
+        Role::Owner
+    } else {
+        Role::Developer
+    })?;
+    let current = state.store.site(&site_id).await.or_not_found("site")?;
+    let settings = patch.apply(current.settings);
+    settings.validate()?;
     Ok(Json(
         state
             .store
-            .rename_site(&site_id, name)
+            .update_site(&site_id, &settings)
             .await
             .or_not_found("site")?,
     ))
@@ -81,4 +147,62 @@ pub async fn delete(
         .await
         .or_not_found("site")?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_lock(
+    state: &AppState,
+    caller: &Caller,
+    site_id: &str,
+    locked: bool,
+) -> Result<Json<SiteRecord>, ApiError> {
+    caller.require(Role::Developer)?;
+    let changed = state
+        .store
+        .set_site_lock(site_id, locked)
+        .await
+        .or_not_found("site")?;
+    let site = state.store.site(site_id).await.or_not_found("site")?;
+    if changed {
+        let (action, event) = if locked {
+            ("site.locked", "deploy_locked")
+        } else {
+            ("site.unlocked", "deploy_unlocked")
+        };
+        state
+            .store
+            .audit(
+                site_id,
+                &caller.actor(),
+                action,
+                ("site", site_id),
+                serde_json::json!({}),
+            )
+            .await?;
+        let entity =
+            serde_json::json!({"id": site.id, "name": site.settings.name, "locked": locked});
+        let key = format!("{site_id}:{}", site.updated_at);
+        publish_deploy_event(&state.store, &state.wake, site_id, event, &key, entity).await;
+        if !locked {
+            state.jobs_wake.notify_one();
+        }
+    }
+    Ok(Json(site))
+}
+
+/// While locked, triggers queue (coalesced) but no job starts.
+pub async fn lock(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(site_id): Path<String>,
+) -> Result<Json<SiteRecord>, ApiError> {
+    set_lock(&state, &caller, &site_id, true).await
+}
+
+/// Unlocking starts the newest waiting job of each kind.
+pub async fn unlock(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(site_id): Path<String>,
+) -> Result<Json<SiteRecord>, ApiError> {
+    set_lock(&state, &caller, &site_id, false).await
 }

@@ -173,7 +173,7 @@ pub async fn create(
     let secret = signing::generate_secret();
     let record = state
         .store
-        .create_webhook(&site_id, &settings, &secret)
+        .create_webhook(&site_id, &settings, &secret, &caller.actor())
         .await
         .or_not_found("site")?;
     let mut view = WebhookView::from(record);
@@ -382,7 +382,7 @@ pub async fn delete(
     caller.require(Role::Developer)?;
     state
         .store
-        .delete_webhook(&site_id, &webhook_id)
+        .delete_webhook(&site_id, &webhook_id, &caller.actor())
         .await
         .or_not_found("webhook")?;
     Ok(StatusCode::NO_CONTENT)

@@ -9,9 +9,13 @@ use tokio::sync::{watch, Notify};
 
 use crate::store::WAKE_CHANNEL;
 
-/// Forwards notifications to `wake` until shutdown. Polling still runs underneath, so a
-/// lost connection only costs latency, never work.
-pub async fn listen(database_url: String, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+/// Forwards notifications to every one of `wakes` (dispatcher, job runner) until shutdown.
+/// Polling still runs underneath, so a lost connection only costs latency, never work.
+pub async fn listen(
+    database_url: String,
+    wakes: Vec<Arc<Notify>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let connected = async {
             let mut listener = PgListener::connect(&database_url).await?;
@@ -22,7 +26,7 @@ pub async fn listen(database_url: String, wake: Arc<Notify>, mut shutdown: watch
             Ok(mut listener) => loop {
                 tokio::select! {
                     received = listener.recv() => match received {
-                        Ok(_) => wake.notify_one(),
+                        Ok(_) => wakes.iter().for_each(|w| w.notify_one()),
                         Err(e) => {
                             tracing::warn!(error = %e, "lost the wake-up channel; reconnecting");
                             break;

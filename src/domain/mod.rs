@@ -4,9 +4,12 @@
 pub mod call;
 pub mod destination;
 pub mod event;
+pub mod hook;
 pub mod ids;
+pub mod job;
 pub mod retry;
 pub mod signing;
+pub mod site;
 pub mod template;
 pub mod time;
 pub mod token;

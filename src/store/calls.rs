@@ -123,6 +123,23 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// From rows fetched with `LIMIT limit + 1`: the extra row, if any, only says that
+    /// another page exists.
+    pub fn from_probe(rows: &mut Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> String) -> Page<T> {
+        let next_cursor = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(&cursor_of)
+        } else {
+            None
+        };
+        Page {
+            data: std::mem::take(rows),
+            next_cursor,
+        }
+    }
+}
+
 /// A call claimed for delivery, with everything needed to make the attempt.
 #[derive(Debug, Clone)]
 pub struct ClaimedCall {
@@ -189,13 +206,7 @@ impl Store {
             .iter()
             .map(summary_from_row)
             .collect::<Result<Vec<_>>>()?;
-        let next_cursor = if data.len() > filter.limit as usize {
-            data.truncate(filter.limit as usize);
-            data.last().map(|c| c.id.clone())
-        } else {
-            None
-        };
-        Ok(Page { data, next_cursor })
+        Ok(Page::from_probe(&mut data, filter.limit, |c| c.id.clone()))
     }
 
     pub async fn call_detail(&self, site_id: &str, id: &str) -> Result<CallDetail> {

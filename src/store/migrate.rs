@@ -28,6 +28,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "payloads_and_signatures",
         script: include_str!("../../migrations/0002_payloads_and_signatures.sql"),
     },
+    Migration {
+        version: 3,
+        name: "build_hooks_and_jobs",
+        script: include_str!("../../migrations/0003_build_hooks_and_jobs.sql"),
+    },
 ];
 
 /// Arbitrary, fixed key of the PostgreSQL advisory lock that serialises migrations.

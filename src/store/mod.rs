@@ -8,8 +8,11 @@
 //! SQLite has one writer connection (WAL lets readers carry on beside it), so writes never
 //! race for the lock and transactions stay short.
 
+mod audit;
 mod calls;
 mod events;
+mod hooks;
+mod jobs;
 mod migrate;
 mod sites;
 mod sql;
@@ -23,11 +26,14 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+pub use audit::{Actor, AuditEntry};
 pub use calls::{
     AttemptRecord, AttemptResult, CallDetail, CallFilter, CallSummary, ClaimedCall, NewAttempt,
     Page,
 };
 pub use events::{IdempotencyKey, PublishOutcome, Published};
+pub use hooks::{HookRecord, HookRequest};
+pub use jobs::{JobDetail, JobFilter, JobRecord, NewJob, JOB_PREFIX};
 pub use sites::SiteRecord;
 pub use tokens::TokenRecord;
 pub use webhooks::WebhookRecord;

@@ -2,24 +2,42 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{Result, Store, StoreError};
+use super::{json_text, parse_json, Result, Store, StoreError};
 use crate::domain::ids;
+use crate::domain::site::SiteSettings;
 use crate::domain::time::{now_millis, rfc3339, UnixMillis};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SiteRecord {
     pub id: String,
-    pub name: String,
+    #[serde(flatten)]
+    pub settings: SiteSettings,
+    /// While locked, triggers queue (coalesced) but no job starts.
+    pub locked: bool,
     #[serde(with = "rfc3339")]
     pub created_at: UnixMillis,
     #[serde(with = "rfc3339")]
     pub updated_at: UnixMillis,
 }
 
+const COLUMNS: &str = "id, name, build_command, preview_command, sync_command, working_dir, \
+     cache_dir, job_timeout_s, job_env, locked, created_at, updated_at";
+
 fn from_row(row: &AnyRow) -> Result<SiteRecord> {
+    let env: String = row.try_get("job_env")?;
     Ok(SiteRecord {
         id: row.try_get("id")?,
-        name: row.try_get("name")?,
+        settings: SiteSettings {
+            name: row.try_get("name")?,
+            build_command: row.try_get("build_command")?,
+            preview_command: row.try_get("preview_command")?,
+            sync_command: row.try_get("sync_command")?,
+            working_dir: row.try_get("working_dir")?,
+            cache_dir: row.try_get("cache_dir")?,
+            job_timeout_s: row.try_get::<i64, _>("job_timeout_s")?.max(1) as u64,
+            env: parse_json("site job env", &env)?,
+        },
+        locked: row.try_get::<i64, _>("locked")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -28,44 +46,57 @@ fn from_row(row: &AnyRow) -> Result<SiteRecord> {
 impl Store {
     pub async fn create_site(&self, name: &str) -> Result<SiteRecord> {
         let now = now_millis();
-        let site = SiteRecord {
-            id: ids::new_id(ids::SITE),
-            name: name.to_owned(),
-            created_at: now,
-            updated_at: now,
-        };
+        let id = ids::new_id(ids::SITE);
         sqlx::query("INSERT INTO sites (id, name, created_at, updated_at) VALUES ($1, $2, $3, $4)")
-            .bind(site.id.clone())
-            .bind(site.name.clone())
+            .bind(id.clone())
+            .bind(name.to_owned())
             .bind(now)
             .bind(now)
             .execute(&self.write)
             .await?;
-        Ok(site)
+        Ok(SiteRecord {
+            id,
+            settings: SiteSettings::named(name),
+            locked: false,
+            created_at: now,
+            updated_at: now,
+        })
     }
 
     pub async fn list_sites(&self) -> Result<Vec<SiteRecord>> {
-        let rows = sqlx::query("SELECT id, name, created_at, updated_at FROM sites ORDER BY id")
-            .fetch_all(&self.read)
-            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM sites ORDER BY id"
+        )))
+        .fetch_all(&self.read)
+        .await?;
         rows.iter().map(from_row).collect()
     }
 
     pub async fn site(&self, id: &str) -> Result<SiteRecord> {
-        let row = sqlx::query("SELECT id, name, created_at, updated_at FROM sites WHERE id = $1")
-            .bind(id.to_owned())
-            .fetch_optional(&self.read)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM sites WHERE id = $1"
+        )))
+        .bind(id.to_owned())
+        .fetch_optional(&self.read)
+        .await?
+        .ok_or(StoreError::NotFound)?;
         from_row(&row)
     }
 
-    pub async fn rename_site(&self, id: &str, name: &str) -> Result<SiteRecord> {
-        let row = sqlx::query(
-            "UPDATE sites SET name = $1, updated_at = $2 WHERE id = $3 \
-             RETURNING id, name, created_at, updated_at",
-        )
-        .bind(name.to_owned())
+    pub async fn update_site(&self, id: &str, s: &SiteSettings) -> Result<SiteRecord> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE sites SET name = $1, build_command = $2, preview_command = $3, sync_command = $4, \
+               working_dir = $5, cache_dir = $6, job_timeout_s = $7, job_env = $8, updated_at = $9 \
+             WHERE id = $10 RETURNING {COLUMNS}"
+        )))
+        .bind(s.name.clone())
+        .bind(s.build_command.clone())
+        .bind(s.preview_command.clone())
+        .bind(s.sync_command.clone())
+        .bind(s.working_dir.clone())
+        .bind(s.cache_dir.clone())
+        .bind(s.job_timeout_s as i64)
+        .bind(json_text(&s.env))
         .bind(now_millis())
         .bind(id.to_owned())
         .fetch_optional(&self.write)
@@ -74,7 +105,21 @@ impl Store {
         from_row(&row)
     }
 
-    /// Deletes the site and, by cascade, its webhooks, events, calls and attempts.
+    /// Locks or unlocks the site; returns whether that changed anything.
+    pub async fn set_site_lock(&self, id: &str, locked: bool) -> Result<bool> {
+        self.site(id).await?;
+        let done = sqlx::query(
+            "UPDATE sites SET locked = $1, updated_at = $2 WHERE id = $3 AND locked <> $1",
+        )
+        .bind(i64::from(locked))
+        .bind(now_millis())
+        .bind(id.to_owned())
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes the site and, by cascade, everything that belongs to it.
     pub async fn delete_site(&self, id: &str) -> Result<()> {
         let done = sqlx::query("DELETE FROM sites WHERE id = $1")
             .bind(id.to_owned())

@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::audit::{self, Actor};
 use super::{json_text, parse_json, Result, Store, StoreError};
 use crate::domain::ids;
 use crate::domain::time::{now_millis, UnixMillis};
@@ -107,6 +108,7 @@ impl Store {
         site_id: &str,
         settings: &WebhookSettings,
         secret: &str,
+        actor: &Actor,
     ) -> Result<WebhookRecord> {
         self.site(site_id).await?;
         let now = now_millis();
@@ -116,14 +118,26 @@ impl Store {
             SETTINGS_COLUMNS.join(", "),
             placeholders(1, SETTINGS_COLUMNS.len() + 5)
         );
+        let mut tx = self.write.begin().await?;
         bind_settings(sqlx::query(sqlx::AssertSqlSafe(sql)), settings)
             .bind(id.clone())
             .bind(site_id.to_owned())
             .bind(secret.to_owned())
             .bind(now)
             .bind(now)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await?;
+        let details = serde_json::json!({"name": settings.name, "url": settings.url});
+        audit::record(
+            &mut tx,
+            site_id,
+            actor,
+            "webhook.created",
+            ("webhook", &id),
+            details,
+        )
+        .await?;
+        tx.commit().await?;
         Ok(WebhookRecord {
             id,
             site_id: site_id.to_owned(),
@@ -189,15 +203,26 @@ impl Store {
     }
 
     /// Deletes the webhook with its calls and their attempts.
-    pub async fn delete_webhook(&self, site_id: &str, id: &str) -> Result<()> {
-        let done = sqlx::query("DELETE FROM webhooks WHERE site_id = $1 AND id = $2")
-            .bind(site_id.to_owned())
-            .bind(id.to_owned())
-            .execute(&self.write)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+    pub async fn delete_webhook(&self, site_id: &str, id: &str, actor: &Actor) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        let row =
+            sqlx::query("DELETE FROM webhooks WHERE site_id = $1 AND id = $2 RETURNING name, url")
+                .bind(site_id.to_owned())
+                .bind(id.to_owned())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+        let details = serde_json::json!({"name": row.try_get::<String, _>("name")?, "url": row.try_get::<String, _>("url")?});
+        audit::record(
+            &mut tx,
+            site_id,
+            actor,
+            "webhook.deleted",
+            ("webhook", id),
+            details,
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

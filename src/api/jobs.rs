@@ -1,0 +1,144 @@
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+
+use super::extract::{parse_json, Caller, QueryParams};
+use super::problem::{ApiError, OrNotFound};
+use super::{limit_param, AppState};
+use crate::domain::ids;
+use crate::domain::job::{JobKind, JobStatus};
+use crate::domain::time::now_millis;
+use crate::domain::token::Role;
+use crate::jobs::DEFAULT_KIND;
+use crate::store::{JobDetail, JobFilter, JobRecord, NewJob, Page};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobQuery {
+    status: Option<String>,
+    kind: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(site_id): Path<String>,
+    QueryParams(query): QueryParams<JobQuery>,
+) -> Result<Json<Page<JobRecord>>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let status = query
+        .status
+        .map(|s| {
+            JobStatus::parse(&s).ok_or_else(|| {
+                ApiError::bad_field(
+                    "status",
+                    "must be one of queued, running, succeeded, failed, cancelled, superseded",
+                )
+            })
+        })
+        .transpose()?;
+    let kind = query
+        .kind
+        .map(|k| {
+            JobKind::parse(&k)
+                .ok_or_else(|| ApiError::bad_field("kind", "must be one of build, preview, sync"))
+        })
+        .transpose()?;
+    if let Some(cursor) = &query.cursor {
+        if !ids::has_shape(cursor, crate::store::JOB_PREFIX) {
+            return Err(ApiError::bad_field(
+                "cursor",
+                "is not a cursor this API returned",
+            ));
+        }
+    }
+    let filter = JobFilter {
+        status,
+        kind,
+        cursor: query.cursor,
+        limit: limit_param(query.limit)?,
+    };
+    Ok(Json(
+        state
+            .store
+            .list_jobs(&site_id, &filter)
+            .await
+            .or_not_found("site")?,
+    ))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((site_id, job_id)): Path<(String, String)>,
+) -> Result<Json<JobDetail>, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(
+        state
+            .store
+            .job(&site_id, &job_id)
+            .await
+            .or_not_found("job")?,
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewJobBody {
+    kind: Option<JobKind>,
+    data_source: Option<String>,
+    #[serde(default)]
+    clear_cache: bool,
+}
+
+/// Starts a job by API; it coalesces with hook triggers like any other.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(site_id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<JobRecord>), ApiError> {
+    caller.require(Role::Developer)?;
+    // The body is optional: an empty POST starts a plain build.
+    let b: NewJobBody = if body.iter().all(u8::is_ascii_whitespace) {
+        NewJobBody::default()
+    } else {
+        parse_json(&body)?
+    };
+    let job = NewJob {
+        site_id: site_id.clone(),
+        kind: b.kind.unwrap_or(DEFAULT_KIND),
+        hook_id: None,
+        triggered_by: format!("Triggered by API token {}", caller.0.name),
+        data_source: b.data_source.filter(|d| !d.trim().is_empty()),
+        clear_cache: b.clear_cache,
+        payload: String::new(),
+    };
+    let job = state
+        .store
+        .enqueue_job(&job, now_millis())
+        .await
+        .or_not_found("site")?;
+    state.jobs_wake.notify_one();
+    Ok((StatusCode::ACCEPTED, Json(job)))
+}
+
+/// Stops a queued or running job.
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((site_id, job_id)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<JobRecord>), ApiError> {
+    caller.require(Role::Developer)?;
+    let by = format!("API token {}", caller.0.name);
+    let job = state
+        .store
+        .cancel_job(&site_id, &job_id, &by, now_millis())
+        .await
+        .or_not_found("job")?;
+    Ok((StatusCode::ACCEPTED, Json(job)))
+}

@@ -1,0 +1,112 @@
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+
+use super::sql::Sql;
+use super::{json_text, parse_json, Page, Result, Store};
+use crate::domain::ids;
+use crate::domain::time::{now_millis, rfc3339, UnixMillis};
+
+/// Who did something: the API token's name (and id), for the audit log and "Triggered by".
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub token_id: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub id: String,
+    pub site_id: String,
+    pub actor: String,
+    pub token_id: Option<String>,
+    /// e.g. `webhook.created`, `build_hook.deleted`, `site.locked`.
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub details: Value,
+    #[serde(with = "rfc3339")]
+    pub created_at: UnixMillis,
+}
+
+pub(super) const AUDIT_PREFIX: &str = "aud";
+
+/// Writes an entry inside the caller's transaction, so the change and its record commit
+/// together.
+pub(super) async fn record(
+    conn: &mut sqlx::AnyConnection,
+    site_id: &str,
+    actor: &Actor,
+    action: &str,
+    target: (&str, &str),
+    details: Value,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (id, site_id, actor, token_id, action, target_type, target_id, details, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(ids::new_id(AUDIT_PREFIX))
+    .bind(site_id.to_owned())
+    .bind(actor.name.clone())
+    .bind(actor.token_id.clone())
+    .bind(action.to_owned())
+    .bind(target.0.to_owned())
+    .bind(target.1.to_owned())
+    .bind(json_text(&details))
+    .bind(now_millis())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    pub async fn audit(
+        &self,
+        site_id: &str,
+        actor: &Actor,
+        action: &str,
+        target: (&str, &str),
+        details: Value,
+    ) -> Result<()> {
+        let mut conn = self.write.acquire().await?;
+        record(&mut conn, site_id, actor, action, target, details).await
+    }
+
+    pub async fn list_audit(
+        &self,
+        site_id: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<AuditEntry>> {
+        self.site(site_id).await?;
+        let mut sql = Sql::new(
+            "SELECT id, site_id, actor, token_id, action, target_type, target_id, details, created_at \
+             FROM audit_log WHERE site_id = ",
+        );
+        sql.bind(site_id.to_owned());
+        if let Some(cursor) = cursor {
+            sql.push(" AND id < ").bind(cursor.to_owned());
+        }
+        sql.push(" ORDER BY id DESC LIMIT ")
+            .bind(i64::from(limit) + 1);
+        let rows = sql.query().fetch_all(&self.read).await?;
+        let mut data = rows
+            .iter()
+            .map(|row| {
+                let details: String = row.try_get("details")?;
+                Ok(AuditEntry {
+                    id: row.try_get("id")?,
+                    site_id: row.try_get("site_id")?,
+                    actor: row.try_get("actor")?,
+                    token_id: row.try_get("token_id")?,
+                    action: row.try_get("action")?,
+                    target_type: row.try_get("target_type")?,
+                    target_id: row.try_get("target_id")?,
+                    details: parse_json("audit details", &details)?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_probe(&mut data, limit, |e| e.id.clone()))
+    }
+}

@@ -1,0 +1,222 @@
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::audit::{self, Actor};
+use super::sql::Sql;
+use super::{corrupt, json_text, parse_json, Page, Result, Store, StoreError};
+use crate::domain::hook::HookVerify;
+use crate::domain::ids;
+use crate::domain::job::JobKind;
+use crate::domain::time::{now_millis, rfc3339, UnixMillis};
+
+#[derive(Debug, Clone)]
+pub struct HookRecord {
+    /// Also the secret part of the hook's URL.
+    pub id: String,
+    pub site_id: String,
+    pub title: String,
+    pub kind: JobKind,
+    pub verify: Option<HookVerify>,
+    pub created_at: UnixMillis,
+}
+
+/// One request a hook received.
+#[derive(Debug, Clone, Serialize)]
+pub struct HookRequest {
+    pub id: String,
+    #[serde(with = "rfc3339")]
+    pub received_at: UnixMillis,
+    pub accepted: bool,
+    /// Why it was refused.
+    pub reason: Option<String>,
+    pub job_id: Option<String>,
+}
+
+const COLUMNS: &str = "id, site_id, title, kind, verify, created_at";
+
+fn from_row(row: &AnyRow) -> Result<HookRecord> {
+    let kind: String = row.try_get("kind")?;
+    let verify: Option<String> = row.try_get("verify")?;
+    Ok(HookRecord {
+        id: row.try_get("id")?,
+        site_id: row.try_get("site_id")?,
+        title: row.try_get("title")?,
+        kind: JobKind::parse(&kind).ok_or_else(|| corrupt("hook kind", kind))?,
+        verify: verify
+            .as_deref()
+            .map(|v| parse_json("hook verify", v))
+            .transpose()?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Hook ids carry 160 random bits: the URL is the credential.
+fn new_hook_id() -> String {
+    format!("bh_{}", ids::random_urlsafe(20))
+}
+
+impl Store {
+    pub async fn create_hook(
+        &self,
+        site_id: &str,
+        title: &str,
+        kind: JobKind,
+        verify: Option<&HookVerify>,
+        actor: &Actor,
+    ) -> Result<HookRecord> {
+        self.site(site_id).await?;
+        let hook = HookRecord {
+            id: new_hook_id(),
+            site_id: site_id.to_owned(),
+            title: title.to_owned(),
+            kind,
+            verify: verify.cloned(),
+            created_at: now_millis(),
+        };
+        let mut tx = self.write.begin().await?;
+        sqlx::query("INSERT INTO build_hooks (id, site_id, title, kind, verify, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(hook.id.clone())
+            .bind(site_id.to_owned())
+            .bind(hook.title.clone())
+            .bind(kind.as_str())
+            .bind(verify.map(json_text))
+            .bind(hook.created_at)
+            .execute(&mut *tx)
+            .await?;
+        let details = serde_json::json!({"title": title, "kind": kind.as_str()});
+        audit::record(
+            &mut tx,
+            site_id,
+            actor,
+            "build_hook.created",
+            ("build_hook", &hook.id),
+            details,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(hook)
+    }
+
+    pub async fn list_hooks(&self, site_id: &str) -> Result<Vec<HookRecord>> {
+        self.site(site_id).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM build_hooks WHERE site_id = $1 ORDER BY created_at, id"
+        )))
+        .bind(site_id.to_owned())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    pub async fn hook(&self, site_id: &str, id: &str) -> Result<HookRecord> {
+        self.hook_by_id(id)
+            .await?
+            .filter(|h| h.site_id == site_id)
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// For the public endpoint, where the id alone identifies the hook.
+    pub async fn hook_by_id(&self, id: &str) -> Result<Option<HookRecord>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM build_hooks WHERE id = $1"
+        )))
+        .bind(id.to_owned())
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    pub async fn count_hooks(&self, site_id: &str) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM build_hooks WHERE site_id = $1")
+                .bind(site_id.to_owned())
+                .fetch_one(&self.read)
+                .await?
+                .try_get("n")?,
+        )
+    }
+
+    pub async fn delete_hook(&self, site_id: &str, id: &str, actor: &Actor) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query(
+            "DELETE FROM build_hooks WHERE site_id = $1 AND id = $2 RETURNING title, kind",
+        )
+        .bind(site_id.to_owned())
+        .bind(id.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let title: String = row.try_get("title")?;
+        let kind: String = row.try_get("kind")?;
+        let details = serde_json::json!({"title": title, "kind": kind});
+        audit::record(
+            &mut tx,
+            site_id,
+            actor,
+            "build_hook.deleted",
+            ("build_hook", id),
+            details,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn record_hook_request(
+        &self,
+        site_id: &str,
+        hook_id: Option<&str>,
+        outcome: Result<&str, &str>,
+    ) -> Result<()> {
+        let (accepted, reason, job_id) = match outcome {
+            Ok(job_id) => (1i64, None, Some(job_id.to_owned())),
+            Err(reason) => (0, Some(reason.to_owned()), None),
+        };
+        sqlx::query(
+            "INSERT INTO hook_requests (id, site_id, hook_id, received_at, accepted, reason, job_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(ids::new_id("hreq"))
+        .bind(site_id.to_owned())
+        .bind(hook_id.map(str::to_owned))
+        .bind(now_millis())
+        .bind(accepted)
+        .bind(reason)
+        .bind(job_id)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn list_hook_requests(
+        &self,
+        site_id: &str,
+        hook_id: &str,
+        limit: u32,
+    ) -> Result<Page<HookRequest>> {
+        self.hook(site_id, hook_id).await?;
+        let mut sql = Sql::new(
+            "SELECT id, received_at, accepted, reason, job_id FROM hook_requests WHERE hook_id = ",
+        );
+        sql.bind(hook_id.to_owned());
+        sql.push(" ORDER BY id DESC LIMIT ")
+            .bind(i64::from(limit) + 1);
+        let mut data = sql
+            .query()
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(HookRequest {
+                    id: row.try_get("id")?,
+                    received_at: row.try_get("received_at")?,
+                    accepted: row.try_get::<i64, _>("accepted")? != 0,
+                    reason: row.try_get("reason")?,
+                    job_id: row.try_get("job_id")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_probe(&mut data, limit, |r| r.id.clone()))
+    }
+}
