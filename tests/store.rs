@@ -68,7 +68,12 @@ async fn seeded(store: &Store, hooks: usize, events: usize) -> (String, Vec<Stri
     let site = store.create_site("s").await.unwrap().id;
     for i in 0..hooks {
         store
-            .create_webhook(&site, &settings(&format!("h{i}")), &generate_secret(), &tester())
+            .create_webhook(
+                &site,
+                &settings(&format!("h{i}")),
+                &generate_secret(),
+                &tester(),
+            )
             .await
             .unwrap();
     }

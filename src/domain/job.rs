@@ -112,13 +112,13 @@ pub fn read_trigger_headers<'a>(
     }
     let data_source = ["x-data-source", "x-connect-data-source", GATSBY_SOURCE]
         .into_iter()
-        .find_map(|name| header(name))
+        .find_map(&header)
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(str::to_owned);
     let clear_cache = ["x-cache", "x-gatsby-cache"]
         .into_iter()
-        .filter_map(|name| header(name))
+        .filter_map(&header)
         .any(|v| v.trim().eq_ignore_ascii_case("false"));
     let preview = header("x-runner-type").is_some_and(|v| v.trim().eq_ignore_ascii_case("preview"));
     Ok(TriggerParams {

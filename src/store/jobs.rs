@@ -203,7 +203,7 @@ impl Store {
         now: UnixMillis,
     ) -> Result<Option<JobRecord>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE jobs SET status = $1, exit_code = $2, reason = $3, log = $4, finished_at = $5 \
+            "UPDATE jobs SET status = $1, exit_code = $2, reason = COALESCE($3, reason), log = $4, finished_at = $5 \
              WHERE id = $6 AND status = 'running' RETURNING {COLUMNS}"
         )))
         .bind(status.as_str())

@@ -36,6 +36,8 @@ pub async fn test_args(data_dir: &std::path::Path, extra: &[&str]) -> ServeArgs 
         "--retry-schedule=100ms,100ms".to_owned(),
         "--poll-interval=50ms".to_owned(),
         "--lease=5s".to_owned(),
+        "--job-heartbeat=100ms".to_owned(),
+        "--job-orphan-after=2s".to_owned(),
     ];
     if let Some(url) = backend::database_url(data_dir).await {
         argv.push(format!("--database-url={url}"));
@@ -88,6 +90,17 @@ impl TestServer {
             running.stop().await;
         }
         self.dir
+    }
+
+    /// A client for a server running elsewhere (e.g. a child process), as the admin.
+    pub fn api_client(base: &str) -> Self {
+        TestServer {
+            base: base.to_owned(),
+            client: client(),
+            token: ADMIN_TOKEN.to_owned(),
+            running: None,
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     pub fn with_token(&self, token: &str) -> Self {
@@ -180,23 +193,33 @@ impl TestServer {
             .await
     }
 
-    /// Re-reads the call until `done` holds. Reads are cheap; the bound only guards
-    /// against a hang, it is not what the test measures.
+    /// Re-reads the call until `done` holds.
     pub async fn wait_call(
         &self,
         site: &str,
         call_id: &str,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
+        self.wait_json(
+            &format!("/api/v1/sites/{site}/webhook_calls/{call_id}"),
+            done,
+        )
+        .await
+    }
+
+    /// Re-reads `path` until `done` holds. Reads are cheap; the bound only guards
+    /// against a hang, it is not what the test measures.
+    pub async fn wait_json(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let call = self.call(site, call_id).await;
-            if done(&call) {
-                return call;
+            let (status, value) = self.get(path).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {value}");
+            if done(&value) {
+                return value;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "call never reached the expected state: {call}"
+                "{path} never reached the expected state: {value}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
