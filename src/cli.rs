@@ -21,6 +21,8 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Measure the loopback limit, then hookrelay delivering through it (run a release build).
+    Bench(crate::bench::BenchArgs),
     /// Tell whether a received delivery is genuine (for receivers). Exit 0 if it is, 1 if not.
     Verify(VerifyArgs),
 }
@@ -54,6 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Verify(args) => verify(&args),
+        Command::Bench(args) => crate::bench::run(args).await,
         Command::Migrate(args) => {
             let store = crate::app::open_store(&args).await?;
             store.close().await;

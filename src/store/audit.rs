@@ -79,8 +79,7 @@ impl Store {
         limit: u32,
     ) -> Result<Page<AuditEntry>> {
         self.site(site_id).await?;
-        let mut sql = Sql::new(
-            "SELECT id, site_id, actor, token_id, action, target_type, target_id, details, created_at \
+        let mut sql = Sql::new(self.dialect, "SELECT id, site_id, actor, token_id, action, target_type, target_id, details, created_at \
              FROM audit_log WHERE site_id = ",
         );
         sql.bind(site_id.to_owned());

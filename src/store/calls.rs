@@ -176,9 +176,10 @@ impl Store {
         filter: &CallFilter,
     ) -> Result<Page<CallSummary>> {
         self.site(site_id).await?;
-        let mut sql = Sql::new(&format!(
-            "SELECT {SUMMARY_COLUMNS} FROM webhook_calls WHERE site_id = "
-        ));
+        let mut sql = Sql::new(
+            self.dialect,
+            &format!("SELECT {SUMMARY_COLUMNS} FROM webhook_calls WHERE site_id = "),
+        );
         sql.bind(site_id.to_owned());
         if let Some(webhook_id) = &filter.webhook_id {
             sql.push(" AND webhook_id = ").bind(webhook_id.clone());
@@ -341,7 +342,10 @@ impl Store {
     }
 
     async fn event_bodies(&self, ids: &[String]) -> Result<HashMap<String, (String, String)>> {
-        let mut sql = Sql::new("SELECT id, environment, body FROM events WHERE id IN ");
+        let mut sql = Sql::new(
+            self.dialect,
+            "SELECT id, environment, body FROM events WHERE id IN ",
+        );
         sql.bind_list(&dedup(ids));
         sql.query()
             .fetch_all(&self.read)
@@ -357,10 +361,10 @@ impl Store {
     }
 
     async fn webhooks_by_id(&self, ids: &[String]) -> Result<HashMap<String, WebhookRecord>> {
-        let mut sql = Sql::new(&format!(
-            "SELECT {} FROM webhooks WHERE id IN ",
-            webhooks::COLUMNS
-        ));
+        let mut sql = Sql::new(
+            self.dialect,
+            &format!("SELECT {} FROM webhooks WHERE id IN ", webhooks::COLUMNS),
+        );
         sql.bind_list(&dedup(ids));
         sql.query()
             .fetch_all(&self.read)
@@ -383,8 +387,7 @@ impl Store {
             .filter_map(|r| r.attempt.as_ref().map(|a| (&r.call_id, a)))
             .collect();
         for chunk in attempts.chunks(200) {
-            let mut sql = Sql::new(
-                "INSERT INTO webhook_attempts (id, call_id, manual, started_at, duration_ms, \
+            let mut sql = Sql::new(self.dialect, "INSERT INTO webhook_attempts (id, call_id, manual, started_at, duration_ms, \
                  request_url, request_headers, response_status, response_headers, response_body, error) VALUES ",
             );
             for (i, (call_id, a)) in chunk.iter().enumerate() {
@@ -404,33 +407,36 @@ impl Store {
             }
             sql.query().execute(&mut *tx).await?;
         }
-        for r in results {
-            let (status, next_attempt_at) = match r.next {
-                NextStep::Done(status) => (status, None),
-                NextStep::RetryAt(at) => (CallStatus::Pending, Some(at)),
-            };
-            // Every attempt counts; only the holder of the current claim moves the call on
-            // (a resend or an expired lease may have handed it to someone else meanwhile).
-            sqlx::query(
-                "UPDATE webhook_calls SET \
-                   status = CASE WHEN claim_token = $8 THEN $1 ELSE status END, \
-                   next_attempt_at = CASE WHEN claim_token = $8 THEN $2 ELSE next_attempt_at END, \
-                   resend_requested = CASE WHEN claim_token = $8 THEN 0 ELSE resend_requested END, \
-                   claim_token = CASE WHEN claim_token = $8 THEN NULL ELSE claim_token END, \
-                   attempt_count = attempt_count + $3, \
-                   last_status_code = $4, last_error = $5, last_attempt_at = $6, updated_at = $6 \
-                 WHERE id = $7",
-            )
-            .bind(status.as_str())
-            .bind(next_attempt_at)
-            .bind(i64::from(r.attempt.is_some()))
-            .bind(r.status_code)
-            .bind(r.error.clone())
-            .bind(r.finished_at)
-            .bind(r.call_id.clone())
-            .bind(r.claim_token.clone())
-            .execute(&mut *tx)
-            .await?;
+        // One statement per batch: the writer's cost is per statement, not per row. Every
+        // attempt counts; only the holder of the current claim moves the call on (a resend
+        // or an expired lease may have handed it to someone else meanwhile).
+        for chunk in chunks_of_distinct_calls(results, 100) {
+            let mut sql = Sql::new(self.dialect, "UPDATE webhook_calls SET \
+                   status = CASE WHEN webhook_calls.claim_token = v.column8 THEN v.column1 ELSE webhook_calls.status END, \
+                   next_attempt_at = CASE WHEN webhook_calls.claim_token = v.column8 THEN v.column2 ELSE webhook_calls.next_attempt_at END, \
+                   resend_requested = CASE WHEN webhook_calls.claim_token = v.column8 THEN 0 ELSE webhook_calls.resend_requested END, \
+                   claim_token = CASE WHEN webhook_calls.claim_token = v.column8 THEN NULL ELSE webhook_calls.claim_token END, \
+                   attempt_count = webhook_calls.attempt_count + v.column3, \
+                   last_status_code = v.column4, last_error = v.column5, \
+                   last_attempt_at = v.column6, updated_at = v.column6 \
+                 FROM (VALUES ");
+            for (i, r) in chunk.iter().enumerate() {
+                let (status, next_attempt_at) = match r.next {
+                    NextStep::Done(status) => (status, None),
+                    NextStep::RetryAt(at) => (CallStatus::Pending, Some(at)),
+                };
+                sql.push(if i == 0 { "(" } else { ", (" });
+                sql.bind(status.as_str().to_owned()).push(", ");
+                sql.bind(next_attempt_at).push(", ");
+                sql.bind(i64::from(r.attempt.is_some())).push(", ");
+                sql.bind(r.status_code).push(", ");
+                sql.bind(r.error.clone()).push(", ");
+                sql.bind(r.finished_at).push(", ");
+                sql.bind(r.call_id.clone()).push(", ");
+                sql.bind(r.claim_token.clone()).push(")");
+            }
+            sql.push(") AS v WHERE webhook_calls.id = v.column7");
+            sql.query().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -465,6 +471,26 @@ impl Store {
     }
 }
 
+/// Splits results into chunks of at most `size` in which no call appears twice (an
+/// `UPDATE … FROM` would apply only one of two rows for the same call).
+fn chunks_of_distinct_calls(results: &[AttemptResult], size: usize) -> Vec<&[AttemptResult]> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut seen = std::collections::HashSet::new();
+    for (i, r) in results.iter().enumerate() {
+        if i - start == size || !seen.insert(r.call_id.as_str()) {
+            chunks.push(&results[start..i]);
+            start = i;
+            seen.clear();
+            seen.insert(r.call_id.as_str());
+        }
+    }
+    if start < results.len() {
+        chunks.push(&results[start..]);
+    }
+    chunks
+}
+
 fn dedup(ids: &[String]) -> Vec<String> {
     let mut ids = ids.to_vec();
     ids.sort();
@@ -492,4 +518,36 @@ fn attempt_from_row(row: &AnyRow) -> Result<AttemptRecord> {
             error: row.try_get("error")?,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(call_id: &str) -> AttemptResult {
+        AttemptResult {
+            call_id: call_id.into(),
+            claim_token: "t".into(),
+            attempt: None,
+            error: None,
+            status_code: None,
+            finished_at: 0,
+            next: NextStep::Done(CallStatus::Success),
+        }
+    }
+
+    #[test]
+    fn batches_never_hold_one_call_twice_and_respect_the_size() {
+        let results: Vec<_> = ["a", "b", "a", "c", "d", "e"]
+            .into_iter()
+            .map(result)
+            .collect();
+        let chunks = chunks_of_distinct_calls(&results, 3);
+        let ids: Vec<Vec<&str>> = chunks
+            .iter()
+            .map(|c| c.iter().map(|r| r.call_id.as_str()).collect())
+            .collect();
+        assert_eq!(ids, [vec!["a", "b"], vec!["a", "c", "d"], vec!["e"]]);
+        assert!(chunks_of_distinct_calls(&[], 3).is_empty());
+    }
 }

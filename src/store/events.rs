@@ -118,8 +118,7 @@ impl Store {
         .await?;
         let rows: Vec<_> = published.webhook_call_ids.iter().zip(&calls).collect();
         for chunk in rows.chunks(CALLS_PER_INSERT) {
-            let mut sql = Sql::new(
-                "INSERT INTO webhook_calls (id, site_id, event_id, webhook_id, body, content_type, \
+            let mut sql = Sql::new(self.dialect, "INSERT INTO webhook_calls (id, site_id, event_id, webhook_id, body, content_type, \
                  entity_type, event_type, status, next_attempt_at, created_at, updated_at) VALUES ",
             );
             for (i, (call_id, (webhook_id, body, content_type))) in chunk.iter().enumerate() {

@@ -197,6 +197,7 @@ impl Store {
     ) -> Result<Page<HookRequest>> {
         self.hook(site_id, hook_id).await?;
         let mut sql = Sql::new(
+            self.dialect,
             "SELECT id, received_at, accepted, reason, job_id FROM hook_requests WHERE hook_id = ",
         );
         sql.bind(hook_id.to_owned());

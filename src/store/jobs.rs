@@ -281,7 +281,10 @@ impl Store {
 
     pub async fn list_jobs(&self, site_id: &str, filter: &JobFilter) -> Result<Page<JobRecord>> {
         self.site(site_id).await?;
-        let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM jobs WHERE site_id = "));
+        let mut sql = Sql::new(
+            self.dialect,
+            &format!("SELECT {COLUMNS} FROM jobs WHERE site_id = "),
+        );
         sql.bind(site_id.to_owned());
         if let Some(status) = filter.status {
             sql.push(" AND status = ").bind(status.as_str().to_owned());

@@ -1,0 +1,519 @@
+//! `hookrelay bench`: measures the machine's own HTTP limit on loopback, then hookrelay
+//! delivering through it, and reports both side by side.
+//!
+//! The server runs as a child process (so its memory is measured alone); the receiver and
+//! the load generator run here. Latency is measured from when an event was *scheduled* to
+//! be published to when its call first arrived successfully, so a slow publisher cannot
+//! hide queueing delay. Every scenario keeps a ledger: accepted = delivered + missing.
+
+mod receiver;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Serialize;
+use serde_json::json;
+
+use receiver::{Behaviour, Receiver};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Run hookrelay on this database instead of a fresh SQLite file per scenario.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// How long each scenario publishes (and the raw test sends).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Concurrent requests of the raw load generator, and deliveries in flight in hookrelay.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Only the scenarios whose name contains this.
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Also write the figures as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Rate {
+    FullSpeed,
+    PerSecond(u32),
+}
+
+#[derive(Debug, Clone)]
+struct Scenario {
+    name: String,
+    fan_out: usize,
+    body_bytes: usize,
+    behaviour: Behaviour,
+    rate: Rate,
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let s = |name: &str, fan_out, body_bytes, behaviour, rate| Scenario {
+        name: name.to_owned(),
+        fan_out,
+        body_bytes,
+        behaviour,
+        rate,
+    };
+    let kib = 1024;
+    vec![
+        s(
+            "fanout1-0ms-1KiB-max",
+            1,
+            kib,
+            Behaviour::Instant,
+            Rate::FullSpeed,
+        ),
+        s(
+            "fanout10-0ms-1KiB-max",
+            10,
+            kib,
+            Behaviour::Instant,
+            Rate::FullSpeed,
+        ),
+        s(
+            "fanout10-0ms-1KiB-1000/s",
+            10,
+            kib,
+            Behaviour::Instant,
+            Rate::PerSecond(1000),
+        ),
+        s(
+            "fanout10-100ms-1KiB-100/s",
+            10,
+            kib,
+            Behaviour::Slow(Duration::from_millis(100)),
+            Rate::PerSecond(100),
+        ),
+        s(
+            "fanout10-50%fail-1KiB-100/s",
+            10,
+            kib,
+            Behaviour::HalfFailing,
+            Rate::PerSecond(100),
+        ),
+        s(
+            "fanout1-0ms-64KiB-max",
+            1,
+            64 * kib,
+            Behaviour::Instant,
+            Rate::FullSpeed,
+        ),
+    ]
+}
+
+#[derive(Debug, Serialize)]
+struct RawResult {
+    concurrency: usize,
+    seconds: f64,
+    requests_per_s: f64,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct ScenarioResult {
+    name: String,
+    fan_out: usize,
+    body_bytes: usize,
+    events_accepted: u64,
+    events_accepted_per_s: f64,
+    calls_accepted: u64,
+    calls_delivered: u64,
+    calls_missing: u64,
+    duplicate_deliveries: u64,
+    receiver_requests: u64,
+    deliveries_per_s: f64,
+    percent_of_raw_limit: f64,
+    latency_ms_p50: f64,
+    latency_ms_p90: f64,
+    latency_ms_p99: f64,
+    latency_ms_max: f64,
+    server_idle_rss_mb: f64,
+    server_peak_rss_mb: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    version: &'static str,
+    cores: usize,
+    database: String,
+    raw_limit: RawResult,
+    scenarios: Vec<ScenarioResult>,
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    eprintln!(
+        "measuring the raw loopback limit ({} concurrent, {:?})…",
+        args.concurrency, args.duration
+    );
+    let raw = raw_limit(args.concurrency, args.duration).await?;
+    eprintln!("raw limit: {:.0} requests/s", raw.requests_per_s);
+    let mut results = Vec::new();
+    for scenario in scenarios() {
+        if args
+            .only
+            .as_deref()
+            .is_some_and(|only| !scenario.name.contains(only))
+        {
+            continue;
+        }
+        eprintln!("scenario {}…", scenario.name);
+        let mut result = run_scenario(&scenario, &args)
+            .await
+            .with_context(|| format!("scenario {}", scenario.name))?;
+        result.percent_of_raw_limit = 100.0 * result.deliveries_per_s / raw.requests_per_s;
+        results.push(result);
+    }
+    let report = Report {
+        version: env!("CARGO_PKG_VERSION"),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        database: if args.database_url.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+        .to_owned(),
+        raw_limit: raw,
+        scenarios: results,
+    };
+    print_table(&report);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn body_of(bytes: usize) -> String {
+    let filler = "x".repeat(bytes.saturating_sub(64));
+    json!({"entity_type": "item", "event_type": "update", "entity": {"id": "1", "filler": filler}})
+        .to_string()
+}
+
+/// The most the machine does on loopback: N keep-alive clients POSTing 1 KiB to the same
+/// minimal receiver hookrelay will deliver to.
+async fn raw_limit(concurrency: usize, duration: Duration) -> anyhow::Result<RawResult> {
+    let receiver = Receiver::start(Behaviour::Instant).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let body = body_of(1024);
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, url, body, done) =
+            (client.clone(), receiver.url(), body.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            while started.elapsed() < duration {
+                let sent = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await;
+                if matches!(sent, Ok(r) if r.status().is_success()) {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(RawResult {
+        concurrency,
+        seconds,
+        requests_per_s: done.load(Ordering::Relaxed) as f64 / seconds,
+    })
+}
+
+/// A hookrelay server in a child process.
+struct Server {
+    child: Child,
+    base: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const BENCH_TOKEN: &str = "hr_bench_token_0123456789abcdef";
+
+impl Server {
+    async fn start(args: &BenchArgs, client: &reqwest::Client) -> anyhow::Result<Server> {
+        let data = tempfile::tempdir()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .arg("serve")
+            .arg(format!("--listen=127.0.0.1:{port}"))
+            .arg(format!("--data-dir={}", data.path().display()))
+            .arg("--allow-private-targets")
+            .arg(format!("--max-in-flight={}", args.concurrency))
+            .arg("--retry-schedule=100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms")
+            .env("HOOKRELAY_ADMIN_TOKEN", BENCH_TOKEN)
+            .env("HOOKRELAY_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        if let Some(url) = &args.database_url {
+            command.arg(format!("--database-url={url}"));
+        }
+        let child = command.spawn().context("starting hookrelay serve")?;
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            _data: data,
+        };
+        for _ in 0..200 {
+            if let Ok(r) = client.get(format!("{}/healthz", server.base)).send().await {
+                if r.status().is_success() {
+                    return Ok(server);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        anyhow::bail!("hookrelay did not become healthy")
+    }
+
+    /// Resident memory (MiB) from /proc: now, and the peak so far.
+    fn rss_mb(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+                .map_or(0.0, |kb| kb / 1024.0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+async fn run_scenario(scenario: &Scenario, args: &BenchArgs) -> anyhow::Result<ScenarioResult> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let server = Server::start(args, &client).await?;
+    let receiver = Receiver::start(scenario.behaviour).await?;
+    let api = |path: &str| format!("{}/api/v1{path}", server.base);
+    let site: serde_json::Value = client
+        .post(api("/sites"))
+        .bearer_auth(BENCH_TOKEN)
+        .json(&json!({"name": scenario.name}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let site = site["id"].as_str().context("site id")?.to_owned();
+    for i in 0..scenario.fan_out {
+        let created = client
+            .post(api(&format!("/sites/{site}/webhooks")))
+            .bearer_auth(BENCH_TOKEN)
+            .json(&json!({"name": format!("r{i}"), "url": receiver.url(), "triggers": [{"entity_type": "item", "event_types": ["*"]}]}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            created.status().is_success(),
+            "creating a webhook: {}",
+            created.status()
+        );
+    }
+    let (idle_rss, _) = server.rss_mb();
+
+    // Publish: the scheduled instant of every accepted call, by call id.
+    let scheduled: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let events = Arc::new(AtomicU64::new(0));
+    let body = Arc::new(body_of(scenario.body_bytes));
+    let url = api(&format!("/sites/{site}/events"));
+    let started = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let publish = {
+        let (client, scheduled, events, body, url) = (
+            client.clone(),
+            scheduled.clone(),
+            events.clone(),
+            body.clone(),
+            url.clone(),
+        );
+        move |at: Instant| {
+            let (client, scheduled, events, body, url) = (
+                client.clone(),
+                scheduled.clone(),
+                events.clone(),
+                body.clone(),
+                url.clone(),
+            );
+            async move {
+                let response = client
+                    .post(&url)
+                    .bearer_auth(BENCH_TOKEN)
+                    .header("content-type", "application/json")
+                    .body(body.as_str().to_owned())
+                    .send()
+                    .await;
+                let Ok(response) = response else { return };
+                let Ok(published) = response.json::<serde_json::Value>().await else {
+                    return;
+                };
+                let Some(ids) = published["webhook_call_ids"].as_array() else {
+                    return;
+                };
+                events.fetch_add(1, Ordering::Relaxed);
+                let mut scheduled = scheduled.lock().expect("scheduled lock");
+                for id in ids.iter().filter_map(|v| v.as_str()) {
+                    scheduled.insert(id.to_owned(), at);
+                }
+            }
+        }
+    };
+    match scenario.rate {
+        Rate::FullSpeed => {
+            let mut publishers = Vec::new();
+            for _ in 0..32 {
+                let (publish, stop) = (publish.clone(), stop.clone());
+                publishers.push(tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        publish(Instant::now()).await;
+                    }
+                }));
+            }
+            tokio::time::sleep(args.duration).await;
+            stop.store(true, Ordering::Relaxed);
+            for p in publishers {
+                p.await?;
+            }
+        }
+        Rate::PerSecond(rate) => {
+            // Open loop: each event is sent at its scheduled time whatever the previous
+            // ones are doing, and latency counts from that schedule.
+            let total = (rate as f64 * args.duration.as_secs_f64()) as u64;
+            let mut inflight = Vec::with_capacity(total as usize);
+            for i in 0..total {
+                let at = started + Duration::from_secs_f64(i as f64 / rate as f64);
+                tokio::time::sleep_until(at.into()).await;
+                inflight.push(tokio::spawn(publish(at)));
+            }
+            for task in inflight {
+                task.await?;
+            }
+        }
+    }
+    let publish_seconds = started.elapsed().as_secs_f64();
+
+    // Drain: wait until every accepted call arrived, within a bound.
+    let expected: Vec<(String, Instant)> =
+        scheduled.lock().expect("scheduled lock").drain().collect();
+    let drain_deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let arrived = receiver.arrivals.first.lock().expect("arrivals lock").len();
+        if arrived >= expected.len() || Instant::now() >= drain_deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, peak_rss) = server.rss_mb();
+    let first = receiver
+        .arrivals
+        .first
+        .lock()
+        .expect("arrivals lock")
+        .clone();
+    let mut latencies: Vec<f64> = Vec::with_capacity(expected.len());
+    let mut last_arrival = started;
+    for (id, at) in &expected {
+        if let Some(arrived) = first.get(id) {
+            latencies.push(arrived.saturating_duration_since(*at).as_secs_f64() * 1000.0);
+            last_arrival = last_arrival.max(*arrived);
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let percentile = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let rank = ((p / 100.0) * (latencies.len() - 1) as f64).round() as usize;
+        latencies[rank]
+    };
+    let delivered = latencies.len() as u64;
+    let events = events.load(Ordering::Relaxed);
+    Ok(ScenarioResult {
+        name: scenario.name.clone(),
+        fan_out: scenario.fan_out,
+        body_bytes: scenario.body_bytes,
+        events_accepted: events,
+        events_accepted_per_s: events as f64 / publish_seconds,
+        calls_accepted: expected.len() as u64,
+        calls_delivered: delivered,
+        calls_missing: expected.len() as u64 - delivered,
+        duplicate_deliveries: receiver.arrivals.duplicates.load(Ordering::Relaxed),
+        receiver_requests: receiver.arrivals.requests.load(Ordering::Relaxed),
+        deliveries_per_s: delivered as f64
+            / last_arrival.duration_since(started).as_secs_f64().max(1e-9),
+        percent_of_raw_limit: 0.0,
+        latency_ms_p50: percentile(50.0),
+        latency_ms_p90: percentile(90.0),
+        latency_ms_p99: percentile(99.0),
+        latency_ms_max: latencies.last().copied().unwrap_or(0.0),
+        server_idle_rss_mb: idle_rss,
+        server_peak_rss_mb: peak_rss,
+    })
+}
+
+fn print_table(report: &Report) {
+    println!(
+        "\nhookrelay {} bench on {} cores, {}; raw loopback limit {:.0} req/s ({} concurrent)\n",
+        report.version,
+        report.cores,
+        report.database,
+        report.raw_limit.requests_per_s,
+        report.raw_limit.concurrency
+    );
+    println!(
+        "{:<30} {:>9} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8}",
+        "scenario",
+        "events/s",
+        "deliv/s",
+        "% raw",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "idle MB",
+        "peak MB",
+        "missing"
+    );
+    for r in &report.scenarios {
+        println!(
+            "{:<30} {:>9.0} {:>10.0} {:>6.1}% {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>9.1} {:>8}",
+            r.name,
+            r.events_accepted_per_s,
+            r.deliveries_per_s,
+            r.percent_of_raw_limit,
+            r.latency_ms_p50,
+            r.latency_ms_p90,
+            r.latency_ms_p99,
+            r.latency_ms_max,
+            r.server_idle_rss_mb,
+            r.server_peak_rss_mb,
+            r.calls_missing
+        );
+    }
+}
