@@ -1,7 +1,11 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use sqlx::AnyPool;
+use tokio::sync::{mpsc, oneshot};
+
 use super::sql::Sql;
+use super::Dialect;
 use super::{json_text, parse_json, Result, Store, StoreError};
 use crate::domain::event::NewEvent;
 use crate::domain::ids;
@@ -13,6 +17,7 @@ pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Rows per multi-row INSERT; keeps well under both engines' bind-parameter limits.
 const CALLS_PER_INSERT: usize = 500;
+const EVENTS_PER_INSERT: usize = 500;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Published {
@@ -25,6 +30,168 @@ pub enum PublishOutcome {
     Created(Published),
     /// The same `Idempotency-Key` was seen within the window: nothing new was created.
     Replayed(Published),
+}
+
+/// Events written per transaction at most.
+const EVENTS_PER_COMMIT: usize = 256;
+
+/// An event ready to be written: everything was read and rendered by the request's own
+/// task; the writer only inserts.
+pub(super) struct PendingEvent {
+    site_id: String,
+    event_id: String,
+    entity_type: String,
+    event_type: String,
+    environment: String,
+    body: String,
+    calls: Vec<PendingCall>,
+    /// Key, request hash, and the answer to replay.
+    idempotency: Option<(String, String, String)>,
+    now: i64,
+}
+
+struct PendingCall {
+    id: String,
+    webhook_id: String,
+    body: Option<String>,
+    content_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Written {
+    Yes,
+    /// The event's idempotency key was already taken; nothing was written.
+    KeyTaken,
+}
+
+pub(super) type EventWrite = (PendingEvent, oneshot::Sender<Result<Written>>);
+
+/// Group commit: writes whatever events piled up while the previous transaction committed,
+/// in one transaction. Few statements per commit is what makes SQLite fast (its cost is
+/// per statement), and PostgreSQL likes fewer commits too. If a batch fails, each event is
+/// retried alone, so one bad event cannot fail the others.
+pub(super) async fn write_events(
+    pool: AnyPool,
+    dialect: Dialect,
+    mut queue: mpsc::Receiver<EventWrite>,
+) {
+    let mut batch = Vec::with_capacity(EVENTS_PER_COMMIT);
+    while queue.recv_many(&mut batch, EVENTS_PER_COMMIT).await > 0 {
+        let events: Vec<&PendingEvent> = batch.iter().map(|(event, _)| event).collect();
+        match write_batch(&pool, dialect, &events).await {
+            Ok(outcomes) => {
+                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(_) if batch.len() > 1 => {
+                for (event, reply) in batch.drain(..) {
+                    let alone = write_batch(&pool, dialect, &[&event]).await.map(|o| o[0]);
+                    let _ = reply.send(alone);
+                }
+            }
+            Err(e) => {
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(StoreError::Conflict(format!(
+                        "could not store the event: {e}"
+                    ))));
+                }
+            }
+        }
+    }
+}
+
+async fn write_batch(
+    pool: &AnyPool,
+    dialect: Dialect,
+    events: &[&PendingEvent],
+) -> Result<Vec<Written>> {
+    let mut tx = pool.begin().await?;
+    let mut outcomes = vec![Written::Yes; events.len()];
+    for (event, outcome) in events.iter().zip(outcomes.iter_mut()) {
+        let Some((key, hash, response)) = &event.idempotency else {
+            continue;
+        };
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE site_id = $1 AND key = $2 AND created_at <= $3",
+        )
+        .bind(event.site_id.clone())
+        .bind(key.clone())
+        .bind(event.now - IDEMPOTENCY_WINDOW_MS)
+        .execute(&mut *tx)
+        .await?;
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys (site_id, key, request_hash, response, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id, key) DO NOTHING",
+        )
+        .bind(event.site_id.clone())
+        .bind(key.clone())
+        .bind(hash.clone())
+        .bind(response.clone())
+        .bind(event.now)
+        .execute(&mut *tx)
+        .await?;
+        if claimed.rows_affected() == 0 {
+            *outcome = Written::KeyTaken;
+        }
+    }
+    let written: Vec<&PendingEvent> = events
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| **o == Written::Yes)
+        .map(|(e, _)| *e)
+        .collect();
+    for chunk in written.chunks(EVENTS_PER_INSERT) {
+        let mut sql = Sql::new(
+            dialect,
+            "INSERT INTO events (id, site_id, entity_type, event_type, environment, body, created_at) VALUES ",
+        );
+        for (i, e) in chunk.iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { ", (" });
+            sql.bind(e.event_id.clone()).push(", ");
+            sql.bind(e.site_id.clone()).push(", ");
+            sql.bind(e.entity_type.clone()).push(", ");
+            sql.bind(e.event_type.clone()).push(", ");
+            sql.bind(e.environment.clone()).push(", ");
+            sql.bind(e.body.clone()).push(", ");
+            sql.bind(e.now).push(")");
+        }
+        sql.query().execute(&mut *tx).await?;
+    }
+    let calls: Vec<(&PendingEvent, &PendingCall)> = written
+        .iter()
+        .flat_map(|e| e.calls.iter().map(move |c| (*e, c)))
+        .collect();
+    for chunk in calls.chunks(CALLS_PER_INSERT) {
+        let mut sql = Sql::new(
+            dialect,
+            "INSERT INTO webhook_calls (id, site_id, event_id, webhook_id, body, content_type, \
+             entity_type, event_type, status, next_attempt_at, created_at, updated_at) VALUES ",
+        );
+        for (i, (e, c)) in chunk.iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { ", (" });
+            sql.bind(c.id.clone()).push(", ");
+            sql.bind(e.site_id.clone()).push(", ");
+            sql.bind(e.event_id.clone()).push(", ");
+            sql.bind(c.webhook_id.clone()).push(", ");
+            sql.bind(c.body.clone()).push(", ");
+            sql.bind(c.content_type.clone()).push(", ");
+            sql.bind(e.entity_type.clone()).push(", ");
+            sql.bind(e.event_type.clone()).push(", 'pending', ");
+            sql.bind(e.now).push(", ");
+            sql.bind(e.now).push(", ");
+            sql.bind(e.now).push(")");
+        }
+        sql.query().execute(&mut *tx).await?;
+    }
+    if !calls.is_empty() && dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_notify($1, '')::text AS sent")
+            .bind(super::WAKE_CHANNEL)
+            .fetch_one(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(outcomes)
 }
 
 /// An idempotency key and a hash of the request it came with.
@@ -68,80 +235,54 @@ impl Store {
             webhook_call_ids: calls.iter().map(|_| ids::new_id(ids::CALL)).collect(),
         };
 
-        let mut tx = self.write.begin().await?;
-        if let Some(key) = &idempotency {
-            sqlx::query(
-                "DELETE FROM idempotency_keys WHERE site_id = $1 AND key = $2 AND created_at <= $3",
-            )
-            .bind(site_id.to_owned())
-            .bind(key.key.to_owned())
-            .bind(now - IDEMPOTENCY_WINDOW_MS)
-            .execute(&mut *tx)
-            .await?;
-            let claimed = sqlx::query(
-                "INSERT INTO idempotency_keys (site_id, key, request_hash, response, created_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id, key) DO NOTHING",
-            )
-            .bind(site_id.to_owned())
-            .bind(key.key.to_owned())
-            .bind(key.request_hash.to_owned())
-            .bind(json_text(&published))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if claimed.rows_affected() == 0 {
-                // A concurrent request with the same key committed first: answer as it did.
-                tx.rollback().await?;
-                return self
-                    .earlier_response(site_id, key, now)
-                    .await?
-                    .map(PublishOutcome::Replayed)
-                    .ok_or_else(|| {
-                        StoreError::Conflict(
-                            "idempotency key is being used concurrently; retry".into(),
-                        )
-                    });
-            }
+        let pending = PendingEvent {
+            site_id: site_id.to_owned(),
+            event_id: published.id.clone(),
+            entity_type: event.entity_type.clone(),
+            event_type: event.event_type.clone(),
+            environment: event.environment().to_owned(),
+            body: event.default_body(),
+            calls: published
+                .webhook_call_ids
+                .iter()
+                .cloned()
+                .zip(calls)
+                .map(|(id, (webhook_id, body, content_type))| PendingCall {
+                    id,
+                    webhook_id,
+                    body,
+                    content_type,
+                })
+                .collect(),
+            idempotency: idempotency.as_ref().map(|k| {
+                (
+                    k.key.to_owned(),
+                    k.request_hash.to_owned(),
+                    json_text(&published),
+                )
+            }),
+            now,
+        };
+        let (reply, answer) = oneshot::channel();
+        self.event_writer
+            .send((pending, reply))
+            .await
+            .map_err(|_| StoreError::Conflict("the server is shutting down; retry".into()))?;
+        let written = answer
+            .await
+            .map_err(|_| StoreError::Conflict("the server is shutting down; retry".into()))??;
+        match (written, idempotency) {
+            (Written::Yes, _) => Ok(PublishOutcome::Created(published)),
+            // A concurrent request with the same key committed first: answer as it did.
+            (Written::KeyTaken, Some(key)) => self
+                .earlier_response(site_id, &key, now)
+                .await?
+                .map(PublishOutcome::Replayed)
+                .ok_or_else(|| {
+                    StoreError::Conflict("idempotency key is being used concurrently; retry".into())
+                }),
+            (Written::KeyTaken, None) => unreachable!("only keyed events can find their key taken"),
         }
-        sqlx::query(
-            "INSERT INTO events (id, site_id, entity_type, event_type, environment, body, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(published.id.clone())
-        .bind(site_id.to_owned())
-        .bind(event.entity_type.clone())
-        .bind(event.event_type.clone())
-        .bind(event.environment().to_owned())
-        .bind(event.default_body())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let rows: Vec<_> = published.webhook_call_ids.iter().zip(&calls).collect();
-        for chunk in rows.chunks(CALLS_PER_INSERT) {
-            let mut sql = Sql::new(self.dialect, "INSERT INTO webhook_calls (id, site_id, event_id, webhook_id, body, content_type, \
-                 entity_type, event_type, status, next_attempt_at, created_at, updated_at) VALUES ",
-            );
-            for (i, (call_id, (webhook_id, body, content_type))) in chunk.iter().enumerate() {
-                sql.push(if i == 0 { "(" } else { ", (" });
-                sql.bind((*call_id).clone()).push(", ");
-                sql.bind(site_id.to_owned()).push(", ");
-                sql.bind(published.id.clone()).push(", ");
-                sql.bind(webhook_id.clone()).push(", ");
-                sql.bind(body.clone()).push(", ");
-                sql.bind(content_type.clone()).push(", ");
-                sql.bind(event.entity_type.clone()).push(", ");
-                sql.bind(event.event_type.clone()).push(", 'pending', ");
-                sql.bind(now).push(", ");
-                sql.bind(now).push(", ");
-                sql.bind(now).push(")");
-            }
-            sql.query().execute(&mut *tx).await?;
-        }
-        if !calls.is_empty() {
-            self.announce_due_calls(&mut tx).await?;
-        }
-        tx.commit().await?;
-        Ok(PublishOutcome::Created(published))
     }
 
     async fn earlier_response(

@@ -93,7 +93,12 @@ pub struct Store {
     write: AnyPool,
     read: AnyPool,
     dialect: Dialect,
+    /// Queue of the group-commit writer for published events.
+    event_writer: tokio::sync::mpsc::Sender<events::EventWrite>,
 }
+
+/// Published events waiting for the writer; beyond this, publishers wait (backpressure).
+const EVENT_QUEUE: usize = 4096;
 
 /// Pool sizes; SQLite's writer pool is always one connection.
 #[derive(Debug, Clone)]
@@ -160,25 +165,25 @@ impl Store {
                     })
                     .connect_with(options)
                     .await?;
-                Store {
-                    write,
-                    read,
-                    dialect,
-                }
+                (write, read)
             }
             Dialect::Postgres => {
                 let pool = AnyPoolOptions::new()
                     .max_connections(pools.max_connections.max(2))
                     .connect_with(options)
                     .await?;
-                Store {
-                    write: pool.clone(),
-                    read: pool,
-                    dialect,
-                }
+                (pool.clone(), pool)
             }
         };
+        let (event_writer, queue) = tokio::sync::mpsc::channel(EVENT_QUEUE);
+        let store = Store {
+            write: store.0,
+            read: store.1,
+            dialect,
+            event_writer,
+        };
         migrate::run(&store).await?;
+        tokio::spawn(events::write_events(store.write.clone(), dialect, queue));
         Ok(store)
     }
 
