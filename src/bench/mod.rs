@@ -126,6 +126,9 @@ struct ScenarioResult {
     events_accepted_per_s: f64,
     calls_accepted: u64,
     calls_delivered: u64,
+    /// Ran out of retries (the receiver kept failing): hookrelay's log says `failed`.
+    calls_failed: u64,
+    /// Neither delivered nor failed: lost. Must be 0.
     calls_missing: u64,
     duplicate_deliveries: u64,
     receiver_requests: u64,
@@ -418,17 +421,27 @@ async fn run_scenario(scenario: &Scenario, args: &BenchArgs) -> anyhow::Result<S
     }
     let publish_seconds = started.elapsed().as_secs_f64();
 
-    // Drain: wait until every accepted call arrived, within a bound.
+    // Drain: wait until every accepted call arrived or ran out of retries, within a bound.
     let expected: Vec<(String, Instant)> =
         scheduled.lock().expect("scheduled lock").drain().collect();
+    let calls_url = api(&format!("/sites/{site}/webhook_calls"));
     let drain_deadline = Instant::now() + Duration::from_secs(60);
+    let mut failed = 0;
+    let mut last_failed_check = Instant::now();
     loop {
-        let arrived = receiver.arrivals.first.lock().expect("arrivals lock").len();
-        if arrived >= expected.len() || Instant::now() >= drain_deadline {
+        let arrived = receiver.arrivals.first.lock().expect("arrivals lock").len() as u64;
+        if arrived + failed >= expected.len() as u64 || Instant::now() >= drain_deadline {
             break;
+        }
+        if scenario.behaviour == Behaviour::HalfFailing
+            && last_failed_check.elapsed() > Duration::from_millis(250)
+        {
+            failed = count_failed(&client, &calls_url).await?;
+            last_failed_check = Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let failed = count_failed(&client, &calls_url).await?;
     let (_, peak_rss) = server.rss_mb();
     let first = receiver
         .arrivals
@@ -462,7 +475,8 @@ async fn run_scenario(scenario: &Scenario, args: &BenchArgs) -> anyhow::Result<S
         events_accepted_per_s: events as f64 / publish_seconds,
         calls_accepted: expected.len() as u64,
         calls_delivered: delivered,
-        calls_missing: expected.len() as u64 - delivered,
+        calls_failed: failed,
+        calls_missing: (expected.len() as u64).saturating_sub(delivered + failed),
         duplicate_deliveries: receiver.arrivals.duplicates.load(Ordering::Relaxed),
         receiver_requests: receiver.arrivals.requests.load(Ordering::Relaxed),
         deliveries_per_s: delivered as f64
@@ -477,6 +491,30 @@ async fn run_scenario(scenario: &Scenario, args: &BenchArgs) -> anyhow::Result<S
     })
 }
 
+/// Calls hookrelay marked `failed` (retries used up), counted through its own API.
+async fn count_failed(client: &reqwest::Client, calls_url: &str) -> anyhow::Result<u64> {
+    let mut count = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{calls_url}?status=failed&limit=200");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page: serde_json::Value = client
+            .get(&url)
+            .bearer_auth(BENCH_TOKEN)
+            .send()
+            .await?
+            .json()
+            .await?;
+        count += page["data"].as_array().map_or(0, Vec::len) as u64;
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return Ok(count),
+        }
+    }
+}
+
 fn print_table(report: &Report) {
     println!(
         "\nhookrelay {} bench on {} cores, {}; raw loopback limit {:.0} req/s ({} concurrent)\n",
@@ -487,7 +525,7 @@ fn print_table(report: &Report) {
         report.raw_limit.concurrency
     );
     println!(
-        "{:<30} {:>9} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8}",
+        "{:<30} {:>9} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7} {:>8}",
         "scenario",
         "events/s",
         "deliv/s",
@@ -498,11 +536,12 @@ fn print_table(report: &Report) {
         "max ms",
         "idle MB",
         "peak MB",
+        "failed",
         "missing"
     );
     for r in &report.scenarios {
         println!(
-            "{:<30} {:>9.0} {:>10.0} {:>6.1}% {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>9.1} {:>8}",
+            "{:<30} {:>9.0} {:>10.0} {:>6.1}% {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>9.1} {:>7} {:>8}",
             r.name,
             r.events_accepted_per_s,
             r.deliveries_per_s,
@@ -513,6 +552,7 @@ fn print_table(report: &Report) {
             r.latency_ms_max,
             r.server_idle_rss_mb,
             r.server_peak_rss_mb,
+            r.calls_failed,
             r.calls_missing
         );
     }

@@ -209,7 +209,6 @@ impl Store {
         event: &NewEvent,
         idempotency: Option<IdempotencyKey<'_>>,
     ) -> Result<PublishOutcome> {
-        self.site(site_id).await?;
         let now = now_millis();
         if let Some(key) = &idempotency {
             if let Some(earlier) = self.earlier_response(site_id, key, now).await? {
@@ -219,9 +218,13 @@ impl Store {
         let key = event.key();
         // Each matching webhook's call, with its own body when the webhook has a template
         // (rendered now, so every retry sends and signs the same bytes).
-        let calls: Vec<(String, Option<String>, Option<String>)> = self
-            .enabled_webhooks(site_id)
-            .await?
+        let hooks = self.enabled_webhooks(site_id).await?;
+        if hooks.is_empty() {
+            // Only now does it matter whether the site exists at all (one read saved on
+            // the hot path).
+            self.site(site_id).await?;
+        }
+        let calls: Vec<(String, Option<String>, Option<String>)> = hooks
             .into_iter()
             .filter(|hook| trigger::any_matches(&hook.settings.triggers, &key))
             .map(|hook| {
