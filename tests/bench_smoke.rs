@@ -9,13 +9,25 @@ fn a_short_bench_run_reports_every_figure_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bench.json");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
-        .args(["bench", "--duration=300ms", "--concurrency=8", "--only=fanout10-0ms-1KiB-max"])
+        .args([
+            "bench",
+            "--duration=300ms",
+            "--concurrency=8",
+            "--only=fanout10-0ms-1KiB-max",
+        ])
         .arg(format!("--json={}", json.display()))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains("raw loopback limit") && table.contains("fanout10-0ms-1KiB-max"), "{table}");
+    assert!(
+        table.contains("raw loopback limit") && table.contains("fanout10-0ms-1KiB-max"),
+        "{table}"
+    );
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(report["raw_limit"]["requests_per_s"].as_f64().unwrap() > 0.0);
     let scenario = &report["scenarios"][0];
@@ -23,9 +35,18 @@ fn a_short_bench_run_reports_every_figure_and_loses_nothing() {
     let accepted = scenario["calls_accepted"].as_u64().unwrap();
     assert!(accepted > 0);
     assert_eq!(accepted, 10 * scenario["events_accepted"].as_u64().unwrap());
-    assert_eq!(scenario["calls_delivered"].as_u64().unwrap() + scenario["calls_failed"].as_u64().unwrap(), accepted);
+    assert_eq!(
+        scenario["calls_delivered"].as_u64().unwrap() + scenario["calls_failed"].as_u64().unwrap(),
+        accepted
+    );
     assert_eq!(scenario["calls_missing"], 0);
-    for field in ["latency_ms_p50", "latency_ms_p99", "server_idle_rss_mb", "server_peak_rss_mb", "percent_of_raw_limit"] {
+    for field in [
+        "latency_ms_p50",
+        "latency_ms_p99",
+        "server_idle_rss_mb",
+        "server_peak_rss_mb",
+        "percent_of_raw_limit",
+    ] {
         assert!(scenario[field].as_f64().unwrap() > 0.0, "{field}");
     }
 }

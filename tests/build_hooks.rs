@@ -67,6 +67,19 @@ async fn job(server: &TestServer, site: &str, id: &str, done: impl Fn(&Value) ->
         .await
 }
 
+/// Fires a trigger (which must be accepted) and waits for its job to end.
+async fn trigger_and_finish(
+    server: &TestServer,
+    site: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Value {
+    let (status, accepted) = fire(server, url, headers, body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    job(server, site, accepted["job_id"].as_str().unwrap(), finished).await
+}
+
 fn finished(job: &Value) -> bool {
     !matches!(job["status"].as_str(), Some("queued" | "running"))
 }
@@ -261,18 +274,12 @@ async fn headers_steer_data_source_cache_and_runner() {
         "a refused trigger starts nothing"
     );
 
-    let (_, accepted) = fire(
+    let done = trigger_and_finish(
         &server,
+        &site.id,
         url,
         &[("x-gatsby-cloud-data-source", "gatsby-source-drupal")],
         b"",
-    )
-    .await;
-    let done = job(
-        &server,
-        &site.id,
-        accepted["job_id"].as_str().unwrap(),
-        finished,
     )
     .await;
     assert_eq!(done["data_source"], "gatsby-source-drupal");
@@ -280,18 +287,12 @@ async fn headers_steer_data_source_cache_and_runner() {
 
     std::fs::write(cache.path().join("stale.bin"), "old").unwrap();
     std::fs::create_dir(cache.path().join("nested")).unwrap();
-    let (_, accepted) = fire(
+    let done = trigger_and_finish(
         &server,
+        &site.id,
         url,
         &[("x-gatsby-cache", "false"), ("x-runner-type", "PREVIEW")],
         b"",
-    )
-    .await;
-    let done = job(
-        &server,
-        &site.id,
-        accepted["job_id"].as_str().unwrap(),
-        finished,
     )
     .await;
     assert_eq!(done["status"], "succeeded", "{done}");

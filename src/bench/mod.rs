@@ -310,6 +310,42 @@ impl Server {
     }
 }
 
+/// Publishes the scenario's event and remembers, for each call it was accepted with, when
+/// it was scheduled.
+#[derive(Clone)]
+struct Publisher {
+    client: reqwest::Client,
+    url: String,
+    body: Arc<String>,
+    scheduled: Arc<Mutex<HashMap<String, Instant>>>,
+    events: Arc<AtomicU64>,
+}
+
+impl Publisher {
+    async fn publish(&self, at: Instant) {
+        let response = self
+            .client
+            .post(&self.url)
+            .bearer_auth(BENCH_TOKEN)
+            .header("content-type", "application/json")
+            .body(self.body.as_str().to_owned())
+            .send()
+            .await;
+        let Ok(response) = response else { return };
+        let Ok(published) = response.json::<serde_json::Value>().await else {
+            return;
+        };
+        let Some(ids) = published["webhook_call_ids"].as_array() else {
+            return;
+        };
+        self.events.fetch_add(1, Ordering::Relaxed);
+        let mut scheduled = self.scheduled.lock().expect("scheduled lock");
+        for id in ids.iter().filter_map(|v| v.as_str()) {
+            scheduled.insert(id.to_owned(), at);
+        }
+    }
+}
+
 async fn run_scenario(scenario: &Scenario, args: &BenchArgs) -> anyhow::Result<ScenarioResult> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
@@ -342,59 +378,24 @@ async fn run_scenario(scenario: &Scenario, args: &BenchArgs) -> anyhow::Result<S
     let (idle_rss, _) = server.rss_mb();
 
     // Publish: the scheduled instant of every accepted call, by call id.
-    let scheduled: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let events = Arc::new(AtomicU64::new(0));
-    let body = Arc::new(body_of(scenario.body_bytes));
-    let url = api(&format!("/sites/{site}/events"));
+    let publisher = Publisher {
+        client: client.clone(),
+        url: api(&format!("/sites/{site}/events")),
+        body: Arc::new(body_of(scenario.body_bytes)),
+        scheduled: Arc::default(),
+        events: Arc::default(),
+    };
+    let (scheduled, events) = (publisher.scheduled.clone(), publisher.events.clone());
     let started = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
-    let publish = {
-        let (client, scheduled, events, body, url) = (
-            client.clone(),
-            scheduled.clone(),
-            events.clone(),
-            body.clone(),
-            url.clone(),
-        );
-        move |at: Instant| {
-            let (client, scheduled, events, body, url) = (
-                client.clone(),
-                scheduled.clone(),
-                events.clone(),
-                body.clone(),
-                url.clone(),
-            );
-            async move {
-                let response = client
-                    .post(&url)
-                    .bearer_auth(BENCH_TOKEN)
-                    .header("content-type", "application/json")
-                    .body(body.as_str().to_owned())
-                    .send()
-                    .await;
-                let Ok(response) = response else { return };
-                let Ok(published) = response.json::<serde_json::Value>().await else {
-                    return;
-                };
-                let Some(ids) = published["webhook_call_ids"].as_array() else {
-                    return;
-                };
-                events.fetch_add(1, Ordering::Relaxed);
-                let mut scheduled = scheduled.lock().expect("scheduled lock");
-                for id in ids.iter().filter_map(|v| v.as_str()) {
-                    scheduled.insert(id.to_owned(), at);
-                }
-            }
-        }
-    };
     match scenario.rate {
         Rate::FullSpeed => {
             let mut publishers = Vec::new();
             for _ in 0..32 {
-                let (publish, stop) = (publish.clone(), stop.clone());
+                let (publisher, stop) = (publisher.clone(), stop.clone());
                 publishers.push(tokio::spawn(async move {
                     while !stop.load(Ordering::Relaxed) {
-                        publish(Instant::now()).await;
+                        publisher.publish(Instant::now()).await;
                     }
                 }));
             }
@@ -412,7 +413,8 @@ async fn run_scenario(scenario: &Scenario, args: &BenchArgs) -> anyhow::Result<S
             for i in 0..total {
                 let at = started + Duration::from_secs_f64(i as f64 / rate as f64);
                 tokio::time::sleep_until(at.into()).await;
-                inflight.push(tokio::spawn(publish(at)));
+                let publisher = publisher.clone();
+                inflight.push(tokio::spawn(async move { publisher.publish(at).await }));
             }
             for task in inflight {
                 task.await?;
