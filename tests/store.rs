@@ -375,3 +375,50 @@ async fn opening_twice_is_idempotent_and_deleting_a_site_removes_its_calls() {
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test]
+async fn the_next_event_sees_every_webhook_change() {
+    let (store, _dir, _) = open().await;
+    let site = store.create_site("s").await.unwrap().id;
+    let first = store
+        .create_webhook(&site, &settings("a"), &generate_secret(), &tester())
+        .await
+        .unwrap();
+    let calls = |outcome: PublishOutcome| match outcome {
+        PublishOutcome::Created(p) => p.webhook_call_ids.len(),
+        PublishOutcome::Replayed(_) => unreachable!(),
+    };
+    assert_eq!(
+        calls(store.publish_event(&site, &event("1"), None).await.unwrap()),
+        1
+    );
+    let second = store
+        .create_webhook(&site, &settings("b"), &generate_secret(), &tester())
+        .await
+        .unwrap();
+    assert_eq!(
+        calls(store.publish_event(&site, &event("2"), None).await.unwrap()),
+        2,
+        "a new webhook counts at once"
+    );
+    let mut disabled = first.settings.clone();
+    disabled.enabled = false;
+    store
+        .update_webhook(&site, &first.id, &disabled)
+        .await
+        .unwrap();
+    assert_eq!(
+        calls(store.publish_event(&site, &event("3"), None).await.unwrap()),
+        1,
+        "a disabled one stops at once"
+    );
+    store
+        .delete_webhook(&site, &second.id, &tester())
+        .await
+        .unwrap();
+    assert_eq!(
+        calls(store.publish_event(&site, &event("4"), None).await.unwrap()),
+        0,
+        "a deleted one too"
+    );
+}

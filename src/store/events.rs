@@ -225,12 +225,12 @@ impl Store {
             self.site(site_id).await?;
         }
         let calls: Vec<(String, Option<String>, Option<String>)> = hooks
-            .into_iter()
+            .iter()
             .filter(|hook| trigger::any_matches(&hook.settings.triggers, &key))
             .map(|hook| {
                 let body = hook.settings.render_body(event);
                 let content_type = body.as_ref().map(|_| hook.settings.content_type.clone());
-                (hook.id, body, content_type)
+                (hook.id.clone(), body, content_type)
             })
             .collect();
         let published = Published {

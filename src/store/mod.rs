@@ -95,6 +95,7 @@ pub struct Store {
     dialect: Dialect,
     /// Queue of the group-commit writer for published events.
     event_writer: tokio::sync::mpsc::Sender<events::EventWrite>,
+    webhook_cache: std::sync::Arc<webhooks::WebhookCache>,
 }
 
 /// Published events waiting for the writer; beyond this, publishers wait (backpressure).
@@ -176,11 +177,18 @@ impl Store {
             }
         };
         let (event_writer, queue) = tokio::sync::mpsc::channel(EVENT_QUEUE);
+        // Only this process writes a SQLite file, so its invalidations are complete; on
+        // PostgreSQL other processes change webhooks too.
+        let cache_ttl = match dialect {
+            Dialect::Sqlite => Duration::from_secs(60),
+            Dialect::Postgres => Duration::from_secs(1),
+        };
         let store = Store {
             write: store.0,
             read: store.1,
             dialect,
             event_writer,
+            webhook_cache: std::sync::Arc::new(webhooks::WebhookCache::new(cache_ttl)),
         };
         migrate::run(&store).await?;
         tokio::spawn(events::write_events(store.write.clone(), dialect, queue));

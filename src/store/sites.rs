@@ -128,6 +128,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        self.webhook_cache.forget(id);
         Ok(())
     }
 }
