@@ -36,7 +36,7 @@ pub struct DispatchSettings {
 }
 
 /// After a wake-up during steady load, wait this long before claiming.
-const CLAIM_LINGER: Duration = Duration::from_millis(2);
+const CLAIM_LINGER: Duration = Duration::from_millis(5);
 
 /// Results written per transaction at most.
 const RECORD_BATCH: usize = 512;

@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::sql::Sql;
 use super::webhooks::{self, WebhookRecord};
-use super::{corrupt, json_text, parse_json, Result, Store, StoreError};
+use super::{corrupt, json_text, parse_json, Dialect, Result, Store, StoreError};
 use crate::domain::call::{CallStatus, NextStep};
 use crate::domain::ids;
 use crate::domain::time::{rfc3339, UnixMillis};
@@ -314,7 +314,12 @@ impl Store {
                 .collect()
         };
         let events = self.event_bodies(&column("event_id")?).await?;
-        let hooks = self.webhooks_by_id(&column("webhook_id")?).await?;
+        let hooks = match self.dialect {
+            // Only this process changes a SQLite file's webhooks, so the cache is exact.
+            Dialect::Sqlite => self.cached_webhooks(&column("site_id")?).await?,
+            // Other processes may have just changed one: read them fresh.
+            Dialect::Postgres => self.webhooks_by_id(&column("webhook_id")?).await?,
+        };
         rows.iter()
             .map(|row| {
                 let event_id: String = row.try_get("event_id")?;
@@ -358,6 +363,16 @@ impl Store {
                 ))
             })
             .collect()
+    }
+
+    async fn cached_webhooks(&self, site_ids: &[String]) -> Result<HashMap<String, WebhookRecord>> {
+        let mut hooks = HashMap::new();
+        for site_id in dedup(site_ids) {
+            for hook in self.site_webhooks(&site_id).await?.iter() {
+                hooks.insert(hook.id.clone(), hook.clone());
+            }
+        }
+        Ok(hooks)
     }
 
     async fn webhooks_by_id(&self, ids: &[String]) -> Result<HashMap<String, WebhookRecord>> {

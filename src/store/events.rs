@@ -218,7 +218,7 @@ impl Store {
         let key = event.key();
         // Each matching webhook's call, with its own body when the webhook has a template
         // (rendered now, so every retry sends and signs the same bytes).
-        let hooks = self.enabled_webhooks(site_id).await?;
+        let hooks = self.site_webhooks(site_id).await?;
         if hooks.is_empty() {
             // Only now does it matter whether the site exists at all (one read saved on
             // the hot path).
@@ -226,7 +226,9 @@ impl Store {
         }
         let calls: Vec<(String, Option<String>, Option<String>)> = hooks
             .iter()
-            .filter(|hook| trigger::any_matches(&hook.settings.triggers, &key))
+            .filter(|hook| {
+                hook.settings.enabled && trigger::any_matches(&hook.settings.triggers, &key)
+            })
             .map(|hook| {
                 let body = hook.settings.render_body(event);
                 let content_type = body.as_ref().map(|_| hook.settings.content_type.clone());

@@ -254,8 +254,8 @@ impl Store {
         from_row(&row)
     }
 
-    /// The enabled webhooks of a site, for matching an event (cached).
-    pub(super) async fn enabled_webhooks(
+    /// All webhooks of a site (cached), for matching events and, on SQLite, for delivery.
+    pub(super) async fn site_webhooks(
         &self,
         site_id: &str,
     ) -> Result<std::sync::Arc<Vec<WebhookRecord>>> {
@@ -264,7 +264,7 @@ impl Store {
         }
         let generation = self.webhook_cache.generation();
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM webhooks WHERE site_id = $1 AND enabled = 1 ORDER BY id"
+            "SELECT {COLUMNS} FROM webhooks WHERE site_id = $1 ORDER BY id"
         )))
         .bind(site_id.to_owned())
         .fetch_all(&self.read)
@@ -275,7 +275,7 @@ impl Store {
     }
 }
 
-/// Enabled webhooks per site, for matching published events without a read per event.
+/// Webhooks per site, for matching published events without a read per event.
 /// Every change made through this process forgets the site's entry; on PostgreSQL, where
 /// other processes change webhooks too, entries also expire after a second. A load that
 /// raced with a change (the generation moved while it ran) is not kept.
