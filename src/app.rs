@@ -10,7 +10,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::api::{self, ApiSettings, AppState};
-use crate::config::ServeArgs;
+use crate::config::{NodeRole, ServeArgs};
 use crate::dispatch::{DispatchSettings, Dispatcher};
 use crate::domain::time::now_millis;
 use crate::domain::token::{self, Role};
@@ -63,6 +63,13 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     // reqwest is built without a default crypto provider, so the process picks ring once.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let store = open_store(&args.database).await?;
+    if store.dialect() == Dialect::Sqlite && args.role != NodeRole::Both {
+        // One SQLite file is one process's: its caches assume no other process writes.
+        anyhow::bail!(
+            "--role {:?} needs PostgreSQL (--database-url postgres://…); with SQLite run one process with --role both",
+            args.role
+        );
+    }
     ensure_owner_token(&store, args.admin_token.as_deref()).await?;
 
     let wake = Arc::new(Notify::new());

@@ -538,3 +538,12 @@ async fn unknown_routes_and_health_answer_sensibly() {
         .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn splitting_roles_on_sqlite_is_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = common::test_args(dir.path(), &["--role=worker"]).await;
+    args.database.database_url = None; // the embedded SQLite store
+    let error = hookrelay::app::start(args).await.err().expect("refused");
+    assert!(error.to_string().contains("needs PostgreSQL"), "{error}");
+}

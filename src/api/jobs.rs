@@ -11,7 +11,6 @@ use crate::domain::ids;
 use crate::domain::job::{JobKind, JobStatus};
 use crate::domain::time::now_millis;
 use crate::domain::token::Role;
-use crate::jobs::DEFAULT_KIND;
 use crate::store::{JobDetail, JobFilter, JobRecord, NewJob, Page};
 
 #[derive(Deserialize)]
@@ -111,7 +110,7 @@ pub async fn create(
     };
     let job = NewJob {
         site_id: site_id.clone(),
-        kind: b.kind.unwrap_or(DEFAULT_KIND),
+        kind: b.kind.unwrap_or(JobKind::DEFAULT),
         hook_id: None,
         triggered_by: format!("Triggered by API token {}", caller.0.name),
         data_source: b.data_source.filter(|d| !d.trim().is_empty()),

@@ -11,6 +11,9 @@ pub enum JobKind {
 }
 
 impl JobKind {
+    /// A job started by API without a kind is a build.
+    pub const DEFAULT: JobKind = JobKind::Build;
+
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Build => "build",

@@ -14,7 +14,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::domain::event::NewEvent;
-use crate::domain::job::{JobKind, JobStatus};
+use crate::domain::job::JobStatus;
 use crate::domain::time::now_millis;
 use crate::store::{Dialect, IdempotencyKey, JobRecord, Store};
 use log::LogTail;
@@ -376,6 +376,3 @@ fn clear_dir(dir: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
-
-/// Which kind a job started by hand is, when the request does not say.
-pub const DEFAULT_KIND: JobKind = JobKind::Build;
