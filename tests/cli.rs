@@ -1,0 +1,69 @@
+//! The binary's command line: migrations, and clear failures (exit code ≠ 0 with a message).
+
+use std::process::Command;
+
+fn hookrelay(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn migrate_brings_a_new_database_to_the_current_schema_and_is_repeatable() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = format!("--data-dir={}", dir.path().display());
+    let (ok, out) = hookrelay(&["migrate", &data]);
+    assert!(ok, "{out}");
+    assert!(out.contains("current schema"), "{out}");
+    assert!(dir.path().join("hookrelay.db").exists());
+    let (ok, out) = hookrelay(&["migrate", &data]);
+    assert!(ok, "a second run finds nothing to do: {out}");
+}
+
+#[test]
+fn a_database_newer_than_the_binary_stops_the_server_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = format!("--data-dir={}", dir.path().display());
+    assert!(hookrelay(&["migrate", &data]).0);
+    let db = dir.path().join("hookrelay.db");
+    // A newer binary's migration, as it would leave the database.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    });
+    let (ok, out) = hookrelay(&["migrate", &data]);
+    assert!(!ok);
+    assert!(
+        out.contains("schema is at version 999, newer than this binary"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bad_settings_fail_fast_with_a_message() {
+    let (ok, out) = hookrelay(&["serve", "--retry-schedule=5s,soon"]);
+    assert!(!ok);
+    assert!(out.contains("`soon` is not a duration"), "{out}");
+    let (ok, out) = hookrelay(&["serve", "--listen=nowhere"]);
+    assert!(!ok);
+    assert!(out.contains("--listen"), "{out}");
+    let (ok, out) = hookrelay(&["serve", "--database-url=mysql://x/y"]);
+    assert!(!ok);
+    assert!(out.contains("unsupported database URL"), "{out}");
+}
