@@ -1,19 +1,8 @@
 //! The binary's command line: migrations, and clear failures (exit code ≠ 0 with a message).
 
-use std::process::Command;
+mod common;
 
-fn hookrelay(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
+use common::process::run as hookrelay;
 
 #[test]
 fn migrate_brings_a_new_database_to_the_current_schema_and_is_repeatable() {

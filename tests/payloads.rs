@@ -307,19 +307,12 @@ async fn x_nf_sign_is_a_jws_an_independent_library_accepts() {
 fn run_verify(dir: &std::path::Path, args: &[&str], headers: &str, body: &[u8]) -> (bool, String) {
     std::fs::write(dir.join("headers.txt"), headers).unwrap();
     std::fs::write(dir.join("body.bin"), body).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
-        .arg("verify")
-        .args(args)
-        .arg(format!("--headers={}", dir.join("headers.txt").display()))
-        .arg(format!("--body={}", dir.join("body.bin").display()))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let headers_arg = format!("--headers={}", dir.join("headers.txt").display());
+    let body_arg = format!("--body={}", dir.join("body.bin").display());
+    let mut argv = vec!["verify"];
+    argv.extend_from_slice(args);
+    argv.extend([headers_arg.as_str(), body_arg.as_str()]);
+    common::process::run(&argv)
 }
 
 #[tokio::test]
