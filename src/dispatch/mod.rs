@@ -36,7 +36,11 @@ pub struct DispatchSettings {
 }
 
 /// After a wake-up during steady load, wait this long before claiming.
-const CLAIM_LINGER: Duration = Duration::from_millis(5);
+const CLAIM_LINGER: Duration = Duration::from_millis(10);
+
+/// Below this many waiting results, the recorder lingers for more before writing.
+const RECORD_GATHER: usize = 64;
+const RECORD_LINGER: Duration = Duration::from_millis(5);
 
 /// Results written per transaction at most.
 const RECORD_BATCH: usize = 512;
@@ -225,6 +229,17 @@ async fn record_results(
 ) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while results.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        // A few results alone would cost a whole transaction: let more of the attempts in
+        // flight finish and join it. Calls stay claimed meanwhile, so nothing is lost.
+        if batch.len() < RECORD_GATHER {
+            tokio::time::sleep(RECORD_LINGER).await;
+            while batch.len() < RECORD_BATCH {
+                match results.try_recv() {
+                    Ok(result) => batch.push(result),
+                    Err(_) => break,
+                }
+            }
+        }
         let earliest_retry = batch.iter().filter_map(|r| match r.next {
             NextStep::RetryAt(at) => Some(at),
             NextStep::Done(_) => None,
