@@ -369,6 +369,21 @@ async fn senders_that_fail_verification_get_401_no_job_and_a_log_line() {
         .as_str()
         .unwrap()
         .starts_with("sender not verified"));
+    // The log pages: one entry at a time, newest first, with the cursor it hands out.
+    let requests = format!(
+        "/api/v1/sites/{}/build_hooks/{}/requests",
+        site.id,
+        hook["id"].as_str().unwrap()
+    );
+    let (_, first) = server.get(&format!("{requests}?limit=1")).await;
+    assert_eq!(first["data"][0]["id"], log[0]["id"]);
+    let cursor = first["next_cursor"].as_str().expect("a second page");
+    let (_, second) = server
+        .get(&format!("{requests}?limit=1&cursor={cursor}"))
+        .await;
+    assert_eq!(second["data"].as_array().unwrap().len(), 1);
+    assert_eq!(second["data"][0]["id"], log[1]["id"]);
+    assert_eq!(second["next_cursor"], Value::Null);
 
     let shared = create_hook(&server, &site.id, json!({"title": "CMS", "kind": "sync", "verify": {"type": "header", "name": "X-Hook-Token", "value": "0123456789abcdef"}})).await;
     let url = shared["url"].as_str().unwrap();
@@ -574,6 +589,16 @@ async fn a_locked_site_queues_triggers_and_unlocking_starts_the_newest() {
     .await;
     assert_eq!(ran["status"], "succeeded");
     assert_eq!(ran["log"], "b\n");
+    let (_, audit) = server
+        .get(&format!("/api/v1/sites/{}/audit_log", locked.id))
+        .await;
+    let actions: Vec<&str> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["site.unlocked", "site.locked"]);
 }
 
 #[tokio::test]

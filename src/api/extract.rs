@@ -139,6 +139,14 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// For PATCH bodies: tells a field sent as `null` (`Some(None)`, "clear it") from one left
+/// out (`None`, "keep it"). Use with `#[serde(default, deserialize_with = "present")]`.
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// Query parameters; unknown or malformed ones are a 400 naming the parameter.
 pub struct QueryParams<T>(pub T);
 

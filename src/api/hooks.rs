@@ -127,6 +127,7 @@ pub async fn delete(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestsQuery {
+    cursor: Option<String>,
     limit: Option<String>,
 }
 
@@ -141,7 +142,7 @@ pub async fn requests(
     let limit = limit_param(query.limit)?;
     let page = state
         .store
-        .list_hook_requests(&site_id, &hook_id, limit)
+        .list_hook_requests(&site_id, &hook_id, query.cursor.as_deref(), limit)
         .await
         .or_not_found("build hook")?;
     Ok(Json(page))

@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use super::extract::{Caller, JsonBody};
 use super::problem::{ApiError, OrNotFound};
@@ -24,24 +24,18 @@ pub struct NewSite {
 #[serde(deny_unknown_fields)]
 pub struct SitePatch {
     name: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::extract::present")]
     build_command: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::extract::present")]
     preview_command: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::extract::present")]
     sync_command: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::extract::present")]
     working_dir: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::extract::present")]
     cache_dir: Option<Option<String>>,
     job_timeout_s: Option<u64>,
     env: Option<BTreeMap<String, String>>,
-}
-
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 impl SitePatch {
@@ -158,26 +152,16 @@ async fn set_lock(
     caller.require(Role::Developer)?;
     let changed = state
         .store
-        .set_site_lock(site_id, locked)
+        .set_site_lock(site_id, locked, &caller.actor())
         .await
         .or_not_found("site")?;
     let site = state.store.site(site_id).await.or_not_found("site")?;
     if changed {
-        let (action, event) = if locked {
-            ("site.locked", "deploy_locked")
+        let event = if locked {
+            "deploy_locked"
         } else {
-            ("site.unlocked", "deploy_unlocked")
+            "deploy_unlocked"
         };
-        state
-            .store
-            .audit(
-                site_id,
-                &caller.actor(),
-                action,
-                ("site", site_id),
-                serde_json::json!({}),
-            )
-            .await?;
         let entity =
             serde_json::json!({"id": site.id, "name": site.settings.name, "locked": locked});
         let key = format!("{site_id}:{}", site.updated_at);

@@ -133,7 +133,7 @@ impl<T: Target> Dispatcher<T> {
             tokio::select! {
                 _ = self.wake.notified() => {
                     // Let the calls of a burst of events gather, so one claim takes them all:
-                    // fewer statements per call for a couple of milliseconds of latency.
+                    // fewer statements per call for CLAIM_LINGER of latency.
                     if claimed > 0 {
                         tokio::time::sleep(CLAIM_LINGER).await;
                     }

@@ -60,18 +60,6 @@ pub(super) async fn record(
 }
 
 impl Store {
-    pub async fn audit(
-        &self,
-        site_id: &str,
-        actor: &Actor,
-        action: &str,
-        target: (&str, &str),
-        details: Value,
-    ) -> Result<()> {
-        let mut conn = self.write.acquire().await?;
-        record(&mut conn, site_id, actor, action, target, details).await
-    }
-
     pub async fn list_audit(
         &self,
         site_id: &str,

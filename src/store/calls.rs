@@ -276,7 +276,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound)?;
-        self.announce_due_calls(&mut tx).await?;
+        super::announce_due_work(self.dialect, &mut tx).await?;
         tx.commit().await?;
         summary_from_row(&row)
     }
@@ -297,7 +297,7 @@ impl Store {
                           ORDER BY next_attempt_at LIMIT $4{}) \
              RETURNING id, site_id, event_id, webhook_id, body, content_type, attempt_count, \
                one_shot, resend_requested",
-            self.dialect.skip_locked()
+            self.dialect.skip_locked("webhook_calls")
         )))
         .bind(lease_until)
         .bind(claim_token.clone())

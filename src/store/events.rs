@@ -184,11 +184,8 @@ async fn write_batch(
         }
         sql.query().execute(&mut *tx).await?;
     }
-    if !calls.is_empty() && dialect == Dialect::Postgres {
-        sqlx::query("SELECT pg_notify($1, '')::text AS sent")
-            .bind(super::WAKE_CHANNEL)
-            .fetch_one(&mut *tx)
-            .await?;
+    if !calls.is_empty() {
+        super::announce_due_work(dialect, &mut tx).await?;
     }
     tx.commit().await?;
     Ok(outcomes)

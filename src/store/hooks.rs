@@ -193,6 +193,7 @@ impl Store {
         &self,
         site_id: &str,
         hook_id: &str,
+        cursor: Option<&str>,
         limit: u32,
     ) -> Result<Page<HookRequest>> {
         self.hook(site_id, hook_id).await?;
@@ -201,6 +202,9 @@ impl Store {
             "SELECT id, received_at, accepted, reason, job_id FROM hook_requests WHERE hook_id = ",
         );
         sql.bind(hook_id.to_owned());
+        if let Some(cursor) = cursor {
+            sql.push(" AND id < ").bind(cursor.to_owned());
+        }
         sql.push(" ORDER BY id DESC LIMIT ")
             .bind(i64::from(limit) + 1);
         let mut data = sql

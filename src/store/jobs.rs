@@ -3,7 +3,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::sql::Sql;
-use super::{corrupt, Dialect, Page, Result, Store, StoreError};
+use super::{corrupt, Page, Result, Store, StoreError};
 use crate::domain::ids;
 use crate::domain::job::{JobKind, JobStatus};
 use crate::domain::time::{rfc3339, UnixMillis};
@@ -141,7 +141,7 @@ impl Store {
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
-        self.announce_due_calls(&mut tx).await?;
+        super::announce_due_work(self.dialect, &mut tx).await?;
         tx.commit().await?;
         from_row(&row)
     }
@@ -149,10 +149,7 @@ impl Store {
     /// Starts the oldest waiting job whose site is unlocked and has no job of that kind
     /// running. Returns it with its trigger payload.
     pub async fn claim_job(&self, now: UnixMillis) -> Result<Option<(JobRecord, String)>> {
-        let lock = match self.dialect {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => " FOR UPDATE OF j SKIP LOCKED",
-        };
+        let lock = self.dialect.skip_locked("j");
         let claimed = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE jobs SET status = 'running', started_at = $1, heartbeat_at = $1 \
              WHERE status = 'queued' AND id = ( \

@@ -61,12 +61,13 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    /// Row locking for claims: PostgreSQL lets concurrent workers skip each other's rows;
-    /// SQLite has a single writer, so the plain statement is already exclusive.
-    fn skip_locked(self) -> &'static str {
+    /// Row locking for claims of `table`'s rows: PostgreSQL lets concurrent workers skip
+    /// each other's rows; SQLite has a single writer, so the plain statement is already
+    /// exclusive.
+    fn skip_locked(self, table: &str) -> String {
         match self {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => String::new(),
+            Dialect::Postgres => format!(" FOR UPDATE OF {table} SKIP LOCKED"),
         }
     }
 }
@@ -74,18 +75,16 @@ impl Dialect {
 /// PostgreSQL channel on which committed work is announced to workers in other processes.
 pub const WAKE_CHANNEL: &str = "hookrelay_calls";
 
-impl Store {
-    /// Inside a transaction: tells workers in other processes, at commit, that calls are
-    /// due. Within one process the caller wakes its own dispatcher directly.
-    async fn announce_due_calls(&self, conn: &mut sqlx::AnyConnection) -> Result<()> {
-        if self.dialect == Dialect::Postgres {
-            sqlx::query("SELECT pg_notify($1, '')::text AS sent")
-                .bind(WAKE_CHANNEL)
-                .fetch_one(conn)
-                .await?;
-        }
-        Ok(())
+/// Inside a transaction: tells workers in other processes, at commit, that work is due.
+/// Within one process the caller wakes its own workers directly.
+async fn announce_due_work(dialect: Dialect, conn: &mut sqlx::AnyConnection) -> Result<()> {
+    if dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_notify($1, '')::text AS sent")
+            .bind(WAKE_CHANNEL)
+            .fetch_one(conn)
+            .await?;
     }
+    Ok(())
 }
 
 #[derive(Clone)]

@@ -2,6 +2,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::audit::{self, Actor};
 use super::{json_text, parse_json, Result, Store, StoreError};
 use crate::domain::ids;
 use crate::domain::site::SiteSettings;
@@ -106,17 +107,37 @@ impl Store {
     }
 
     /// Locks or unlocks the site; returns whether that changed anything.
-    pub async fn set_site_lock(&self, id: &str, locked: bool) -> Result<bool> {
+    /// A change is audited in the same transaction.
+    pub async fn set_site_lock(&self, id: &str, locked: bool, actor: &Actor) -> Result<bool> {
         self.site(id).await?;
+        let mut tx = self.write.begin().await?;
         let done = sqlx::query(
             "UPDATE sites SET locked = $1, updated_at = $2 WHERE id = $3 AND locked <> $1",
         )
         .bind(i64::from(locked))
         .bind(now_millis())
         .bind(id.to_owned())
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() > 0)
+        let changed = done.rows_affected() > 0;
+        if changed {
+            let action = if locked {
+                "site.locked"
+            } else {
+                "site.unlocked"
+            };
+            audit::record(
+                &mut tx,
+                id,
+                actor,
+                action,
+                ("site", id),
+                serde_json::json!({}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
     /// Deletes the site and, by cascade, everything that belongs to it.
