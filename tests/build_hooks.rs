@@ -610,7 +610,8 @@ async fn cancelling_stops_queued_and_running_jobs() {
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(running["triggered_by"], "Triggered by API token admin");
     let running_id = running["id"].as_str().unwrap().to_owned();
-    job(&server, &site.id, &running_id, |j| j["status"] == "running").await;
+    // Waiting for the output, not just the status: the shell may not have echoed yet.
+    job(&server, &site.id, &running_id, |j| j["log"] == "started\n").await;
     let (_, queued) = server.post(&jobs_path, json!({})).await;
     let queued_id = queued["id"].as_str().unwrap().to_owned();
 
