@@ -174,7 +174,7 @@ async fn only_the_current_claim_moves_a_call_but_every_attempt_counts() {
         response_body: Some("ok".into()),
         error: None,
     });
-    store.record_results(&[stale_result]).await.unwrap();
+    store.record_results([stale_result]).await.unwrap();
     let call = store.call_detail(&site, &calls[0]).await.unwrap();
     assert_eq!(
         call.summary.status,
@@ -185,7 +185,7 @@ async fn only_the_current_claim_moves_a_call_but_every_attempt_counts() {
     assert_eq!(call.attempts.len(), 1);
 
     store
-        .record_results(&[done(
+        .record_results([done(
             &current.call_id,
             &current.claim_token,
             CallStatus::Failed,
@@ -234,7 +234,7 @@ async fn resend_gives_a_finished_call_one_shot_and_brings_a_pending_one_forward(
     );
     later.next = NextStep::RetryAt(now + 3_600_000);
     store
-        .record_results(&[
+        .record_results([
             done(&finished.call_id, &finished.claim_token, CallStatus::Failed),
             later,
         ])
@@ -421,4 +421,68 @@ async fn the_next_event_sees_every_webhook_change() {
         0,
         "a deleted one too"
     );
+}
+
+/// On SQLite the hot path and the administrative writes use two connections to one file;
+/// neither may fail while the other is busy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn administrative_writes_succeed_beside_a_busy_hot_path() {
+    let (store, _dir, _) = open().await;
+    let (site, _) = seeded(&store, 3, 0).await;
+    let publisher = {
+        let (store, site) = (store.clone(), site.clone());
+        tokio::spawn(async move {
+            let mut published = 0;
+            for round in 0..40 {
+                let batch = (0..10).map(|i| {
+                    let (store, site) = (store.clone(), site.clone());
+                    async move {
+                        let e = event(&format!("{round}-{i}"));
+                        store.publish_event(&site, &e, None).await
+                    }
+                });
+                for outcome in futures_util::future::join_all(batch).await {
+                    outcome.expect("publishing succeeds");
+                    published += 1;
+                }
+            }
+            published
+        })
+    };
+    let worker = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut recorded = 0;
+            while recorded < 1200 {
+                let now = now_millis();
+                let claimed = store.claim_due(now, now + 60_000, 50).await.unwrap();
+                let results: Vec<_> = claimed
+                    .iter()
+                    .map(|c| done(&c.call_id, &c.claim_token, CallStatus::Success))
+                    .collect();
+                recorded += results.len();
+                store.record_results(results).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+            recorded
+        })
+    };
+    for i in 0..20 {
+        let other = store.create_site(&format!("other {i}")).await.unwrap();
+        store
+            .create_webhook(&other.id, &settings("x"), &generate_secret(), &tester())
+            .await
+            .expect("a webhook is created while the hot path writes");
+        assert!(store
+            .set_site_lock(&other.id, true, &tester())
+            .await
+            .unwrap());
+    }
+    assert_eq!(publisher.await.unwrap(), 400);
+    assert_eq!(worker.await.unwrap(), 1200);
+    assert!(store
+        .claim_due(now_millis(), now_millis() + 1, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -250,9 +250,10 @@ async fn record_results(
                 wake.notify_one();
             }
         }
+        let recorded: Arc<[AttemptResult]> = std::mem::take(&mut batch).into();
         let mut backoff = Duration::from_millis(100);
         for attempt in 1..=5 {
-            match store.record_results(&batch).await {
+            match store.record_results(recorded.clone()).await {
                 Ok(()) => break,
                 Err(e) if attempt < 5 => {
                     tracing::warn!(error = %e, attempt, "recording results failed; retrying");
@@ -261,12 +262,12 @@ async fn record_results(
                 }
                 // Not lost: the claims' leases expire and the calls are attempted again.
                 Err(e) => {
-                    tracing::error!(error = %e, calls = batch.len(), "could not record results")
+                    tracing::error!(error = %e, calls = recorded.len(), "could not record results")
                 }
             }
         }
         let mut held = outstanding.lock().expect("outstanding lock");
-        for result in batch.drain(..) {
+        for result in recorded.iter() {
             held.remove(&result.call_id);
         }
     }

@@ -5,7 +5,10 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::sql::Sql;
+use std::sync::Arc;
+
+use super::sql::{Sql, SqlRow};
+use super::tx::{Tx, WriteJob};
 use super::webhooks::{self, WebhookRecord};
 use super::{corrupt, json_text, parse_json, Dialect, Result, Store, StoreError};
 use crate::domain::call::{CallStatus, NextStep};
@@ -262,7 +265,7 @@ impl Store {
         id: &str,
         now: UnixMillis,
     ) -> Result<CallSummary> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE webhook_calls SET \
                one_shot = CASE WHEN status = 'pending' THEN one_shot ELSE 1 END, \
@@ -289,31 +292,22 @@ impl Store {
         lease_until: UnixMillis,
         limit: u32,
     ) -> Result<Vec<ClaimedCall>> {
-        let claim_token = ids::random_urlsafe(12);
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE webhook_calls SET next_attempt_at = $1, claim_token = $2 \
-             WHERE id IN (SELECT id FROM webhook_calls \
-                          WHERE status = 'pending' AND next_attempt_at <= $3 \
-                          ORDER BY next_attempt_at LIMIT $4{}) \
-             RETURNING id, site_id, event_id, webhook_id, body, content_type, attempt_count, \
-               one_shot, resend_requested",
-            self.dialect.skip_locked("webhook_calls")
-        )))
-        .bind(lease_until)
-        .bind(claim_token.clone())
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(&self.write)
-        .await?;
+        let claim = ClaimDue {
+            now,
+            lease_until,
+            limit,
+            claim_token: ids::random_urlsafe(12),
+        };
+        let (rows, events) = self.writer.run(Arc::new(claim)).await?;
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let column = |name: &str| -> Result<Vec<String>> {
-            rows.iter()
-                .map(|r| Ok(r.try_get::<String, _>(name)?))
-                .collect()
-        };
-        let events = self.event_bodies(&column("event_id")?).await?;
+        let events: HashMap<String, (String, String)> = events
+            .iter()
+            .map(|r| Ok((r.text("id")?, (r.text("environment")?, r.text("body")?))))
+            .collect::<Result<_>>()?;
+        let column =
+            |name: &str| -> Result<Vec<String>> { rows.iter().map(|r| r.text(name)).collect() };
         let hooks = match self.dialect {
             // Only this process changes a SQLite file's webhooks, so the cache is exact.
             Dialect::Sqlite => self.cached_webhooks(&column("site_id")?).await?,
@@ -322,45 +316,25 @@ impl Store {
         };
         rows.iter()
             .map(|row| {
-                let event_id: String = row.try_get("event_id")?;
-                let webhook_id: String = row.try_get("webhook_id")?;
+                let event_id = row.text("event_id")?;
                 let (environment, event_body) = events
                     .get(&event_id)
                     .cloned()
                     .ok_or_else(|| corrupt("call without its event", &event_id))?;
-                let own_body: Option<String> = row.try_get("body")?;
-                let content_type: Option<String> = row.try_get("content_type")?;
                 Ok(ClaimedCall {
-                    call_id: row.try_get("id")?,
-                    claim_token: claim_token.clone(),
-                    site_id: row.try_get("site_id")?,
+                    call_id: row.text("id")?,
+                    claim_token: row.text("claim_token")?,
+                    site_id: row.text("site_id")?,
                     environment,
-                    body: own_body.unwrap_or(event_body),
-                    content_type: content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
-                    previous_attempts: row.try_get::<i64, _>("attempt_count")?.max(0) as u32,
-                    one_shot: row.try_get::<i64, _>("one_shot")? != 0,
-                    manual: row.try_get::<i64, _>("resend_requested")? != 0,
-                    webhook: hooks.get(&webhook_id).cloned(),
+                    body: row.opt_text("body")?.unwrap_or(event_body),
+                    content_type: row
+                        .opt_text("content_type")?
+                        .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
+                    previous_attempts: row.int("attempt_count")?.max(0) as u32,
+                    one_shot: row.int("one_shot")? != 0,
+                    manual: row.int("resend_requested")? != 0,
+                    webhook: hooks.get(&row.text("webhook_id")?).cloned(),
                 })
-            })
-            .collect()
-    }
-
-    async fn event_bodies(&self, ids: &[String]) -> Result<HashMap<String, (String, String)>> {
-        let mut sql = Sql::new(
-            self.dialect,
-            "SELECT id, environment, body FROM events WHERE id IN ",
-        );
-        sql.bind_list(&dedup(ids));
-        sql.query()
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("id")?,
-                    (r.try_get("environment")?, r.try_get("body")?),
-                ))
             })
             .collect()
     }
@@ -392,74 +366,17 @@ impl Store {
     /// Writes a batch of results in one transaction (group commit). A result whose claim
     /// was superseded (lease expired, or a resend) is logged and counted but no longer
     /// moves the call's status.
-    pub async fn record_results(&self, results: &[AttemptResult]) -> Result<()> {
-        if results.is_empty() {
+    pub async fn record_results(&self, results: impl Into<Arc<[AttemptResult]>>) -> Result<()> {
+        let results = RecordResults(results.into());
+        if results.0.is_empty() {
             return Ok(());
         }
-        let mut tx = self.write.begin().await?;
-        let attempts: Vec<_> = results
-            .iter()
-            .filter_map(|r| r.attempt.as_ref().map(|a| (&r.call_id, a)))
-            .collect();
-        for chunk in attempts.chunks(200) {
-            let mut sql = Sql::new(self.dialect, "INSERT INTO webhook_attempts (id, call_id, manual, started_at, duration_ms, \
-                 request_url, request_headers, response_status, response_headers, response_body, error) VALUES ",
-            );
-            for (i, (call_id, a)) in chunk.iter().enumerate() {
-                sql.push(if i == 0 { "(" } else { ", (" });
-                sql.bind(ids::new_id(ids::ATTEMPT)).push(", ");
-                sql.bind((*call_id).clone()).push(", ");
-                sql.bind(i64::from(a.manual)).push(", ");
-                sql.bind(a.started_at).push(", ");
-                sql.bind(a.duration_ms).push(", ");
-                sql.bind(a.request_url.clone()).push(", ");
-                sql.bind(json_text(&a.request_headers)).push(", ");
-                sql.bind(a.response_status).push(", ");
-                sql.bind(a.response_headers.as_ref().map(json_text))
-                    .push(", ");
-                sql.bind(a.response_body.clone()).push(", ");
-                sql.bind(a.error.clone()).push(")");
-            }
-            sql.query().execute(&mut *tx).await?;
-        }
-        // One statement per batch: the writer's cost is per statement, not per row. Every
-        // attempt counts; only the holder of the current claim moves the call on (a resend
-        // or an expired lease may have handed it to someone else meanwhile).
-        for chunk in chunks_of_distinct_calls(results, 100) {
-            let mut sql = Sql::new(self.dialect, "UPDATE webhook_calls SET \
-                   status = CASE WHEN webhook_calls.claim_token = v.column8 THEN v.column1 ELSE webhook_calls.status END, \
-                   next_attempt_at = CASE WHEN webhook_calls.claim_token = v.column8 THEN v.column2 ELSE webhook_calls.next_attempt_at END, \
-                   resend_requested = CASE WHEN webhook_calls.claim_token = v.column8 THEN 0 ELSE webhook_calls.resend_requested END, \
-                   claim_token = CASE WHEN webhook_calls.claim_token = v.column8 THEN NULL ELSE webhook_calls.claim_token END, \
-                   attempt_count = webhook_calls.attempt_count + v.column3, \
-                   last_status_code = v.column4, last_error = v.column5, \
-                   last_attempt_at = v.column6, updated_at = v.column6 \
-                 FROM (VALUES ");
-            for (i, r) in chunk.iter().enumerate() {
-                let (status, next_attempt_at) = match r.next {
-                    NextStep::Done(status) => (status, None),
-                    NextStep::RetryAt(at) => (CallStatus::Pending, Some(at)),
-                };
-                sql.push(if i == 0 { "(" } else { ", (" });
-                sql.bind(status.as_str().to_owned()).push(", ");
-                sql.bind(next_attempt_at).push(", ");
-                sql.bind(i64::from(r.attempt.is_some())).push(", ");
-                sql.bind(r.status_code).push(", ");
-                sql.bind(r.error.clone()).push(", ");
-                sql.bind(r.finished_at).push(", ");
-                sql.bind(r.call_id.clone()).push(", ");
-                sql.bind(r.claim_token.clone()).push(")");
-            }
-            sql.push(") AS v WHERE webhook_calls.id = v.column7");
-            sql.query().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.writer.run(Arc::new(results)).await
     }
 
     /// Hands claimed calls back so any worker can take them at once (graceful shutdown).
     pub async fn release_claims(&self, claims: &[(String, String)], now: UnixMillis) -> Result<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         for (call_id, claim_token) in claims {
             sqlx::query(
                 "UPDATE webhook_calls SET next_attempt_at = $1, claim_token = NULL \
@@ -483,6 +400,122 @@ impl Store {
         .fetch_one(&self.read)
         .await?
         .try_get("due")?)
+    }
+}
+
+/// Takes due calls for one worker and reads their events' bodies, in one transaction.
+struct ClaimDue {
+    now: UnixMillis,
+    lease_until: UnixMillis,
+    limit: u32,
+    claim_token: String,
+}
+
+impl WriteJob for ClaimDue {
+    /// The claimed calls, and their events.
+    type Output = (Vec<SqlRow>, Vec<SqlRow>);
+
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Self::Output> {
+        let dialect = tx.dialect();
+        let mut claim = Sql::new(dialect, "UPDATE webhook_calls SET next_attempt_at = ");
+        claim.bind(self.lease_until).push(", claim_token = ");
+        claim.bind(self.claim_token.as_str());
+        claim.push(
+            " WHERE id IN (SELECT id FROM webhook_calls \
+             WHERE status = 'pending' AND next_attempt_at <= ",
+        );
+        claim
+            .bind(self.now)
+            .push(" ORDER BY next_attempt_at LIMIT ");
+        claim.bind(i64::from(self.limit));
+        claim.push(&dialect.skip_locked("webhook_calls"));
+        claim.push(
+            ") RETURNING id, claim_token, site_id, event_id, webhook_id, body, content_type, \
+             attempt_count, one_shot, resend_requested",
+        );
+        let calls = tx.fetch_all(claim).await?;
+        if calls.is_empty() {
+            return Ok((calls, Vec::new()));
+        }
+        let event_ids = calls
+            .iter()
+            .map(|c| c.text("event_id"))
+            .collect::<Result<Vec<_>>>()?;
+        let mut events = Sql::new(
+            dialect,
+            "SELECT id, environment, body FROM events WHERE id IN ",
+        );
+        events.bind_list(&dedup(&event_ids));
+        let events = tx.fetch_all(events).await?;
+        Ok((calls, events))
+    }
+}
+
+struct RecordResults(Arc<[AttemptResult]>);
+
+impl WriteJob for RecordResults {
+    type Output = ();
+
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<()> {
+        let dialect = tx.dialect();
+        let attempts: Vec<_> = self
+            .0
+            .iter()
+            .filter_map(|r| r.attempt.as_ref().map(|a| (&r.call_id, a)))
+            .collect();
+        for chunk in attempts.chunks(200) {
+            let mut sql = Sql::new(dialect, "INSERT INTO webhook_attempts (id, call_id, manual, started_at, duration_ms, \
+                 request_url, request_headers, response_status, response_headers, response_body, error) VALUES ",
+            );
+            for (i, (call_id, a)) in chunk.iter().enumerate() {
+                sql.push(if i == 0 { "(" } else { ", (" });
+                sql.bind(ids::new_id(ids::ATTEMPT)).push(", ");
+                sql.bind(call_id.as_str()).push(", ");
+                sql.bind(i64::from(a.manual)).push(", ");
+                sql.bind(a.started_at).push(", ");
+                sql.bind(a.duration_ms).push(", ");
+                sql.bind(a.request_url.as_str()).push(", ");
+                sql.bind(json_text(&a.request_headers)).push(", ");
+                sql.bind(a.response_status).push(", ");
+                sql.bind(a.response_headers.as_ref().map(json_text))
+                    .push(", ");
+                sql.bind(a.response_body.as_deref()).push(", ");
+                sql.bind(a.error.as_deref()).push(")");
+            }
+            tx.execute(sql).await?;
+        }
+        // One statement per batch: the writer's cost is per statement, not per row. Every
+        // attempt counts; only the holder of the current claim moves the call on (a resend
+        // or an expired lease may have handed it to someone else meanwhile).
+        for chunk in chunks_of_distinct_calls(&self.0, 100) {
+            let mut sql = Sql::new(dialect, "UPDATE webhook_calls SET \
+                   status = CASE WHEN webhook_calls.claim_token = v.column8 THEN v.column1 ELSE webhook_calls.status END, \
+                   next_attempt_at = CASE WHEN webhook_calls.claim_token = v.column8 THEN v.column2 ELSE webhook_calls.next_attempt_at END, \
+                   resend_requested = CASE WHEN webhook_calls.claim_token = v.column8 THEN 0 ELSE webhook_calls.resend_requested END, \
+                   claim_token = CASE WHEN webhook_calls.claim_token = v.column8 THEN NULL ELSE webhook_calls.claim_token END, \
+                   attempt_count = webhook_calls.attempt_count + v.column3, \
+                   last_status_code = v.column4, last_error = v.column5, \
+                   last_attempt_at = v.column6, updated_at = v.column6 \
+                 FROM (VALUES ");
+            for (i, r) in chunk.iter().enumerate() {
+                let (status, next_attempt_at) = match r.next {
+                    NextStep::Done(status) => (status, None),
+                    NextStep::RetryAt(at) => (CallStatus::Pending, Some(at)),
+                };
+                sql.push(if i == 0 { "(" } else { ", (" });
+                sql.bind(status.as_str()).push(", ");
+                sql.bind(next_attempt_at).push(", ");
+                sql.bind(i64::from(r.attempt.is_some())).push(", ");
+                sql.bind(r.status_code).push(", ");
+                sql.bind(r.error.as_deref()).push(", ");
+                sql.bind(r.finished_at).push(", ");
+                sql.bind(r.call_id.as_str()).push(", ");
+                sql.bind(r.claim_token.as_str()).push(")");
+            }
+            sql.push(") AS v WHERE webhook_calls.id = v.column7");
+            tx.execute(sql).await?;
+        }
+        Ok(())
     }
 }
 

@@ -1,11 +1,12 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use sqlx::AnyPool;
+use std::sync::Arc;
+
 use tokio::sync::{mpsc, oneshot};
 
 use super::sql::Sql;
-use super::Dialect;
+use super::tx::{Tx, WriteJob, Writer};
 use super::{json_text, parse_json, Result, Store, StoreError};
 use crate::domain::event::NewEvent;
 use crate::domain::ids;
@@ -70,28 +71,32 @@ pub(super) type EventWrite = (PendingEvent, oneshot::Sender<Result<Written>>);
 /// in one transaction. Few statements per commit is what makes SQLite fast (its cost is
 /// per statement), and PostgreSQL likes fewer commits too. If a batch fails, each event is
 /// retried alone, so one bad event cannot fail the others.
-pub(super) async fn write_events(
-    pool: AnyPool,
-    dialect: Dialect,
-    mut queue: mpsc::Receiver<EventWrite>,
-) {
+pub(super) async fn write_events(writer: Writer, mut queue: mpsc::Receiver<EventWrite>) {
     let mut batch = Vec::with_capacity(EVENTS_PER_COMMIT);
     while queue.recv_many(&mut batch, EVENTS_PER_COMMIT).await > 0 {
-        let events: Vec<&PendingEvent> = batch.iter().map(|(event, _)| event).collect();
-        match write_batch(&pool, dialect, &events).await {
+        let (events, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+        let events = Arc::new(events);
+        let all = WriteEvents {
+            events: events.clone(),
+            only: None,
+        };
+        match writer.run(Arc::new(all)).await {
             Ok(outcomes) => {
-                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
             }
-            Err(_) if batch.len() > 1 => {
-                for (event, reply) in batch.drain(..) {
-                    let alone = write_batch(&pool, dialect, &[&event]).await.map(|o| o[0]);
-                    let _ = reply.send(alone);
+            Err(_) if replies.len() > 1 => {
+                for (i, reply) in replies.into_iter().enumerate() {
+                    let alone = WriteEvents {
+                        events: events.clone(),
+                        only: Some(i),
+                    };
+                    let _ = reply.send(writer.run(Arc::new(alone)).await.map(|o| o[0]));
                 }
             }
             Err(e) => {
-                for (_, reply) in batch.drain(..) {
+                for reply in replies {
                     let _ = reply.send(Err(StoreError::Conflict(format!(
                         "could not store the event: {e}"
                     ))));
@@ -101,94 +106,99 @@ pub(super) async fn write_events(
     }
 }
 
-async fn write_batch(
-    pool: &AnyPool,
-    dialect: Dialect,
-    events: &[&PendingEvent],
-) -> Result<Vec<Written>> {
-    let mut tx = pool.begin().await?;
-    let mut outcomes = vec![Written::Yes; events.len()];
-    for (event, outcome) in events.iter().zip(outcomes.iter_mut()) {
-        let Some((key, hash, response)) = &event.idempotency else {
-            continue;
+/// Writes `events` (or only the one at index `only`) in one transaction.
+struct WriteEvents {
+    events: Arc<Vec<PendingEvent>>,
+    only: Option<usize>,
+}
+
+impl WriteJob for WriteEvents {
+    type Output = Vec<Written>;
+
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Vec<Written>> {
+        let events = match self.only {
+            Some(i) => &self.events[i..=i],
+            None => &self.events[..],
         };
-        sqlx::query(
-            "DELETE FROM idempotency_keys WHERE site_id = $1 AND key = $2 AND created_at <= $3",
-        )
-        .bind(event.site_id.clone())
-        .bind(key.clone())
-        .bind(event.now - IDEMPOTENCY_WINDOW_MS)
-        .execute(&mut *tx)
-        .await?;
-        let claimed = sqlx::query(
-            "INSERT INTO idempotency_keys (site_id, key, request_hash, response, created_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id, key) DO NOTHING",
-        )
-        .bind(event.site_id.clone())
-        .bind(key.clone())
-        .bind(hash.clone())
-        .bind(response.clone())
-        .bind(event.now)
-        .execute(&mut *tx)
-        .await?;
-        if claimed.rows_affected() == 0 {
-            *outcome = Written::KeyTaken;
+        let dialect = tx.dialect();
+        let mut outcomes = vec![Written::Yes; events.len()];
+        for (event, outcome) in events.iter().zip(outcomes.iter_mut()) {
+            let Some((key, hash, response)) = &event.idempotency else {
+                continue;
+            };
+            let mut forget = Sql::new(dialect, "DELETE FROM idempotency_keys WHERE site_id = ");
+            forget.bind(event.site_id.as_str()).push(" AND key = ");
+            forget.bind(key.as_str()).push(" AND created_at <= ");
+            forget.bind(event.now - IDEMPOTENCY_WINDOW_MS);
+            tx.execute(forget).await?;
+            let mut claim = Sql::new(
+                dialect,
+                "INSERT INTO idempotency_keys (site_id, key, request_hash, response, created_at) VALUES (",
+            );
+            claim.bind(event.site_id.as_str()).push(", ");
+            claim.bind(key.as_str()).push(", ");
+            claim.bind(hash.as_str()).push(", ");
+            claim.bind(response.as_str()).push(", ");
+            claim.bind(event.now);
+            claim.push(") ON CONFLICT (site_id, key) DO NOTHING");
+            if tx.execute(claim).await? == 0 {
+                *outcome = Written::KeyTaken;
+            }
         }
-    }
-    let written: Vec<&PendingEvent> = events
-        .iter()
-        .zip(&outcomes)
-        .filter(|(_, o)| **o == Written::Yes)
-        .map(|(e, _)| *e)
-        .collect();
-    for chunk in written.chunks(EVENTS_PER_INSERT) {
-        let mut sql = Sql::new(
-            dialect,
-            "INSERT INTO events (id, site_id, entity_type, event_type, environment, body, created_at) VALUES ",
-        );
-        for (i, e) in chunk.iter().enumerate() {
-            sql.push(if i == 0 { "(" } else { ", (" });
-            sql.bind(e.event_id.clone()).push(", ");
-            sql.bind(e.site_id.clone()).push(", ");
-            sql.bind(e.entity_type.clone()).push(", ");
-            sql.bind(e.event_type.clone()).push(", ");
-            sql.bind(e.environment.clone()).push(", ");
-            sql.bind(e.body.clone()).push(", ");
-            sql.bind(e.now).push(")");
+        let written: Vec<&PendingEvent> = events
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| **o == Written::Yes)
+            .map(|(e, _)| e)
+            .collect();
+        for chunk in written.chunks(EVENTS_PER_INSERT) {
+            let mut sql = Sql::new(
+                dialect,
+                "INSERT INTO events (id, site_id, entity_type, event_type, environment, body, created_at) VALUES ",
+            );
+            for (i, e) in chunk.iter().enumerate() {
+                sql.push(if i == 0 { "(" } else { ", (" });
+                sql.bind(e.event_id.as_str()).push(", ");
+                sql.bind(e.site_id.as_str()).push(", ");
+                sql.bind(e.entity_type.as_str()).push(", ");
+                sql.bind(e.event_type.as_str()).push(", ");
+                sql.bind(e.environment.as_str()).push(", ");
+                sql.bind(e.body.as_str()).push(", ");
+                sql.bind(e.now).push(")");
+            }
+            tx.execute(sql).await?;
         }
-        sql.query().execute(&mut *tx).await?;
-    }
-    let calls: Vec<(&PendingEvent, &PendingCall)> = written
-        .iter()
-        .flat_map(|e| e.calls.iter().map(move |c| (*e, c)))
-        .collect();
-    for chunk in calls.chunks(CALLS_PER_INSERT) {
-        let mut sql = Sql::new(
-            dialect,
-            "INSERT INTO webhook_calls (id, site_id, event_id, webhook_id, body, content_type, \
-             entity_type, event_type, status, next_attempt_at, created_at, updated_at) VALUES ",
-        );
-        for (i, (e, c)) in chunk.iter().enumerate() {
-            sql.push(if i == 0 { "(" } else { ", (" });
-            sql.bind(c.id.clone()).push(", ");
-            sql.bind(e.site_id.clone()).push(", ");
-            sql.bind(e.event_id.clone()).push(", ");
-            sql.bind(c.webhook_id.clone()).push(", ");
-            sql.bind(c.body.clone()).push(", ");
-            sql.bind(c.content_type.clone()).push(", ");
-            sql.bind(e.entity_type.clone()).push(", ");
-            sql.bind(e.event_type.clone()).push(", 'pending', ");
-            sql.bind(e.now).push(", ");
-            sql.bind(e.now).push(", ");
-            sql.bind(e.now).push(")");
+        let calls: Vec<(&PendingEvent, &PendingCall)> = written
+            .iter()
+            .flat_map(|e| e.calls.iter().map(move |c| (*e, c)))
+            .collect();
+        for chunk in calls.chunks(CALLS_PER_INSERT) {
+            let mut sql = Sql::new(
+                dialect,
+                "INSERT INTO webhook_calls (id, site_id, event_id, webhook_id, body, content_type, \
+                 entity_type, event_type, status, next_attempt_at, created_at, updated_at) VALUES ",
+            );
+            for (i, (e, c)) in chunk.iter().enumerate() {
+                sql.push(if i == 0 { "(" } else { ", (" });
+                sql.bind(c.id.as_str()).push(", ");
+                sql.bind(e.site_id.as_str()).push(", ");
+                sql.bind(e.event_id.as_str()).push(", ");
+                sql.bind(c.webhook_id.as_str()).push(", ");
+                sql.bind(c.body.as_deref()).push(", ");
+                sql.bind(c.content_type.as_deref()).push(", ");
+                sql.bind(e.entity_type.as_str()).push(", ");
+                sql.bind(e.event_type.as_str()).push(", 'pending', ");
+                sql.bind(e.now).push(", ");
+                sql.bind(e.now).push(", ");
+                sql.bind(e.now).push(")");
+            }
+            tx.execute(sql).await?;
         }
-        sql.query().execute(&mut *tx).await?;
+        if !calls.is_empty() {
+            tx.announce_due_work().await?;
+        }
+        Ok(outcomes)
     }
-    if !calls.is_empty() {
-        super::announce_due_work(dialect, &mut tx).await?;
-    }
-    tx.commit().await?;
-    Ok(outcomes)
 }
 
 /// An idempotency key and a hash of the request it came with.

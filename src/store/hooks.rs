@@ -74,7 +74,7 @@ impl Store {
             verify: verify.cloned(),
             created_at: now_millis(),
         };
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO build_hooks (id, site_id, title, kind, verify, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(hook.id.clone())
             .bind(site_id.to_owned())
@@ -138,7 +138,7 @@ impl Store {
     }
 
     pub async fn delete_hook(&self, site_id: &str, id: &str, actor: &Actor) -> Result<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "DELETE FROM build_hooks WHERE site_id = $1 AND id = $2 RETURNING title, kind",
         )

@@ -114,7 +114,7 @@ impl Store {
     }
 
     async fn try_enqueue(&self, id: &str, job: &NewJob, now: UnixMillis) -> Result<JobRecord> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE jobs SET status = 'superseded', superseded_by = $1, finished_at = $2 \
              WHERE site_id = $3 AND kind = $4 AND status = 'queued'",

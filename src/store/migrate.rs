@@ -44,7 +44,7 @@ pub fn latest_version() -> i64 {
 
 /// Applies pending migrations in one transaction: all or nothing.
 pub async fn run(store: &Store) -> Result<()> {
-    let mut tx = store.write.begin().await?;
+    let mut tx = store.begin_write().await?;
     if store.dialect == Dialect::Postgres {
         // Held until commit: a second process starting now waits, then finds nothing to do.
         sqlx::query("SELECT pg_advisory_xact_lock($1)::text AS locked")

@@ -5,8 +5,9 @@
 //! `UPDATE … RETURNING`, partial indexes) and the few differences live in [`Dialect`].
 //! Every query is exercised against each engine by the test suite.
 //!
-//! SQLite has one writer connection (WAL lets readers carry on beside it), so writes never
-//! race for the lock and transactions stay short.
+//! On SQLite, the hot path's write transactions (publishing, claiming, recording) run on a
+//! dedicated writer thread with its own connection (see [`tx`]); administrative writes use
+//! one sqlx connection; WAL lets readers carry on beside both.
 
 mod audit;
 mod calls;
@@ -17,6 +18,7 @@ mod migrate;
 mod sites;
 mod sql;
 mod tokens;
+mod tx;
 mod webhooks;
 
 use std::path::Path;
@@ -42,6 +44,8 @@ pub use webhooks::WebhookRecord;
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("not found")]
     NotFound,
     #[error("stored data is unreadable: {0}")]
@@ -92,6 +96,8 @@ pub struct Store {
     write: AnyPool,
     read: AnyPool,
     dialect: Dialect,
+    /// Where the hot path's write transactions run.
+    writer: tx::Writer,
     /// Queue of the group-commit writer for published events.
     event_writer: tokio::sync::mpsc::Sender<events::EventWrite>,
     webhook_cache: std::sync::Arc<webhooks::WebhookCache>,
@@ -182,7 +188,8 @@ impl Store {
             Dialect::Sqlite => Duration::from_secs(60),
             Dialect::Postgres => Duration::from_secs(1),
         };
-        let store = Store {
+        let mut store = Store {
+            writer: tx::Writer::Sqlx(store.0.clone(), dialect),
             write: store.0,
             read: store.1,
             dialect,
@@ -190,8 +197,22 @@ impl Store {
             webhook_cache: std::sync::Arc::new(webhooks::WebhookCache::new(cache_ttl)),
         };
         migrate::run(&store).await?;
-        tokio::spawn(events::write_events(store.write.clone(), dialect, queue));
+        if dialect == Dialect::Sqlite {
+            let path = sqlite_file(url)?;
+            store.writer = tx::Writer::Sqlite(std::sync::Arc::new(tx::SqliteWriter::open(&path)?));
+        }
+        tokio::spawn(events::write_events(store.writer.clone(), queue));
         Ok(store)
+    }
+
+    /// Begins a transaction on the administrative writer. On SQLite it takes the write
+    /// lock at once (`IMMEDIATE`): the hot-path writer thread is a second writer, and a
+    /// transaction that read first and then found the lock taken could not be carried on.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.dialect {
+            Dialect::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.write.begin().await?,
+        })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -209,6 +230,19 @@ impl Store {
         self.read.close().await;
         self.write.close().await;
     }
+}
+
+/// The file behind a `sqlite:` URL; in-memory databases cannot be shared by two
+/// connections, so they are refused.
+fn sqlite_file(url: &str) -> Result<std::path::PathBuf> {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+    let path = options.get_filename();
+    if path.as_os_str().is_empty() || path.to_string_lossy().contains(":memory:") {
+        return Err(StoreError::Conflict(
+            "in-memory SQLite is not supported: give a file, e.g. sqlite://hookrelay.db".into(),
+        ));
+    }
+    Ok(path.to_owned())
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {

@@ -110,7 +110,7 @@ impl Store {
     /// A change is audited in the same transaction.
     pub async fn set_site_lock(&self, id: &str, locked: bool, actor: &Actor) -> Result<bool> {
         self.site(id).await?;
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE sites SET locked = $1, updated_at = $2 WHERE id = $3 AND locked <> $1",
         )

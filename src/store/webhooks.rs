@@ -118,7 +118,7 @@ impl Store {
             SETTINGS_COLUMNS.join(", "),
             placeholders(1, SETTINGS_COLUMNS.len() + 5)
         );
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         bind_settings(sqlx::query(sqlx::AssertSqlSafe(sql)), settings)
             .bind(id.clone())
             .bind(site_id.to_owned())
@@ -206,7 +206,7 @@ impl Store {
 
     /// Deletes the webhook with its calls and their attempts.
     pub async fn delete_webhook(&self, site_id: &str, id: &str, actor: &Actor) -> Result<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row =
             sqlx::query("DELETE FROM webhooks WHERE site_id = $1 AND id = $2 RETURNING name, url")
                 .bind(site_id.to_owned())
