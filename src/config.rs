@@ -94,7 +94,7 @@ pub struct ServeArgs {
     pub allow_private_targets: bool,
 
     /// Base URL under which this server is reachable, for the build hook URLs it hands out
-    /// (default: http://<listen address>).
+    /// (default: `http://` and the listen address).
     #[arg(long, env = "HOOKRELAY_PUBLIC_URL")]
     pub public_url: Option<String>,
 

@@ -6,7 +6,7 @@
 //! Every query is exercised against each engine by the test suite.
 //!
 //! On SQLite, the hot path's write transactions (publishing, claiming, recording) run on a
-//! dedicated writer thread with its own connection (see [`tx`]); administrative writes use
+//! dedicated writer thread with its own connection (see `tx.rs`); administrative writes use
 //! one sqlx connection; WAL lets readers carry on beside both.
 
 mod audit;
