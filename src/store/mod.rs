@@ -10,6 +10,7 @@
 //! one sqlx connection; WAL lets readers carry on beside both.
 
 mod audit;
+mod cache;
 mod calls;
 mod events;
 mod hooks;
@@ -100,7 +101,11 @@ pub struct Store {
     writer: tx::Writer,
     /// Queue of the group-commit writer for published events.
     event_writer: tokio::sync::mpsc::Sender<events::EventWrite>,
-    webhook_cache: std::sync::Arc<webhooks::WebhookCache>,
+    /// Each site's webhooks, for matching published events without a read per event.
+    webhook_cache: std::sync::Arc<cache::Cache<std::sync::Arc<Vec<WebhookRecord>>>>,
+    /// API tokens by the hash of their secret, for authenticating without a read per
+    /// request. Only known tokens are kept (unknown ones would let anyone fill it).
+    token_cache: std::sync::Arc<cache::Cache<TokenRecord>>,
 }
 
 /// Published events waiting for the writer; beyond this, publishers wait (backpressure).
@@ -183,7 +188,8 @@ impl Store {
         };
         let (event_writer, queue) = tokio::sync::mpsc::channel(EVENT_QUEUE);
         // Only this process writes a SQLite file, so its invalidations are complete; on
-        // PostgreSQL other processes change webhooks too.
+        // PostgreSQL other processes change webhooks and revoke tokens too: a change made
+        // elsewhere is seen here within a second.
         let cache_ttl = match dialect {
             Dialect::Sqlite => Duration::from_secs(60),
             Dialect::Postgres => Duration::from_secs(1),
@@ -194,7 +200,8 @@ impl Store {
             read: store.1,
             dialect,
             event_writer,
-            webhook_cache: std::sync::Arc::new(webhooks::WebhookCache::new(cache_ttl)),
+            webhook_cache: std::sync::Arc::new(cache::Cache::new(cache_ttl)),
+            token_cache: std::sync::Arc::new(cache::Cache::new(cache_ttl)),
         };
         migrate::run(&store).await?;
         if dialect == Dialect::Sqlite {

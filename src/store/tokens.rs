@@ -66,12 +66,21 @@ impl Store {
     }
 
     pub async fn token_by_secret(&self, secret: &str) -> Result<Option<TokenRecord>> {
+        let hash = token::hash(secret);
+        if let Some(token) = self.token_cache.get(&hash) {
+            return Ok(Some(token));
+        }
+        let generation = self.token_cache.generation();
         let row =
             sqlx::query("SELECT id, name, role, created_at FROM api_tokens WHERE token_hash = $1")
-                .bind(token::hash(secret))
+                .bind(hash.clone())
                 .fetch_optional(&self.read)
                 .await?;
-        row.as_ref().map(from_row).transpose()
+        let token = row.as_ref().map(from_row).transpose()?;
+        if let Some(token) = &token {
+            self.token_cache.put(&hash, generation, token.clone());
+        }
+        Ok(token)
     }
 
     pub async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
@@ -93,6 +102,8 @@ impl Store {
             .bind(id.to_owned())
             .execute(&self.write)
             .await?;
+        // Keyed by hash, not id: forget them all (revocations are rare).
+        self.token_cache.forget_all();
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -272,95 +272,5 @@ impl Store {
         let hooks = std::sync::Arc::new(rows.iter().map(from_row).collect::<Result<Vec<_>>>()?);
         self.webhook_cache.put(site_id, generation, hooks.clone());
         Ok(hooks)
-    }
-}
-
-/// Webhooks per site, for matching published events without a read per event.
-/// Every change made through this process forgets the site's entry; on PostgreSQL, where
-/// other processes change webhooks too, entries also expire after a second. A load that
-/// raced with a change (the generation moved while it ran) is not kept.
-/// A site's enabled webhooks and when they were read.
-type CachedHooks = (std::time::Instant, std::sync::Arc<Vec<WebhookRecord>>);
-
-pub(super) struct WebhookCache {
-    entries: std::sync::Mutex<HashMap<String, CachedHooks>>,
-    generation: std::sync::atomic::AtomicU64,
-    ttl: std::time::Duration,
-}
-
-/// Sites kept at most; beyond this the cache starts over (it is only a shortcut).
-const CACHED_SITES: usize = 10_000;
-
-impl WebhookCache {
-    pub(super) fn new(ttl: std::time::Duration) -> Self {
-        WebhookCache {
-            entries: std::sync::Mutex::default(),
-            generation: std::sync::atomic::AtomicU64::new(0),
-            ttl,
-        }
-    }
-
-    fn get(&self, site_id: &str) -> Option<std::sync::Arc<Vec<WebhookRecord>>> {
-        let entries = self.entries.lock().expect("webhook cache lock");
-        entries
-            .get(site_id)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, hooks)| hooks.clone())
-    }
-
-    fn generation(&self) -> u64 {
-        self.generation.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    fn put(
-        &self,
-        site_id: &str,
-        loaded_at_generation: u64,
-        hooks: std::sync::Arc<Vec<WebhookRecord>>,
-    ) {
-        let mut entries = self.entries.lock().expect("webhook cache lock");
-        if self.generation() != loaded_at_generation {
-            return;
-        }
-        if entries.len() >= CACHED_SITES {
-            entries.clear();
-        }
-        entries.insert(site_id.to_owned(), (std::time::Instant::now(), hooks));
-    }
-
-    pub(super) fn forget(&self, site_id: &str) {
-        let mut entries = self.entries.lock().expect("webhook cache lock");
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        entries.remove(site_id);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_load_that_raced_with_a_change_is_not_kept() {
-        let cache = WebhookCache::new(std::time::Duration::from_secs(60));
-        let before = cache.generation();
-        cache.forget("site_a"); // a change lands while the load runs
-        cache.put("site_a", before, std::sync::Arc::new(Vec::new()));
-        assert!(cache.get("site_a").is_none());
-        cache.put(
-            "site_a",
-            cache.generation(),
-            std::sync::Arc::new(Vec::new()),
-        );
-        assert!(cache.get("site_a").is_some());
-        cache.forget("site_a");
-        assert!(cache.get("site_a").is_none());
-    }
-
-    #[test]
-    fn entries_expire() {
-        let cache = WebhookCache::new(std::time::Duration::ZERO);
-        cache.put("s", cache.generation(), std::sync::Arc::new(Vec::new()));
-        assert!(cache.get("s").is_none());
     }
 }
