@@ -95,6 +95,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
             },
             wake.clone(),
         );
+        store.deliver_locally(dispatcher.handoff());
         tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
         let runner = JobRunner::new(
             store.clone(),

@@ -486,3 +486,70 @@ async fn administrative_writes_succeed_beside_a_busy_hot_path() {
         .unwrap()
         .is_empty());
 }
+
+/// A process that delivers gets its fresh calls in memory, already leased to it, while it
+/// has free slots; without slots, or behind a backlog, calls wait in the queue.
+#[tokio::test]
+async fn fresh_calls_are_handed_to_the_local_dispatcher_while_it_has_slots() {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use tokio::sync::{mpsc, Notify, Semaphore};
+
+    let (store, _dir, _) = open().await;
+    let (site, _) = seeded(&store, 2, 0).await;
+    let slots = Arc::new(Semaphore::new(3));
+    let (calls, mut handed) = mpsc::unbounded_channel();
+    let handoff = hookrelay::store::Handoff {
+        slots: slots.clone(),
+        lease: std::time::Duration::from_secs(60),
+        calls,
+        wake: Arc::new(Notify::new()),
+        backlog: Arc::default(),
+    };
+    store.deliver_locally(handoff.clone());
+    let publish = |id: &'static str| {
+        let (store, site) = (store.clone(), site.clone());
+        async move {
+            match store.publish_event(&site, &event(id), None).await.unwrap() {
+                PublishOutcome::Created(p) => p.webhook_call_ids,
+                PublishOutcome::Replayed(_) => unreachable!(),
+            }
+        }
+    };
+
+    let first = publish("1").await;
+    let mut got = vec![handed.try_recv().unwrap(), handed.try_recv().unwrap()];
+    got.sort_by(|a, b| a.call.call_id.cmp(&b.call.call_id));
+    let mut ids = first.clone();
+    ids.sort();
+    assert_eq!(
+        got.iter().map(|h| h.call.call_id.clone()).collect::<Vec<_>>(),
+        ids
+    );
+    assert!(got[0].call.body.contains("\"id\":\"1\""), "{}", got[0].call.body);
+    assert!(got[0].call.webhook.is_some());
+    assert_eq!(slots.available_permits(), 1, "one slot per handed call");
+    let now = now_millis();
+    assert!(
+        store.claim_due(now, now + 1, 10).await.unwrap().is_empty(),
+        "handed calls are leased, not due"
+    );
+
+    // Two calls, one free slot: both go to the queue, and the dispatcher is rung.
+    let wake = handoff.wake.notified();
+    let queued = publish("2").await;
+    wake.await;
+    assert!(handed.try_recv().is_err());
+    assert!(handoff.backlog.load(Ordering::SeqCst));
+    // Slots free up, but the backlog is served first.
+    drop(got);
+    assert!(!publish("3").await.is_empty());
+    assert!(handed.try_recv().is_err(), "nothing overtakes the queue");
+    let claimed = store.claim_due(now_millis(), now + 60_000, 10).await.unwrap();
+    let mut claimed_ids: Vec<_> = claimed.iter().map(|c| c.call_id.clone()).collect();
+    claimed_ids.sort();
+    let mut expected: Vec<_> = queued.clone();
+    expected.sort();
+    assert_eq!(claimed_ids.len(), 4);
+    assert!(expected.iter().all(|id| claimed_ids.contains(id)));
+}

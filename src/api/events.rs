@@ -36,10 +36,8 @@ pub async fn publish(
         .await
         .or_not_found("site")?;
     Ok(match outcome {
+        // The store itself tells this process's dispatcher about the new calls.
         PublishOutcome::Created(published) => {
-            if !published.webhook_call_ids.is_empty() {
-                state.wake.notify_one();
-            }
             (StatusCode::ACCEPTED, Json(published)).into_response()
         }
         PublishOutcome::Replayed(published) => {

@@ -11,13 +11,14 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::domain::call::{next_step, CallProgress, CallStatus, NextStep};
 use crate::domain::retry::RetrySchedule;
 use crate::domain::time::now_millis;
-use crate::store::{AttemptResult, ClaimedCall, Store};
+use crate::store::{AttemptResult, ClaimedCall, HandedCall, Handoff, Store};
 use crate::targets::Target;
 
 #[derive(Debug, Clone)]
@@ -57,21 +58,69 @@ pub struct Dispatcher<T: Target> {
     target: Arc<T>,
     settings: DispatchSettings,
     wake: Arc<Notify>,
+    /// One per delivery in flight, whether claimed here or handed over by a publisher.
+    slots: Arc<Semaphore>,
+    handoff: Handoff,
+    handed: mpsc::UnboundedReceiver<HandedCall>,
+}
+
+/// What a delivery task needs besides its call.
+struct DeliveryContext<T> {
+    target: Arc<T>,
+    retry: RetrySchedule,
+    results: mpsc::Sender<AttemptResult>,
+    outstanding: Outstanding,
+}
+
+impl<T: Target> DeliveryContext<T> {
+    fn start(&self, deliveries: &mut JoinSet<()>, call: ClaimedCall, slot: OwnedSemaphorePermit) {
+        self.outstanding
+            .lock()
+            .expect("outstanding lock")
+            .insert(call.call_id.clone(), call.claim_token.clone());
+        let target = self.target.clone();
+        let retry = self.retry.clone();
+        let results = self.results.clone();
+        deliveries.spawn(async move {
+            let result = deliver(target.as_ref(), call, &retry).await;
+            drop(slot);
+            // The recorder only stops after we do; a send error means shutdown.
+            let _ = results.send(result).await;
+        });
+    }
 }
 
 impl<T: Target> Dispatcher<T> {
     /// `wake` is notified when new work is committed in this process, so it is picked up
     /// at once instead of at the next poll.
     pub fn new(store: Store, target: T, settings: DispatchSettings, wake: Arc<Notify>) -> Self {
+        let slots = Arc::new(Semaphore::new(settings.max_in_flight.max(1)));
+        let (calls, handed) = mpsc::unbounded_channel();
+        let handoff = Handoff {
+            slots: slots.clone(),
+            lease: settings.lease,
+            calls,
+            wake: wake.clone(),
+            backlog: Arc::default(),
+        };
         Dispatcher {
             store,
             target: Arc::new(target),
             settings,
             wake,
+            slots,
+            handoff,
+            handed,
         }
     }
 
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// For [`Store::deliver_locally`]: lets publishers in this process hand fresh calls
+    /// straight to this dispatcher.
+    pub fn handoff(&self) -> Handoff {
+        self.handoff.clone()
+    }
+
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let outstanding: Outstanding = Arc::default();
         let retry_hint: RetryHint = Arc::new(AtomicI64::new(i64::MAX));
         let (results_tx, results_rx) = mpsc::channel(self.settings.max_in_flight.max(1) * 2);
@@ -82,69 +131,87 @@ impl<T: Target> Dispatcher<T> {
             retry_hint.clone(),
             self.wake.clone(),
         ));
+        let context = DeliveryContext {
+            target: self.target.clone(),
+            retry: self.settings.retry.clone(),
+            results: results_tx,
+            outstanding: outstanding.clone(),
+        };
         let mut deliveries = JoinSet::new();
+        let mut claim_now = true;
+        let mut saturated = false;
+        let mut busy = false;
+        let mut next_claim = Instant::now();
         while !*shutdown.borrow() {
             while deliveries.try_join_next().is_some() {}
-            let free = self.settings.max_in_flight.saturating_sub(deliveries.len());
-            let wanted = self.settings.claim_batch.min(free as u32);
-            let mut claimed = 0;
-            if wanted > 0 {
-                let now = now_millis();
-                let lease_until = now + self.settings.lease.as_millis() as i64;
-                match self.store.claim_due(now, lease_until, wanted).await {
-                    Ok(calls) => {
-                        claimed = calls.len() as u32;
-                        let mut held = outstanding.lock().expect("outstanding lock");
-                        for call in calls {
-                            held.insert(call.call_id.clone(), call.claim_token.clone());
-                            let target = self.target.clone();
-                            let retry = self.settings.retry.clone();
-                            let results = results_tx.clone();
-                            deliveries.spawn(async move {
-                                let result = deliver(target.as_ref(), call, &retry).await;
-                                // The recorder only stops after we do; a send error means shutdown.
-                                let _ = results.send(result).await;
-                            });
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "claiming due calls failed; retrying shortly");
-                    }
+            if claim_now {
+                claim_now = false;
+                let wanted = self
+                    .slots
+                    .available_permits()
+                    .min(self.settings.claim_batch as usize) as u32;
+                let claimed = if wanted > 0 {
+                    self.claim(wanted, &context, &mut deliveries).await
+                } else {
+                    0
+                };
+                if wanted > 0 && claimed == wanted {
+                    claim_now = true;
+                    continue; // probably more due work: claim again straight away
                 }
+                if wanted > 0 {
+                    // The queue is drained: publishers may hand calls over again.
+                    self.handoff.backlog.store(false, Ordering::SeqCst);
+                }
+                saturated = wanted == 0;
+                busy = claimed > 0;
+                // Only an empty claim needs to know when the next retry is due; while work
+                // keeps coming, wake-ups and the poll interval pick retries up anyway.
+                let sleep = if claimed == 0 {
+                    retry_hint.store(i64::MAX, Ordering::Relaxed);
+                    self.idle_sleep().await
+                } else {
+                    let until_retry = retry_hint
+                        .load(Ordering::Relaxed)
+                        .saturating_sub(now_millis())
+                        .max(1);
+                    self.settings
+                        .poll_interval
+                        .min(Duration::from_millis(until_retry as u64))
+                };
+                next_claim = Instant::now() + sleep;
             }
-            if wanted > 0 && claimed == wanted {
-                continue; // probably more due work: claim again straight away
-            }
-            let saturated = wanted == 0;
-            // Only an empty claim needs to know when the next retry is due; while work keeps
-            // coming, wake-ups and the poll interval pick retries up anyway.
-            let idle_sleep = if claimed == 0 {
-                retry_hint.store(i64::MAX, Ordering::Relaxed);
-                self.idle_sleep().await
-            } else {
-                let until_retry = retry_hint
-                    .load(Ordering::Relaxed)
-                    .saturating_sub(now_millis())
-                    .max(1);
-                self.settings
-                    .poll_interval
-                    .min(Duration::from_millis(until_retry as u64))
-            };
             tokio::select! {
                 _ = self.wake.notified() => {
                     // Let the calls of a burst of events gather, so one claim takes them all:
                     // fewer statements per call for CLAIM_LINGER of latency.
-                    if claimed > 0 {
+                    if busy {
                         tokio::time::sleep(CLAIM_LINGER).await;
                     }
+                    claim_now = true;
                 }
-                Some(_) = deliveries.join_next(), if saturated => {}
-                _ = tokio::time::sleep(idle_sleep) => {}
+                Some(handed) = self.handed.recv() => {
+                    // Already claimed for us: no query, and the next claim stays as planned.
+                    context.start(&mut deliveries, handed.call, handed.slot);
+                    while let Ok(handed) = self.handed.try_recv() {
+                        context.start(&mut deliveries, handed.call, handed.slot);
+                    }
+                }
+                Some(_) = deliveries.join_next(), if saturated => claim_now = true,
+                _ = tokio::time::sleep_until(next_claim) => claim_now = true,
                 _ = shutdown.changed() => {}
             }
         }
 
         tracing::info!(in_flight = deliveries.len(), "dispatcher stopping");
+        // Calls handed over but not started are released with the unrecorded ones below.
+        self.handed.close();
+        while let Ok(handed) = self.handed.try_recv() {
+            outstanding
+                .lock()
+                .expect("outstanding lock")
+                .insert(handed.call.call_id, handed.call.claim_token);
+        }
         let drained = tokio::time::timeout(self.settings.shutdown_grace, async {
             while deliveries.join_next().await.is_some() {}
         })
@@ -153,7 +220,7 @@ impl<T: Target> Dispatcher<T> {
             deliveries.abort_all();
             while deliveries.join_next().await.is_some() {}
         }
-        drop(results_tx);
+        drop(context);
         let _ = recorder.await;
         let unrecorded: Vec<(String, String)> = outstanding
             .lock()
@@ -166,6 +233,38 @@ impl<T: Target> Dispatcher<T> {
                 Err(e) => {
                     tracing::warn!(error = %e, "could not release claims; their leases will expire")
                 }
+            }
+        }
+    }
+
+    /// Claims up to `wanted` due calls (slots are free for them) and starts their
+    /// deliveries; returns how many were claimed.
+    async fn claim(
+        &self,
+        wanted: u32,
+        context: &DeliveryContext<T>,
+        deliveries: &mut JoinSet<()>,
+    ) -> u32 {
+        // Publishers may take slots meanwhile: reserve them before claiming.
+        let Ok(mut reserved) = self.slots.clone().try_acquire_many_owned(wanted) else {
+            return 0;
+        };
+        let now = now_millis();
+        let lease_until = now + self.settings.lease.as_millis() as i64;
+        match self.store.claim_due(now, lease_until, wanted).await {
+            Ok(calls) => {
+                let claimed = calls.len() as u32;
+                for call in calls {
+                    let slot = reserved
+                        .split(1)
+                        .expect("a claim returns at most the calls it was asked for");
+                    context.start(deliveries, call, slot);
+                }
+                claimed
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "claiming due calls failed; retrying shortly");
+                0
             }
         }
     }

@@ -1,17 +1,21 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 use super::sql::Sql;
 use super::tx::{Tx, WriteJob, Writer};
+use super::webhooks::WebhookRecord;
 use super::{json_text, parse_json, Result, Store, StoreError};
+use super::{ClaimedCall, HandedCall, Handoff};
 use crate::domain::event::NewEvent;
 use crate::domain::ids;
 use crate::domain::time::now_millis;
 use crate::domain::trigger;
+use crate::domain::webhook::DEFAULT_CONTENT_TYPE;
 
 /// An `Idempotency-Key` answers with its first response for this long.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
@@ -48,6 +52,9 @@ pub(super) struct PendingEvent {
     calls: Vec<PendingCall>,
     /// Key, request hash, and the answer to replay.
     idempotency: Option<(String, String, String)>,
+    /// Claim token and lease end when the calls are written already claimed, for this
+    /// process's dispatcher (see `handoff.rs`).
+    lease: Option<(String, i64)>,
     now: i64,
 }
 
@@ -56,6 +63,29 @@ struct PendingCall {
     webhook_id: String,
     body: Option<String>,
     content_type: Option<String>,
+}
+
+/// Delivery slots reserved for one event's calls, which are written leased to this process.
+struct LocalDelivery {
+    handoff: Handoff,
+    slots: OwnedSemaphorePermit,
+    claim_token: String,
+    lease_until: i64,
+}
+
+impl LocalDelivery {
+    /// Gives the committed calls to the dispatcher, one slot each. If it has stopped
+    /// meanwhile, the calls wait in the database until their lease ends.
+    fn hand_over(mut self, calls: Vec<ClaimedCall>) {
+        for call in calls {
+            let Some(slot) = self.slots.split(1) else {
+                break;
+            };
+            if self.handoff.calls.send(HandedCall { call, slot }).is_err() {
+                break;
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +206,7 @@ impl WriteJob for WriteEvents {
             let mut sql = Sql::new(
                 dialect,
                 "INSERT INTO webhook_calls (id, site_id, event_id, webhook_id, body, content_type, \
-                 entity_type, event_type, status, next_attempt_at, created_at, updated_at) VALUES ",
+                 entity_type, event_type, status, claim_token, next_attempt_at, created_at, updated_at) VALUES ",
             );
             for (i, (e, c)) in chunk.iter().enumerate() {
                 sql.push(if i == 0 { "(" } else { ", (" });
@@ -188,13 +218,19 @@ impl WriteJob for WriteEvents {
                 sql.bind(c.content_type.as_deref()).push(", ");
                 sql.bind(e.entity_type.as_str()).push(", ");
                 sql.bind(e.event_type.as_str()).push(", 'pending', ");
-                sql.bind(e.now).push(", ");
+                let (claim_token, due) = match &e.lease {
+                    Some((token, until)) => (Some(token.as_str()), *until),
+                    None => (None, e.now),
+                };
+                sql.bind(claim_token).push(", ");
+                sql.bind(due).push(", ");
                 sql.bind(e.now).push(", ");
                 sql.bind(e.now).push(")");
             }
             tx.execute(sql).await?;
         }
-        if !calls.is_empty() {
+        // Calls leased to this process need no other worker.
+        if calls.iter().any(|(e, _)| e.lease.is_none()) {
             tx.announce_due_work().await?;
         }
         Ok(outcomes)
@@ -231,22 +267,30 @@ impl Store {
             // the hot path).
             self.site(site_id).await?;
         }
-        let calls: Vec<(String, Option<String>, Option<String>)> = hooks
+        let matching: Vec<&WebhookRecord> = hooks
             .iter()
             .filter(|hook| {
                 hook.settings.enabled && trigger::any_matches(&hook.settings.triggers, &key)
             })
-            .map(|hook| {
-                let body = hook.settings.render_body(event);
-                let content_type = body.as_ref().map(|_| hook.settings.content_type.clone());
-                (hook.id.clone(), body, content_type)
-            })
             .collect();
         let published = Published {
             id: ids::new_id(ids::EVENT),
-            webhook_call_ids: calls.iter().map(|_| ids::new_id(ids::CALL)).collect(),
+            webhook_call_ids: matching.iter().map(|_| ids::new_id(ids::CALL)).collect(),
         };
-
+        let calls: Vec<PendingCall> = matching
+            .iter()
+            .zip(&published.webhook_call_ids)
+            .map(|(hook, id)| {
+                let body = hook.settings.render_body(event);
+                PendingCall {
+                    id: id.clone(),
+                    webhook_id: hook.id.clone(),
+                    content_type: body.as_ref().map(|_| hook.settings.content_type.clone()),
+                    body,
+                }
+            })
+            .collect();
+        let local = self.reserve_local_delivery(calls.len(), now);
         let pending = PendingEvent {
             site_id: site_id.to_owned(),
             event_id: published.id.clone(),
@@ -254,18 +298,6 @@ impl Store {
             event_type: event.event_type.clone(),
             environment: event.environment().to_owned(),
             body: event.default_body(),
-            calls: published
-                .webhook_call_ids
-                .iter()
-                .cloned()
-                .zip(calls)
-                .map(|(id, (webhook_id, body, content_type))| PendingCall {
-                    id,
-                    webhook_id,
-                    body,
-                    content_type,
-                })
-                .collect(),
             idempotency: idempotency.as_ref().map(|k| {
                 (
                     k.key.to_owned(),
@@ -273,8 +305,37 @@ impl Store {
                     json_text(&published),
                 )
             }),
+            lease: local
+                .as_ref()
+                .map(|l| (l.claim_token.clone(), l.lease_until)),
             now,
+            calls,
         };
+        // What the dispatcher needs, prepared before the event moves to the writer.
+        let handed: Vec<ClaimedCall> = match &local {
+            Some(local) => pending
+                .calls
+                .iter()
+                .zip(&matching)
+                .map(|(call, hook)| ClaimedCall {
+                    call_id: call.id.clone(),
+                    claim_token: local.claim_token.clone(),
+                    site_id: site_id.to_owned(),
+                    environment: pending.environment.clone(),
+                    body: call.body.clone().unwrap_or_else(|| pending.body.clone()),
+                    content_type: call
+                        .content_type
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
+                    previous_attempts: 0,
+                    one_shot: false,
+                    manual: false,
+                    webhook: Some((*hook).clone()),
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let queued = !pending.calls.is_empty() && local.is_none();
         let (reply, answer) = oneshot::channel();
         self.event_writer
             .send((pending, reply))
@@ -284,7 +345,16 @@ impl Store {
             .await
             .map_err(|_| StoreError::Conflict("the server is shutting down; retry".into()))??;
         match (written, idempotency) {
-            (Written::Yes, _) => Ok(PublishOutcome::Created(published)),
+            (Written::Yes, _) => {
+                if let Some(local) = local {
+                    local.hand_over(handed);
+                } else if queued {
+                    if let Some(handoff) = self.handoff.get() {
+                        handoff.wake.notify_one();
+                    }
+                }
+                Ok(PublishOutcome::Created(published))
+            }
             // A concurrent request with the same key committed first: answer as it did.
             (Written::KeyTaken, Some(key)) => self
                 .earlier_response(site_id, &key, now)
@@ -295,6 +365,30 @@ impl Store {
                 }),
             (Written::KeyTaken, None) => unreachable!("only keyed events can find their key taken"),
         }
+    }
+
+    /// Takes delivery slots of this process's dispatcher for `calls` fresh calls, if it
+    /// has that many free; otherwise the calls go through the queue.
+    fn reserve_local_delivery(&self, calls: usize, now: i64) -> Option<LocalDelivery> {
+        let handoff = self.handoff.get().filter(|_| calls > 0)?;
+        // Calls already waiting in the queue go first: nothing jumps it until the
+        // dispatcher has caught up.
+        if handoff.backlog.load(Ordering::SeqCst) {
+            return None;
+        }
+        let reserved = u32::try_from(calls)
+            .ok()
+            .and_then(|n| handoff.slots.clone().try_acquire_many_owned(n).ok());
+        let Some(slots) = reserved else {
+            handoff.backlog.store(true, Ordering::SeqCst);
+            return None;
+        };
+        Some(LocalDelivery {
+            handoff: handoff.clone(),
+            slots,
+            claim_token: ids::random_urlsafe(12),
+            lease_until: now + handoff.lease.as_millis() as i64,
+        })
     }
 
     async fn earlier_response(

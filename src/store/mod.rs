@@ -13,6 +13,7 @@ mod audit;
 mod cache;
 mod calls;
 mod events;
+mod handoff;
 mod hooks;
 mod jobs;
 mod migrate;
@@ -35,6 +36,7 @@ pub use calls::{
     Page,
 };
 pub use events::{IdempotencyKey, PublishOutcome, Published};
+pub use handoff::{HandedCall, Handoff};
 pub use hooks::{HookRecord, HookRequest};
 pub use jobs::{JobDetail, JobFilter, JobRecord, NewJob, JOB_PREFIX};
 pub use sites::SiteRecord;
@@ -106,6 +108,8 @@ pub struct Store {
     /// API tokens by the hash of their secret, for authenticating without a read per
     /// request. Only known tokens are kept (unknown ones would let anyone fill it).
     token_cache: std::sync::Arc<cache::Cache<TokenRecord>>,
+    /// Set when this process delivers: fresh calls go straight to its dispatcher.
+    handoff: std::sync::Arc<std::sync::OnceLock<Handoff>>,
 }
 
 /// Published events waiting for the writer; beyond this, publishers wait (backpressure).
@@ -202,6 +206,7 @@ impl Store {
             event_writer,
             webhook_cache: std::sync::Arc::new(cache::Cache::new(cache_ttl)),
             token_cache: std::sync::Arc::new(cache::Cache::new(cache_ttl)),
+            handoff: std::sync::Arc::default(),
         };
         migrate::run(&store).await?;
         if dialect == Dialect::Sqlite {
@@ -220,6 +225,12 @@ impl Store {
             Dialect::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
             Dialect::Postgres => self.write.begin().await?,
         })
+    }
+
+    /// From now on, calls of events published through this store are handed to this
+    /// process's dispatcher while it has free slots (see `handoff.rs`). Set once.
+    pub fn deliver_locally(&self, handoff: Handoff) {
+        let _ = self.handoff.set(handoff);
     }
 
     pub fn dialect(&self) -> Dialect {
