@@ -523,10 +523,16 @@ async fn fresh_calls_are_handed_to_the_local_dispatcher_while_it_has_slots() {
     let mut ids = first.clone();
     ids.sort();
     assert_eq!(
-        got.iter().map(|h| h.call.call_id.clone()).collect::<Vec<_>>(),
+        got.iter()
+            .map(|h| h.call.call_id.clone())
+            .collect::<Vec<_>>(),
         ids
     );
-    assert!(got[0].call.body.contains("\"id\":\"1\""), "{}", got[0].call.body);
+    assert!(
+        got[0].call.body.contains("\"id\":\"1\""),
+        "{}",
+        got[0].call.body
+    );
     assert!(got[0].call.webhook.is_some());
     assert_eq!(slots.available_permits(), 1, "one slot per handed call");
     let now = now_millis();
@@ -545,7 +551,10 @@ async fn fresh_calls_are_handed_to_the_local_dispatcher_while_it_has_slots() {
     drop(got);
     assert!(!publish("3").await.is_empty());
     assert!(handed.try_recv().is_err(), "nothing overtakes the queue");
-    let claimed = store.claim_due(now_millis(), now + 60_000, 10).await.unwrap();
+    let claimed = store
+        .claim_due(now_millis(), now + 60_000, 10)
+        .await
+        .unwrap();
     let mut claimed_ids: Vec<_> = claimed.iter().map(|c| c.call_id.clone()).collect();
     claimed_ids.sort();
     let mut expected: Vec<_> = queued.clone();

@@ -156,7 +156,7 @@ pub struct ClaimedCall {
     pub one_shot: bool,
     pub manual: bool,
     /// `None` when the webhook was deleted after the claim.
-    pub webhook: Option<WebhookRecord>,
+    pub webhook: Option<Arc<WebhookRecord>>,
 }
 
 /// What a delivery attempt came to, to be written back.
@@ -339,7 +339,10 @@ impl Store {
             .collect()
     }
 
-    async fn cached_webhooks(&self, site_ids: &[String]) -> Result<HashMap<String, WebhookRecord>> {
+    async fn cached_webhooks(
+        &self,
+        site_ids: &[String],
+    ) -> Result<HashMap<String, Arc<WebhookRecord>>> {
         let mut hooks = HashMap::new();
         for site_id in dedup(site_ids) {
             for hook in self.site_webhooks(&site_id).await?.iter() {
@@ -349,7 +352,7 @@ impl Store {
         Ok(hooks)
     }
 
-    async fn webhooks_by_id(&self, ids: &[String]) -> Result<HashMap<String, WebhookRecord>> {
+    async fn webhooks_by_id(&self, ids: &[String]) -> Result<HashMap<String, Arc<WebhookRecord>>> {
         let mut sql = Sql::new(
             self.dialect,
             &format!("SELECT {} FROM webhooks WHERE id IN ", webhooks::COLUMNS),
@@ -359,7 +362,7 @@ impl Store {
             .fetch_all(&self.read)
             .await?
             .iter()
-            .map(|r| webhooks::from_row(r).map(|w| (w.id.clone(), w)))
+            .map(|r| webhooks::from_row(r).map(|w| (w.id.clone(), Arc::new(w))))
             .collect()
     }
 

@@ -267,7 +267,7 @@ impl Store {
             // the hot path).
             self.site(site_id).await?;
         }
-        let matching: Vec<&WebhookRecord> = hooks
+        let matching: Vec<&Arc<WebhookRecord>> = hooks
             .iter()
             .filter(|hook| {
                 hook.settings.enabled && trigger::any_matches(&hook.settings.triggers, &key)
@@ -330,7 +330,7 @@ impl Store {
                     previous_attempts: 0,
                     one_shot: false,
                     manual: false,
-                    webhook: Some((*hook).clone()),
+                    webhook: Some(Arc::clone(hook)),
                 })
                 .collect(),
             None => Vec::new(),

@@ -104,7 +104,7 @@ pub struct Store {
     /// Queue of the group-commit writer for published events.
     event_writer: tokio::sync::mpsc::Sender<events::EventWrite>,
     /// Each site's webhooks, for matching published events without a read per event.
-    webhook_cache: std::sync::Arc<cache::Cache<std::sync::Arc<Vec<WebhookRecord>>>>,
+    webhook_cache: std::sync::Arc<cache::Cache<webhooks::SiteWebhooks>>,
     /// API tokens by the hash of their secret, for authenticating without a read per
     /// request. Only known tokens are kept (unknown ones would let anyone fill it).
     token_cache: std::sync::Arc<cache::Cache<TokenRecord>>,

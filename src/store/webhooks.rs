@@ -26,6 +26,9 @@ pub(super) const COLUMNS: &str = "id, site_id, name, url, triggers, headers, bas
      basic_auth_password, timeout_ms, enabled, payload_template, content_type, jws_secret, \
      jws_issuer, secret, previous_secret, previous_secret_expires_at, created_at, updated_at";
 
+/// A site's webhooks as cached: shared, so a call or a match takes a pointer, not a copy.
+pub(super) type SiteWebhooks = std::sync::Arc<[std::sync::Arc<WebhookRecord>]>;
+
 pub(super) fn from_row(row: &AnyRow) -> Result<WebhookRecord> {
     let username: Option<String> = row.try_get("basic_auth_username")?;
     let password: Option<String> = row.try_get("basic_auth_password")?;
@@ -255,10 +258,7 @@ impl Store {
     }
 
     /// All webhooks of a site (cached), for matching events and, on SQLite, for delivery.
-    pub(super) async fn site_webhooks(
-        &self,
-        site_id: &str,
-    ) -> Result<std::sync::Arc<Vec<WebhookRecord>>> {
+    pub(super) async fn site_webhooks(&self, site_id: &str) -> Result<SiteWebhooks> {
         if let Some(hooks) = self.webhook_cache.get(site_id) {
             return Ok(hooks);
         }
@@ -269,7 +269,10 @@ impl Store {
         .bind(site_id.to_owned())
         .fetch_all(&self.read)
         .await?;
-        let hooks = std::sync::Arc::new(rows.iter().map(from_row).collect::<Result<Vec<_>>>()?);
+        let hooks: SiteWebhooks = rows
+            .iter()
+            .map(|row| from_row(row).map(std::sync::Arc::new))
+            .collect::<Result<_>>()?;
         self.webhook_cache.put(site_id, generation, hooks.clone());
         Ok(hooks)
     }
