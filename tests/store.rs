@@ -562,3 +562,39 @@ async fn fresh_calls_are_handed_to_the_local_dispatcher_while_it_has_slots() {
     assert_eq!(claimed_ids.len(), 4);
     assert!(expected.iter().all(|id| claimed_ids.contains(id)));
 }
+
+/// A dispatcher that stopped while an event was being published does not strand its
+/// calls behind a lease: they are made due at once for whoever runs next.
+#[tokio::test]
+async fn calls_a_stopped_dispatcher_cannot_take_are_due_at_once() {
+    use std::sync::Arc;
+    use tokio::sync::{mpsc, Notify, Semaphore};
+
+    let (store, _dir, _) = open().await;
+    let (site, _) = seeded(&store, 2, 0).await;
+    let (calls, handed) = mpsc::unbounded_channel();
+    store.deliver_locally(hookrelay::store::Handoff {
+        slots: Arc::new(Semaphore::new(8)),
+        lease: std::time::Duration::from_secs(600),
+        calls,
+        wake: Arc::new(Notify::new()),
+        backlog: Arc::default(),
+    });
+    drop(handed);
+    let published = match store.publish_event(&site, &event("x"), None).await.unwrap() {
+        PublishOutcome::Created(p) => p.webhook_call_ids,
+        PublishOutcome::Replayed(_) => unreachable!(),
+    };
+    let now = now_millis();
+    let mut due: Vec<_> = store
+        .claim_due(now, now + 60_000, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.call_id)
+        .collect();
+    due.sort();
+    let mut expected = published.clone();
+    expected.sort();
+    assert_eq!(due, expected);
+}

@@ -74,17 +74,23 @@ struct LocalDelivery {
 }
 
 impl LocalDelivery {
-    /// Gives the committed calls to the dispatcher, one slot each. If it has stopped
-    /// meanwhile, the calls wait in the database until their lease ends.
-    fn hand_over(mut self, calls: Vec<ClaimedCall>) {
+    /// Gives the committed calls to the dispatcher, one slot each; returns the claims of
+    /// those it could not take (it stopped meanwhile).
+    fn hand_over(mut self, calls: Vec<ClaimedCall>) -> Vec<(String, String)> {
+        let mut refused = Vec::new();
         for call in calls {
+            // One slot was reserved per call, so the split cannot come up short.
             let Some(slot) = self.slots.split(1) else {
-                break;
+                refused.push((call.call_id, call.claim_token));
+                continue;
             };
-            if self.handoff.calls.send(HandedCall { call, slot }).is_err() {
-                break;
+            if let Err(mpsc::error::SendError(back)) =
+                self.handoff.calls.send(HandedCall { call, slot })
+            {
+                refused.push((back.call.call_id, back.call.claim_token));
             }
         }
+        refused
     }
 }
 
@@ -347,7 +353,12 @@ impl Store {
         match (written, idempotency) {
             (Written::Yes, _) => {
                 if let Some(local) = local {
-                    local.hand_over(handed);
+                    let refused = local.hand_over(handed);
+                    if !refused.is_empty() {
+                        // The dispatcher is stopping: make them due now for whoever runs
+                        // next, instead of leaving them leased to this process.
+                        self.release_claims(&refused, now_millis()).await?;
+                    }
                 } else if queued {
                     if let Some(handoff) = self.handoff.get() {
                         handoff.wake.notify_one();
