@@ -116,7 +116,14 @@ impl SqliteWriter {
             .name("sqlite-writer".into())
             .spawn(move || {
                 for job in queue {
-                    job(&mut conn);
+                    // A bug in one job must not take every later write down with the
+                    // thread: its transaction rolls back and its caller sees the channel
+                    // closed, as if the job had failed.
+                    let ran =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
+                    if ran.is_err() {
+                        tracing::error!("a SQLite writer job panicked; it was rolled back");
+                    }
                 }
             })
             .map_err(|e| StoreError::Conflict(format!("cannot start the SQLite writer: {e}")))?;
@@ -125,7 +132,7 @@ impl SqliteWriter {
 
     async fn run<J: WriteJob>(&self, job: Arc<J>) -> Result<J::Output> {
         let (reply, answer) = oneshot::channel();
-        let stopped = || StoreError::Conflict("the SQLite writer has stopped".into());
+        let stopped = || StoreError::Conflict("the SQLite writer did not finish this write; retry".into());
         self.jobs
             .send(Box::new(move |conn| {
                 let _ = reply.send(run_transaction(conn, job.as_ref()));
