@@ -132,7 +132,8 @@ impl SqliteWriter {
 
     async fn run<J: WriteJob>(&self, job: Arc<J>) -> Result<J::Output> {
         let (reply, answer) = oneshot::channel();
-        let stopped = || StoreError::Conflict("the SQLite writer did not finish this write; retry".into());
+        let stopped =
+            || StoreError::Conflict("the SQLite writer did not finish this write; retry".into());
         self.jobs
             .send(Box::new(move |conn| {
                 let _ = reply.send(run_transaction(conn, job.as_ref()));
