@@ -140,6 +140,11 @@ struct ScenarioResult {
     latency_ms_max: f64,
     server_idle_rss_mb: f64,
     server_peak_rss_mb: f64,
+    /// CPU the server used from the first publish until every call was accounted for,
+    /// in cores (CPU seconds per second); the same for the bench process itself
+    /// (publisher and receiver): together they show how much of the machine was busy.
+    server_cores: f64,
+    bench_cores: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -387,6 +392,10 @@ async fn run_scenario(scenario: &Scenario, args: &BenchArgs) -> anyhow::Result<S
     };
     let (scheduled, events) = (publisher.scheduled.clone(), publisher.events.clone());
     let started = Instant::now();
+    let cpu_at_start = (
+        cpu_seconds(&server.child.id().to_string()),
+        cpu_seconds("self"),
+    );
     let stop = Arc::new(AtomicBool::new(false));
     match scenario.rate {
         Rate::FullSpeed => {
@@ -443,6 +452,10 @@ async fn run_scenario(scenario: &Scenario, args: &BenchArgs) -> anyhow::Result<S
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let busy_seconds = started.elapsed().as_secs_f64().max(1e-9);
+    let server_cores =
+        (cpu_seconds(&server.child.id().to_string()) - cpu_at_start.0) / busy_seconds;
+    let bench_cores = (cpu_seconds("self") - cpu_at_start.1) / busy_seconds;
     let failed = count_failed(&client, &calls_url).await?;
     let (_, peak_rss) = server.rss_mb();
     let first = receiver
@@ -490,7 +503,30 @@ async fn run_scenario(scenario: &Scenario, args: &BenchArgs) -> anyhow::Result<S
         latency_ms_max: latencies.last().copied().unwrap_or(0.0),
         server_idle_rss_mb: idle_rss,
         server_peak_rss_mb: peak_rss,
+        server_cores,
+        bench_cores,
     })
+}
+
+/// CPU time (seconds, user + system) a process has used so far, from `/proc/PID/stat`
+/// (`self` for this process); 0 when unreadable.
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name may contain spaces; the fields after its closing parenthesis are
+    // fixed: utime and stime are the 12th and 13th of them (fields 14 and 15 of `stat`).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf only reads a configuration value.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (ticks(11) + ticks(12)) / per_second
 }
 
 /// Calls hookrelay marked `failed` (retries used up), counted through its own API.
@@ -527,7 +563,7 @@ fn print_table(report: &Report) {
         report.raw_limit.concurrency
     );
     println!(
-        "{:<30} {:>9} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7} {:>8}",
+        "{:<30} {:>9} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7} {:>8} {:>9} {:>9}",
         "scenario",
         "events/s",
         "deliv/s",
@@ -539,11 +575,13 @@ fn print_table(report: &Report) {
         "idle MB",
         "peak MB",
         "failed",
-        "missing"
+        "missing",
+        "srv cores",
+        "bench cores"
     );
     for r in &report.scenarios {
         println!(
-            "{:<30} {:>9.0} {:>10.0} {:>6.1}% {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>9.1} {:>7} {:>8}",
+            "{:<30} {:>9.0} {:>10.0} {:>6.1}% {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>9.1} {:>7} {:>8} {:>9.2} {:>11.2}",
             r.name,
             r.events_accepted_per_s,
             r.deliveries_per_s,
@@ -555,7 +593,9 @@ fn print_table(report: &Report) {
             r.server_idle_rss_mb,
             r.server_peak_rss_mb,
             r.calls_failed,
-            r.calls_missing
+            r.calls_missing,
+            r.server_cores,
+            r.bench_cores
         );
     }
 }
