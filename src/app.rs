@@ -81,6 +81,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         let target = HttpTarget::new(HttpSettings {
             allow_private_targets: args.allow_private_targets,
             response_body_limit: args.response_body_limit,
+            max_in_flight: args.max_in_flight,
         })?;
         let dispatcher = Dispatcher::new(
             store.clone(),

@@ -29,8 +29,9 @@ pub struct BenchArgs {
     /// How long each scenario publishes (and the raw test sends).
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
-    /// Concurrent requests of the raw load generator, and deliveries in flight in hookrelay.
-    #[arg(long, default_value_t = 64)]
+    /// Concurrent requests of the raw load generator, and deliveries in flight in hookrelay
+    /// (default: the server's own default `--max-in-flight`, so hookrelay runs as shipped).
+    #[arg(long, default_value_t = 256)]
     pub concurrency: usize,
     /// Only the scenarios whose name contains this.
     #[arg(long)]

@@ -27,6 +27,9 @@ pub struct HttpSettings {
     pub allow_private_targets: bool,
     /// Response bodies are cut to this many bytes in the activity log.
     pub response_body_limit: usize,
+    /// Deliveries in flight at once: also the idle connections kept per receiving host, so
+    /// a busy receiver never has its connections closed and reopened between calls.
+    pub max_in_flight: usize,
 }
 
 pub struct HttpTarget {
@@ -65,7 +68,7 @@ impl HttpTarget {
             .no_proxy()
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(settings.max_in_flight.max(1))
             .tcp_nodelay(true);
         if !settings.allow_private_targets {
             builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
