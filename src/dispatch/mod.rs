@@ -6,7 +6,7 @@
 
 pub mod wake;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -74,11 +74,15 @@ struct DeliveryContext<T> {
 }
 
 impl<T: Target> DeliveryContext<T> {
+    /// Remembers claims this process holds, so they can be released on shutdown.
+    fn hold<'c>(&self, calls: impl IntoIterator<Item = &'c ClaimedCall>) {
+        let mut held = self.outstanding.lock().expect("outstanding lock");
+        for call in calls {
+            held.insert(call.call_id.clone(), call.claim_token.clone());
+        }
+    }
+
     fn start(&self, deliveries: &mut JoinSet<()>, call: ClaimedCall, slot: OwnedSemaphorePermit) {
-        self.outstanding
-            .lock()
-            .expect("outstanding lock")
-            .insert(call.call_id.clone(), call.claim_token.clone());
         let target = self.target.clone();
         let retry = self.retry.clone();
         let results = self.results.clone();
@@ -88,6 +92,23 @@ impl<T: Target> DeliveryContext<T> {
             // The recorder only stops after we do; a send error means shutdown.
             let _ = results.send(result).await;
         });
+    }
+
+    /// Starts claimed calls while delivery slots are free.
+    fn fill(
+        &self,
+        deliveries: &mut JoinSet<()>,
+        ready: &mut VecDeque<ClaimedCall>,
+        slots: &Arc<Semaphore>,
+    ) {
+        while !ready.is_empty() {
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                break;
+            };
+            if let Some(call) = ready.pop_front() {
+                self.start(deliveries, call, slot);
+            }
+        }
     }
 }
 
@@ -139,23 +160,28 @@ impl<T: Target> Dispatcher<T> {
             outstanding: outstanding.clone(),
         };
         let mut deliveries = JoinSet::new();
+        // Claimed calls waiting for a slot: a finished delivery is replaced at once, without
+        // waiting for a claim's round trip to the database.
+        let mut ready = VecDeque::new();
+        let prefetch = self.settings.claim_batch as usize;
         let mut claim_now = true;
         let mut saturated = false;
         let mut busy = false;
         let mut next_claim = Instant::now();
         while !*shutdown.borrow() {
             while deliveries.try_join_next().is_some() {}
+            context.fill(&mut deliveries, &mut ready, &self.slots);
             if claim_now {
                 claim_now = false;
-                let wanted = self
-                    .slots
-                    .available_permits()
+                let wanted = (self.slots.available_permits() + prefetch)
+                    .saturating_sub(ready.len())
                     .min(self.settings.claim_batch as usize) as u32;
                 let claimed = if wanted > 0 {
-                    self.claim(wanted, &context, &mut deliveries).await
+                    self.claim(wanted, &context, &mut ready).await
                 } else {
                     0
                 };
+                context.fill(&mut deliveries, &mut ready, &self.slots);
                 if wanted > 0 && claimed == wanted {
                     claim_now = true;
                     continue; // probably more due work: claim again straight away
@@ -193,12 +219,18 @@ impl<T: Target> Dispatcher<T> {
                 }
                 Some(handed) = self.handed.recv() => {
                     // Already claimed for us: no query, and the next claim stays as planned.
+                    context.hold([&handed.call]);
                     context.start(&mut deliveries, handed.call, handed.slot);
                     while let Ok(handed) = self.handed.try_recv() {
+                        context.hold([&handed.call]);
                         context.start(&mut deliveries, handed.call, handed.slot);
                     }
                 }
-                Some(_) = deliveries.join_next(), if saturated => claim_now = true,
+                Some(_) = deliveries.join_next(), if saturated || !ready.is_empty() => {
+                    context.fill(&mut deliveries, &mut ready, &self.slots);
+                    // Refill the waiting calls in batches, not one claim per delivery.
+                    claim_now = saturated && ready.len() <= prefetch / 2;
+                }
                 _ = tokio::time::sleep_until(next_claim) => claim_now = true,
                 _ = shutdown.changed() => {}
             }
@@ -238,29 +270,21 @@ impl<T: Target> Dispatcher<T> {
         }
     }
 
-    /// Claims up to `wanted` due calls (slots are free for them) and starts their
-    /// deliveries; returns how many were claimed.
+    /// Claims up to `wanted` due calls and queues them for a slot; returns how many were
+    /// claimed.
     async fn claim(
         &self,
         wanted: u32,
         context: &DeliveryContext<T>,
-        deliveries: &mut JoinSet<()>,
+        ready: &mut VecDeque<ClaimedCall>,
     ) -> u32 {
-        // Publishers may take slots meanwhile: reserve them before claiming.
-        let Ok(mut reserved) = self.slots.clone().try_acquire_many_owned(wanted) else {
-            return 0;
-        };
         let now = now_millis();
         let lease_until = now + self.settings.lease.as_millis() as i64;
         match self.store.claim_due(now, lease_until, wanted).await {
             Ok(calls) => {
+                context.hold(&calls);
                 let claimed = calls.len() as u32;
-                for call in calls {
-                    let slot = reserved
-                        .split(1)
-                        .expect("a claim returns at most the calls it was asked for");
-                    context.start(deliveries, call, slot);
-                }
+                ready.extend(calls);
                 claimed
             }
             Err(e) => {
