@@ -387,3 +387,35 @@ async fn shutdown_hands_back_deliveries_that_outlive_the_grace_period() {
         "the abandoned attempt was never recorded as made"
     );
 }
+
+/// Connections to a receiver are kept for reuse up to the number of deliveries in flight:
+/// a second burst as large as the first opens no new ones.
+#[tokio::test]
+async fn a_busy_receiver_keeps_its_connections_between_bursts() {
+    const IN_FLIGHT: usize = 100;
+    let server = TestServer::start_with(&["--max-in-flight=100"]).await;
+    let site = server.create_site().await;
+    // Each answer waits long enough for the whole burst to be in flight at once.
+    let receiver = Receiver::start(|_, _| Reply {
+        delay: Duration::from_millis(1000),
+        ..Reply::status(200)
+    })
+    .await;
+    server
+        .create_webhook(&site, &receiver.url("/"), json!({}))
+        .await;
+    for _burst in 0..2 {
+        let publishes = (0..IN_FLIGHT).map(|i| server.publish(&site, item_event(&i.to_string())));
+        let published = futures_util::future::join_all(publishes).await;
+        // The burst is over when every call has its answer (its connection is free again).
+        for call in published.iter().map(call_id) {
+            let settled = server.settled_call(&site, &call).await;
+            assert_eq!(settled["status"], "success", "{settled}");
+        }
+    }
+    assert!(
+        receiver.connections() <= IN_FLIGHT,
+        "{} connections for bursts of {IN_FLIGHT}",
+        receiver.connections()
+    );
+}

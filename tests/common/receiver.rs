@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -13,6 +14,8 @@ use tokio::sync::watch;
 
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// The client's address: one per TCP connection.
+    pub peer: SocketAddr,
     pub path: String,
     pub headers: HashMap<String, String>,
     pub body: Bytes,
@@ -71,10 +74,14 @@ impl Receiver {
         let respond: Responder = Arc::new(respond);
         let state = (received.clone(), Arc::new(count_tx), respond);
         let app = Router::new().fallback(
-            move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
+            move |ConnectInfo(peer): ConnectInfo<SocketAddr>,
+                  uri: axum::http::Uri,
+                  headers: HeaderMap,
+                  body: Bytes| {
                 let (received, count_tx, respond) = state.clone();
                 async move {
                     let request = Received {
+                        peer,
                         path: uri.path().to_owned(),
                         headers: headers
                             .iter()
@@ -109,7 +116,13 @@ impl Receiver {
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        });
         Receiver {
             addr,
             received,
@@ -151,6 +164,16 @@ impl Receiver {
             missing.len(),
             ids.len()
         );
+    }
+
+    /// How many TCP connections the requests so far came over.
+    pub fn connections(&self) -> usize {
+        let received = self.received.lock().unwrap();
+        received
+            .iter()
+            .map(|r| r.peer)
+            .collect::<HashSet<_>>()
+            .len()
     }
 
     /// How many distinct `webhook-id`s arrived more than once.
