@@ -89,11 +89,7 @@ pub fn signature_header(
 pub const ROTATION_OVERLAP_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// The previous secret while its overlap lasts.
-pub fn active_previous(
-    previous: Option<&str>,
-    expires_at: Option<i64>,
-    now_ms: i64,
-) -> Option<&str> {
+pub fn active_previous<T>(previous: Option<T>, expires_at: Option<i64>, now_ms: i64) -> Option<T> {
     match (previous, expires_at) {
         (Some(secret), Some(expires_at)) if now_ms < expires_at => Some(secret),
         _ => None,
@@ -214,7 +210,7 @@ mod tests {
     fn the_previous_secret_signs_only_during_the_overlap() {
         assert_eq!(active_previous(Some("old"), Some(1_000), 999), Some("old"));
         assert_eq!(active_previous(Some("old"), Some(1_000), 1_000), None);
-        assert_eq!(active_previous(None, Some(1_000), 0), None);
+        assert_eq!(active_previous(None::<&str>, Some(1_000), 0), None);
         assert_eq!(active_previous(Some("old"), None, 0), None);
     }
 

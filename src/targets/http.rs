@@ -1,13 +1,15 @@
 //! Plain HTTP webhooks: a signed POST, redirects never followed, one pooled client.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT,
 };
+use reqwest::Url;
 use serde_json::{Map, Value};
 
 use super::{Outcome, Target};
@@ -35,6 +37,34 @@ pub struct HttpSettings {
 pub struct HttpTarget {
     client: reqwest::Client,
     settings: HttpSettings,
+    /// Per webhook id: the record a [`Prepared`] was made from, and it. A record is
+    /// replaced (never changed in place) when the webhook changes, so pointer equality
+    /// says whether the preparation still holds.
+    prepared: Mutex<HashMap<String, PreparedFor>>,
+}
+
+/// A preparation and the webhook record it was made from.
+type PreparedFor = (Arc<WebhookRecord>, Arc<Prepared>);
+
+/// What every request to one version of a webhook shares, worked out once instead of per
+/// call: the checked URL, the signing keys and the headers that do not change per call.
+struct Prepared {
+    url: Result<Url, String>,
+    headers: Result<HeaderMap, String>,
+    key: Result<SigningKey, String>,
+    /// The secret before a rotation, while it may still sign (checked per call).
+    previous_key: Option<Result<SigningKey, String>>,
+}
+
+/// Webhooks prepared at most; beyond this the map starts over (it is only a shortcut).
+const PREPARED_MAX: usize = 10_000;
+
+fn header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), String> {
+    let name =
+        HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header {name}: {e}"))?;
+    let value = HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?;
+    headers.insert(name, value);
+    Ok(())
 }
 
 /// Drops every resolved address that is not public, so a host name cannot smuggle a
@@ -76,47 +106,64 @@ impl HttpTarget {
         Ok(HttpTarget {
             client: builder.build()?,
             settings,
+            prepared: Mutex::default(),
         })
     }
 
+    /// The preparation for this version of `webhook`, made on first use.
+    fn prepared(&self, webhook: &Arc<WebhookRecord>) -> Arc<Prepared> {
+        let mut prepared = self.prepared.lock().expect("prepared lock");
+        if let Some((record, ready)) = prepared.get(&webhook.id) {
+            if Arc::ptr_eq(record, webhook) {
+                return ready.clone();
+            }
+        }
+        if prepared.len() >= PREPARED_MAX {
+            prepared.clear();
+        }
+        let ready = Arc::new(self.prepare(webhook));
+        prepared.insert(webhook.id.clone(), (webhook.clone(), ready.clone()));
+        ready
+    }
+
+    fn prepare(&self, webhook: &WebhookRecord) -> Prepared {
+        let parse_key =
+            |secret: &str| SigningKey::parse(secret).map_err(|e| format!("webhook secret: {e}"));
+        Prepared {
+            url: check_url(&webhook.settings.url, self.settings.allow_private_targets)
+                .map_err(|problem| format!("the URL {problem}")),
+            headers: static_headers(webhook),
+            key: parse_key(&webhook.secret),
+            previous_key: webhook.previous_secret.as_deref().map(parse_key),
+        }
+    }
+
+    /// The request's headers: the webhook's own, then this call's and its signatures.
     fn headers(
-        &self,
+        prepared: &Prepared,
         call: &ClaimedCall,
         webhook: &WebhookRecord,
         timestamp: i64,
     ) -> Result<HeaderMap, String> {
-        let mut headers = HeaderMap::new();
-        let mut put = |name: &str, value: &str| -> Result<(), String> {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| format!("header {name}: {e}"))?;
-            let value = HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?;
-            headers.insert(name, value);
-            Ok(())
-        };
-        for (name, value) in &webhook.settings.headers {
-            put(name, value)?;
-        }
-        put(CONTENT_TYPE.as_str(), &call.content_type)?;
-        put(USER_AGENT.as_str(), USER_AGENT_VALUE)?;
-        put("x-site-id", &call.site_id)?;
-        put("x-webhook-id", &webhook.id)?;
-        put("x-environment", &call.environment)?;
-        let parse =
-            |secret: &str| SigningKey::parse(secret).map_err(|e| format!("webhook secret: {e}"));
-        let current = parse(&webhook.secret)?;
+        let mut headers = prepared.headers.clone()?;
+        header(&mut headers, CONTENT_TYPE.as_str(), &call.content_type)?;
+        header(&mut headers, "x-site-id", &call.site_id)?;
+        header(&mut headers, "x-environment", &call.environment)?;
+        let current = prepared.key.as_ref().map_err(String::clone)?;
         let previous = active_previous(
-            webhook.previous_secret.as_deref(),
+            prepared.previous_key.as_ref(),
             webhook.previous_secret_expires_at,
             timestamp * 1000,
         )
-        .map(parse)
+        .map(|key| key.as_ref().map_err(String::clone))
         .transpose()?;
         let body = call.body.as_bytes();
-        put("webhook-id", &call.call_id)?;
-        put("webhook-timestamp", &timestamp.to_string())?;
-        put(
+        header(&mut headers, "webhook-id", &call.call_id)?;
+        header(&mut headers, "webhook-timestamp", &timestamp.to_string())?;
+        header(
+            &mut headers,
             "webhook-signature",
-            &signature_header(&current, previous.as_ref(), &call.call_id, timestamp, body),
+            &signature_header(current, previous, &call.call_id, timestamp, body),
         )?;
         if let Some(secret) = &webhook.settings.jws_secret {
             let issuer = webhook
@@ -124,16 +171,35 @@ impl HttpTarget {
                 .jws_issuer
                 .as_deref()
                 .unwrap_or(DEFAULT_JWS_ISSUER);
-            put("x-nf-sign", &jws_sign(secret.as_bytes(), issuer, body))?;
-        }
-        if let Some(auth) = &webhook.settings.basic_auth {
-            use base64::Engine;
-            let token = base64::engine::general_purpose::STANDARD
-                .encode(format!("{}:{}", auth.username, auth.password));
-            put(AUTHORIZATION.as_str(), &format!("Basic {token}"))?;
+            header(
+                &mut headers,
+                "x-nf-sign",
+                &jws_sign(secret.as_bytes(), issuer, body),
+            )?;
         }
         Ok(headers)
     }
+}
+
+/// The headers every call of `webhook` carries: its own, then ours (which win).
+fn static_headers(webhook: &WebhookRecord) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in &webhook.settings.headers {
+        header(&mut headers, name, value)?;
+    }
+    header(&mut headers, USER_AGENT.as_str(), USER_AGENT_VALUE)?;
+    header(&mut headers, "x-webhook-id", &webhook.id)?;
+    if let Some(auth) = &webhook.settings.basic_auth {
+        use base64::Engine;
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", auth.username, auth.password));
+        header(
+            &mut headers,
+            AUTHORIZATION.as_str(),
+            &format!("Basic {token}"),
+        )?;
+    }
+    Ok(headers)
 }
 
 /// Headers as the activity log shows them: credentials masked.
@@ -193,7 +259,7 @@ fn describe(error: &reqwest::Error, timeout: Duration) -> String {
 }
 
 impl Target for HttpTarget {
-    async fn deliver(&self, call: &ClaimedCall, webhook: &WebhookRecord) -> Outcome {
+    async fn deliver(&self, call: &ClaimedCall, webhook: &Arc<WebhookRecord>) -> Outcome {
         let started_at = now_millis();
         let clock = Instant::now();
         let timeout = Duration::from_millis(webhook.settings.timeout_ms);
@@ -216,11 +282,12 @@ impl Target for HttpTarget {
                 delivered: false,
             }
         };
-        let url = match check_url(&webhook.settings.url, self.settings.allow_private_targets) {
-            Ok(url) => url,
-            Err(problem) => return failed(attempt, format!("not sent: the URL {problem}")),
+        let prepared = self.prepared(webhook);
+        let url = match &prepared.url {
+            Ok(url) => url.clone(),
+            Err(problem) => return failed(attempt, format!("not sent: {problem}")),
         };
-        let headers = match self.headers(call, webhook, started_at / 1000) {
+        let headers = match Self::headers(&prepared, call, webhook, started_at / 1000) {
             Ok(headers) => headers,
             Err(problem) => return failed(attempt, format!("not sent: {problem}")),
         };

@@ -4,6 +4,7 @@
 pub mod http;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use crate::store::WebhookRecord;
 use crate::store::{ClaimedCall, NewAttempt};
@@ -19,6 +20,6 @@ pub trait Target: Send + Sync + 'static {
     fn deliver(
         &self,
         call: &ClaimedCall,
-        webhook: &WebhookRecord,
+        webhook: &Arc<WebhookRecord>,
     ) -> impl Future<Output = Outcome> + Send;
 }
