@@ -236,6 +236,7 @@ impl<T: Target> Dispatcher<T> {
             }
         }
 
+        while deliveries.try_join_next().is_some() {}
         tracing::info!(in_flight = deliveries.len(), "dispatcher stopping");
         // Calls handed over but not started are released with the unrecorded ones below.
         self.handed.close();
