@@ -94,6 +94,12 @@ impl<T: Target> DeliveryContext<T> {
         });
     }
 
+    /// Starts a call a publisher handed over with its slot.
+    fn start_handed(&self, deliveries: &mut JoinSet<()>, handed: HandedCall) {
+        self.hold([&handed.call]);
+        self.start(deliveries, handed.call, handed.slot);
+    }
+
     /// Starts claimed calls while delivery slots are free.
     fn fill(
         &self,
@@ -219,11 +225,9 @@ impl<T: Target> Dispatcher<T> {
                 }
                 Some(handed) = self.handed.recv() => {
                     // Already claimed for us: no query, and the next claim stays as planned.
-                    context.hold([&handed.call]);
-                    context.start(&mut deliveries, handed.call, handed.slot);
+                    context.start_handed(&mut deliveries, handed);
                     while let Ok(handed) = self.handed.try_recv() {
-                        context.hold([&handed.call]);
-                        context.start(&mut deliveries, handed.call, handed.slot);
+                        context.start_handed(&mut deliveries, handed);
                     }
                 }
                 Some(_) = deliveries.join_next(), if saturated || !ready.is_empty() => {
@@ -241,10 +245,7 @@ impl<T: Target> Dispatcher<T> {
         // Calls handed over but not started are released with the unrecorded ones below.
         self.handed.close();
         while let Ok(handed) = self.handed.try_recv() {
-            outstanding
-                .lock()
-                .expect("outstanding lock")
-                .insert(handed.call.call_id, handed.call.claim_token);
+            context.hold([&handed.call]);
         }
         let drained = tokio::time::timeout(self.settings.shutdown_grace, async {
             while deliveries.join_next().await.is_some() {}

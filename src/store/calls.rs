@@ -292,11 +292,12 @@ impl Store {
         lease_until: UnixMillis,
         limit: u32,
     ) -> Result<Vec<ClaimedCall>> {
+        let claim_token = ids::random_urlsafe(12);
         let claim = ClaimDue {
             now,
             lease_until,
             limit,
-            claim_token: ids::random_urlsafe(12),
+            claim_token: claim_token.clone(),
         };
         let (rows, events) = self.writer.run(Arc::new(claim)).await?;
         if rows.is_empty() {
@@ -323,7 +324,7 @@ impl Store {
                     .ok_or_else(|| corrupt("call without its event", &event_id))?;
                 Ok(ClaimedCall {
                     call_id: row.text("id")?,
-                    claim_token: row.text("claim_token")?,
+                    claim_token: claim_token.clone(),
                     site_id: row.text("site_id")?,
                     environment,
                     body: row.opt_text("body")?.unwrap_or(event_body),
@@ -433,7 +434,7 @@ impl WriteJob for ClaimDue {
         claim.bind(i64::from(self.limit));
         claim.push(&dialect.skip_locked("webhook_calls"));
         claim.push(
-            ") RETURNING id, claim_token, site_id, event_id, webhook_id, body, content_type, \
+            ") RETURNING id, site_id, event_id, webhook_id, body, content_type, \
              attempt_count, one_shot, resend_requested",
         );
         let calls = tx.fetch_all(claim).await?;
