@@ -23,19 +23,12 @@ fn a_database_newer_than_the_binary_stops_the_server_with_a_reason() {
     assert!(hookrelay(&["migrate", &data]).0);
     let db = dir.path().join("hookrelay.db");
     // A newer binary's migration, as it would leave the database.
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap();
-        sqlx::query(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)",
-        )
-        .execute(&pool)
-        .await
-        .unwrap();
-        pool.close().await;
-    });
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(common::add_future_migration(&format!(
+            "sqlite://{}",
+            db.display()
+        )));
     let (ok, out) = hookrelay(&["migrate", &data]);
     assert!(!ok);
     assert!(

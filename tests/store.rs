@@ -332,15 +332,7 @@ async fn concurrent_publishes_with_one_idempotency_key_create_one_event() {
 async fn a_database_from_a_newer_binary_is_refused() {
     let (store, _dir, url) = open().await;
     store.close().await;
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-    sqlx::query(
-        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
+    common::add_future_migration(&url).await;
     let error = Store::open(&url, &PoolSettings::default())
         .await
         .err()

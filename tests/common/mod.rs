@@ -247,3 +247,16 @@ pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
 pub fn item_event(id: &str) -> Value {
     json!({"entity_type": "item", "event_type": "update", "entity": {"id": id}})
 }
+
+/// Leaves the database at `url` as a newer binary's migration would: schema version 999.
+pub async fn add_future_migration(url: &str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+}
