@@ -46,33 +46,11 @@ async fn three_processes_share_the_work_and_survive_losing_one() {
         ..Reply::status(200)
     })
     .await;
-    let post = |base: &str, path: String, body: Value| {
-        client
-            .post(format!("{base}{path}"))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&body)
-            .send()
-    };
-    let site: Value = post(
-        &bases[0],
-        "/api/v1/sites".into(),
-        json!({"name": "cluster"}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let site = site["id"].as_str().unwrap().to_owned();
+    let api = common::TestServer::api_client(&bases[0]);
+    let site = api.create_site().await;
     for path in ["/a", "/b"] {
-        let hook = json!({"name": path, "url": receiver.url(path), "triggers": [{"entity_type": "item", "event_types": ["*"]}]});
-        assert_eq!(
-            post(&bases[0], format!("/api/v1/sites/{site}/webhooks"), hook)
-                .await
-                .unwrap()
-                .status(),
-            201
-        );
+        api.create_webhook(&site, &receiver.url(path), json!({ "name": path }))
+            .await;
     }
 
     // Publishers spread over the three nodes; one whose node dies moves to the next node.

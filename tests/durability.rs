@@ -44,26 +44,11 @@ async fn sigkill_mid_load_loses_no_accepted_call() {
 
     let server = spawn_server(dir.path(), port).await;
     let base = server.base.clone();
-    let post = |path: String, body: Value| {
-        client
-            .post(format!("{base}{path}"))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&body)
-            .send()
-    };
-    let site: Value = post("/api/v1/sites".into(), json!({"name": "load"}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let site = site["id"].as_str().unwrap().to_owned();
+    let api = common::TestServer::api_client(&base);
+    let site = api.create_site().await;
     for name in ["a", "b"] {
-        let hook = json!({"name": name, "url": receiver.url("/"), "triggers": [{"entity_type": "item", "event_types": ["*"]}]});
-        let created = post(format!("/api/v1/sites/{site}/webhooks"), hook)
-            .await
-            .unwrap();
-        assert_eq!(created.status(), 201);
+        api.create_webhook(&site, &receiver.url("/"), json!({ "name": name }))
+            .await;
     }
 
     // Publish from 8 concurrent clients until the server dies under them.
