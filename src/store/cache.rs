@@ -6,6 +6,7 @@
 //! moved while it ran) is not kept, so a stale read can never outlive the change.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -28,7 +29,26 @@ impl<V: Clone> Cache<V> {
         }
     }
 
-    pub fn get(&self, key: &str) -> Option<V> {
+    /// The value for `key`: cached, or else what `load` finds, which is kept for next time
+    /// unless a change raced with the load. A `None` from `load` is not kept.
+    pub async fn get_or_load<E>(
+        &self,
+        key: &str,
+        load: impl Future<Output = Result<Option<V>, E>>,
+    ) -> Result<Option<V>, E> {
+        if let Some(value) = self.get(key) {
+            return Ok(Some(value));
+        }
+        // Read before the load starts (futures do nothing until awaited).
+        let generation = self.generation();
+        let loaded = load.await?;
+        if let Some(value) = &loaded {
+            self.put(key, generation, value.clone());
+        }
+        Ok(loaded)
+    }
+
+    fn get(&self, key: &str) -> Option<V> {
         let entries = self.entries.lock().expect("cache lock");
         entries
             .get(key)
@@ -37,11 +57,11 @@ impl<V: Clone> Cache<V> {
     }
 
     /// Read before loading, and handed back to [`Cache::put`].
-    pub fn generation(&self) -> u64 {
+    fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
     }
 
-    pub fn put(&self, key: &str, loaded_at_generation: u64, value: V) {
+    fn put(&self, key: &str, loaded_at_generation: u64, value: V) {
         let mut entries = self.entries.lock().expect("cache lock");
         if self.generation() != loaded_at_generation {
             return;
@@ -90,6 +110,20 @@ mod tests {
         cache.forget_all();
         cache.put("b", before, 2);
         assert_eq!((cache.get("a"), cache.get("b")), (None, None));
+    }
+
+    #[tokio::test]
+    async fn loads_once_and_keeps_only_what_was_found() {
+        let cache = Cache::new(Duration::from_secs(60));
+        let found = cache.get_or_load("a", async { Ok::<_, ()>(Some(1)) }).await;
+        assert_eq!(found, Ok(Some(1)));
+        let again = cache.get_or_load("a", async { Ok::<_, ()>(Some(2)) }).await;
+        assert_eq!(again, Ok(Some(1)), "the second read comes from the cache");
+        assert_eq!(
+            cache.get_or_load("b", async { Ok::<_, ()>(None) }).await,
+            Ok(None)
+        );
+        assert_eq!(cache.get("b"), None, "nothing found, nothing kept");
     }
 
     #[test]

@@ -67,20 +67,16 @@ impl Store {
 
     pub async fn token_by_secret(&self, secret: &str) -> Result<Option<TokenRecord>> {
         let hash = token::hash(secret);
-        if let Some(token) = self.token_cache.get(&hash) {
-            return Ok(Some(token));
-        }
-        let generation = self.token_cache.generation();
-        let row =
-            sqlx::query("SELECT id, name, role, created_at FROM api_tokens WHERE token_hash = $1")
-                .bind(hash.clone())
-                .fetch_optional(&self.read)
-                .await?;
-        let token = row.as_ref().map(from_row).transpose()?;
-        if let Some(token) = &token {
-            self.token_cache.put(&hash, generation, token.clone());
-        }
-        Ok(token)
+        let load = async {
+            let row = sqlx::query(
+                "SELECT id, name, role, created_at FROM api_tokens WHERE token_hash = $1",
+            )
+            .bind(hash.clone())
+            .fetch_optional(&self.read)
+            .await?;
+            row.as_ref().map(from_row).transpose()
+        };
+        self.token_cache.get_or_load(&hash, load).await
     }
 
     pub async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {

@@ -259,21 +259,24 @@ impl Store {
 
     /// All webhooks of a site (cached), for matching events and, on SQLite, for delivery.
     pub(super) async fn site_webhooks(&self, site_id: &str) -> Result<SiteWebhooks> {
-        if let Some(hooks) = self.webhook_cache.get(site_id) {
-            return Ok(hooks);
-        }
-        let generation = self.webhook_cache.generation();
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM webhooks WHERE site_id = $1 ORDER BY id"
-        )))
-        .bind(site_id.to_owned())
-        .fetch_all(&self.read)
-        .await?;
-        let hooks: SiteWebhooks = rows
-            .iter()
-            .map(|row| from_row(row).map(std::sync::Arc::new))
-            .collect::<Result<_>>()?;
-        self.webhook_cache.put(site_id, generation, hooks.clone());
-        Ok(hooks)
+        let load = async {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM webhooks WHERE site_id = $1 ORDER BY id"
+            )))
+            .bind(site_id.to_owned())
+            .fetch_all(&self.read)
+            .await?;
+            let hooks: SiteWebhooks = rows
+                .iter()
+                .map(|row| from_row(row).map(std::sync::Arc::new))
+                .collect::<Result<_>>()?;
+            Ok::<_, StoreError>(Some(hooks))
+        };
+        // The load always finds a list (possibly empty), so the default never applies.
+        Ok(self
+            .webhook_cache
+            .get_or_load(site_id, load)
+            .await?
+            .unwrap_or_default())
     }
 }
