@@ -46,6 +46,8 @@ fn a_short_bench_run_reports_every_figure_and_loses_nothing() {
         "server_idle_rss_mb",
         "server_peak_rss_mb",
         "percent_of_raw_limit",
+        "server_cores",
+        "bench_cores",
     ] {
         assert!(scenario[field].as_f64().unwrap() > 0.0, "{field}");
     }
