@@ -76,8 +76,8 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub poll_interval: Duration,
 
-    /// Calls claimed per database round trip.
-    #[arg(long, env = "HOOKRELAY_CLAIM_BATCH", default_value_t = 100)]
+    /// Calls claimed per database round trip at most (rounded down to a power of two).
+    #[arg(long, env = "HOOKRELAY_CLAIM_BATCH", default_value_t = 128)]
     pub claim_batch: u32,
 
     /// Deliveries in flight at once, per process.

@@ -168,9 +168,9 @@ async fn only_the_current_claim_moves_a_call_but_every_attempt_counts() {
         started_at: now,
         duration_ms: 3,
         request_url: "https://example.com/hook".into(),
-        request_headers: json!({}),
+        request_headers: serde_json::value::to_raw_value(&json!({})).unwrap(),
         response_status: Some(200),
-        response_headers: Some(json!({})),
+        response_headers: Some(serde_json::value::to_raw_value(&json!({})).unwrap()),
         response_body: Some("ok".into()),
         error: None,
     });

@@ -1,16 +1,16 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use std::sync::Arc;
 
-use super::sql::{Sql, SqlRow};
+use super::sql::{Rows, Sql, SqlRow};
 use super::tx::{Tx, WriteJob};
 use super::webhooks::{self, WebhookRecord};
-use super::{corrupt, json_text, parse_json, Dialect, Result, Store, StoreError};
+use super::{corrupt, parse_json, Dialect, Result, Store, StoreError};
 use crate::domain::call::{CallStatus, NextStep};
 use crate::domain::ids;
 use crate::domain::time::{rfc3339, UnixMillis};
@@ -74,10 +74,11 @@ pub struct NewAttempt {
     pub started_at: UnixMillis,
     pub duration_ms: i64,
     pub request_url: String,
-    /// Headers as sent, with credentials masked.
-    pub request_headers: Value,
+    /// Headers as sent, with credentials masked: a JSON object, kept as the text it is
+    /// stored as (written once per delivery, read rarely).
+    pub request_headers: Box<RawValue>,
     pub response_status: Option<i64>,
-    pub response_headers: Option<Value>,
+    pub response_headers: Option<Box<RawValue>>,
     /// Cut to the configured limit.
     pub response_body: Option<String>,
     pub error: Option<String>,
@@ -94,7 +95,7 @@ pub struct AttemptRecord {
 pub struct RequestView {
     /// URL and headers of the latest attempt (absent until one is made).
     pub url: Option<String>,
-    pub headers: Option<Value>,
+    pub headers: Option<Box<RawValue>>,
     pub content_type: String,
     pub body: String,
 }
@@ -428,10 +429,12 @@ impl WriteJob for ClaimDue {
             " WHERE id IN (SELECT id FROM webhook_calls \
              WHERE status = 'pending' AND next_attempt_at <= ",
         );
+        // The limit is written out, not bound: SQLite re-plans a statement whenever its
+        // LIMIT parameter is bound again, so a bound limit made every claim a fresh parse.
+        // (Each limit is a statement of its own; the dispatcher asks only a few.)
         claim
             .bind(self.now)
-            .push(" ORDER BY next_attempt_at LIMIT ");
-        claim.bind(i64::from(self.limit));
+            .push(&format!(" ORDER BY next_attempt_at LIMIT {}", self.limit));
         claim.push(&dialect.skip_locked("webhook_calls"));
         claim.push(
             ") RETURNING id, site_id, event_id, webhook_id, body, content_type, \
@@ -455,44 +458,48 @@ impl WriteJob for ClaimDue {
     }
 }
 
+/// Rows per multi-row statement when recording results (PostgreSQL).
+const ATTEMPTS_PER_INSERT: usize = 256;
+const RESULTS_PER_UPDATE: usize = 128;
+
 struct RecordResults(Arc<[AttemptResult]>);
 
 impl WriteJob for RecordResults {
     type Output = ();
 
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<()> {
-        let dialect = tx.dialect();
-        let attempts: Vec<_> = self
+        let attempts = self
             .0
             .iter()
-            .filter_map(|r| r.attempt.as_ref().map(|a| (&r.call_id, a)))
-            .collect();
-        for chunk in attempts.chunks(200) {
-            let mut sql = Sql::new(dialect, "INSERT INTO webhook_attempts (id, call_id, manual, started_at, duration_ms, \
-                 request_url, request_headers, response_status, response_headers, response_body, error) VALUES ",
-            );
-            for (i, (call_id, a)) in chunk.iter().enumerate() {
-                sql.push(if i == 0 { "(" } else { ", (" });
-                sql.bind(ids::new_id(ids::ATTEMPT)).push(", ");
-                sql.bind(call_id.as_str()).push(", ");
-                sql.bind(i64::from(a.manual)).push(", ");
-                sql.bind(a.started_at).push(", ");
-                sql.bind(a.duration_ms).push(", ");
-                sql.bind(a.request_url.as_str()).push(", ");
-                sql.bind(json_text(&a.request_headers)).push(", ");
-                sql.bind(a.response_status).push(", ");
-                sql.bind(a.response_headers.as_ref().map(json_text))
-                    .push(", ");
-                sql.bind(a.response_body.as_deref()).push(", ");
-                sql.bind(a.error.as_deref()).push(")");
-            }
-            tx.execute(sql).await?;
+            .filter_map(|r| r.attempt.as_ref().map(|a| (&r.call_id, a)));
+        let mut attempt_rows = Rows::new(
+            "INSERT INTO webhook_attempts (id, call_id, manual, started_at, duration_ms, \
+             request_url, request_headers, response_status, response_headers, response_body, error) VALUES ",
+            ATTEMPTS_PER_INSERT,
+        );
+        for (call_id, a) in attempts {
+            attempt_rows.push([
+                ids::new_id(ids::ATTEMPT).into(),
+                call_id.as_str().into(),
+                i64::from(a.manual).into(),
+                a.started_at.into(),
+                a.duration_ms.into(),
+                a.request_url.as_str().into(),
+                a.request_headers.get().into(),
+                a.response_status.into(),
+                a.response_headers.as_deref().map(RawValue::get).into(),
+                a.response_body.as_deref().into(),
+                a.error.as_deref().into(),
+            ]);
         }
-        // One statement per batch: the writer's cost is per statement, not per row. Every
-        // attempt counts; only the holder of the current claim moves the call on (a resend
-        // or an expired lease may have handed it to someone else meanwhile).
-        for chunk in chunks_of_distinct_calls(&self.0, 100) {
-            let mut sql = Sql::new(dialect, "UPDATE webhook_calls SET \
+        tx.execute_rows(attempt_rows).await?;
+        // Every attempt counts; only the holder of the current claim moves the call on (a
+        // resend or an expired lease may have handed it to someone else meanwhile). The
+        // multi-row form joins a VALUES list, in which a call must not appear twice (only
+        // one of its rows would apply).
+        for group in chunks_of_distinct_calls(&self.0, RESULTS_PER_UPDATE) {
+            let mut rows = Rows::new(
+                "UPDATE webhook_calls SET \
                    status = CASE WHEN webhook_calls.claim_token = v.column8 THEN v.column1 ELSE webhook_calls.status END, \
                    next_attempt_at = CASE WHEN webhook_calls.claim_token = v.column8 THEN v.column2 ELSE webhook_calls.next_attempt_at END, \
                    resend_requested = CASE WHEN webhook_calls.claim_token = v.column8 THEN 0 ELSE webhook_calls.resend_requested END, \
@@ -500,24 +507,38 @@ impl WriteJob for RecordResults {
                    attempt_count = webhook_calls.attempt_count + v.column3, \
                    last_status_code = v.column4, last_error = v.column5, \
                    last_attempt_at = v.column6, updated_at = v.column6 \
-                 FROM (VALUES ");
-            for (i, r) in chunk.iter().enumerate() {
+                 FROM (VALUES ",
+                RESULTS_PER_UPDATE,
+            )
+            .tail(") AS v WHERE webhook_calls.id = v.column7")
+            .one_row(
+                "UPDATE webhook_calls SET \
+                   status = CASE WHEN claim_token = ?8 THEN ?1 ELSE status END, \
+                   next_attempt_at = CASE WHEN claim_token = ?8 THEN ?2 ELSE next_attempt_at END, \
+                   resend_requested = CASE WHEN claim_token = ?8 THEN 0 ELSE resend_requested END, \
+                   claim_token = CASE WHEN claim_token = ?8 THEN NULL ELSE claim_token END, \
+                   attempt_count = attempt_count + ?3, \
+                   last_status_code = ?4, last_error = ?5, \
+                   last_attempt_at = ?6, updated_at = ?6 \
+                 WHERE id = ?7",
+            );
+            for r in group {
                 let (status, next_attempt_at) = match r.next {
                     NextStep::Done(status) => (status, None),
                     NextStep::RetryAt(at) => (CallStatus::Pending, Some(at)),
                 };
-                sql.push(if i == 0 { "(" } else { ", (" });
-                sql.bind(status.as_str()).push(", ");
-                sql.bind(next_attempt_at).push(", ");
-                sql.bind(i64::from(r.attempt.is_some())).push(", ");
-                sql.bind(r.status_code).push(", ");
-                sql.bind(r.error.as_deref()).push(", ");
-                sql.bind(r.finished_at).push(", ");
-                sql.bind(r.call_id.as_str()).push(", ");
-                sql.bind(r.claim_token.as_str()).push(")");
+                rows.push([
+                    status.as_str().into(),
+                    next_attempt_at.into(),
+                    i64::from(r.attempt.is_some()).into(),
+                    r.status_code.into(),
+                    r.error.as_deref().into(),
+                    r.finished_at.into(),
+                    r.call_id.as_str().into(),
+                    r.claim_token.as_str().into(),
+                ]);
             }
-            sql.push(") AS v WHERE webhook_calls.id = v.column7");
-            tx.execute(sql).await?;
+            tx.execute_rows(rows).await?;
         }
         Ok(())
     }

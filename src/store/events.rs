@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
-use super::sql::Sql;
+use super::sql::{Rows, Sql};
 use super::tx::{Tx, WriteJob, Writer};
 use super::webhooks::WebhookRecord;
 use super::{json_text, parse_json, Result, Store, StoreError};
 use super::{ClaimedCall, HandedCall, Handoff};
+use crate::domain::call::CallStatus;
 use crate::domain::event::NewEvent;
 use crate::domain::ids;
 use crate::domain::time::now_millis;
@@ -20,9 +21,9 @@ use crate::domain::webhook::DEFAULT_CONTENT_TYPE;
 /// An `Idempotency-Key` answers with its first response for this long.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
-/// Rows per multi-row INSERT; keeps well under both engines' bind-parameter limits.
-const CALLS_PER_INSERT: usize = 500;
-const EVENTS_PER_INSERT: usize = 500;
+/// Rows per multi-row INSERT (PostgreSQL); keeps well under its bind-parameter limit.
+const CALLS_PER_INSERT: usize = 256;
+const EVENTS_PER_INSERT: usize = 256;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Published {
@@ -187,56 +188,53 @@ impl WriteJob for WriteEvents {
             .filter(|(_, o)| **o == Written::Yes)
             .map(|(e, _)| e)
             .collect();
-        for chunk in written.chunks(EVENTS_PER_INSERT) {
-            let mut sql = Sql::new(
-                dialect,
-                "INSERT INTO events (id, site_id, entity_type, event_type, environment, body, created_at) VALUES ",
-            );
-            for (i, e) in chunk.iter().enumerate() {
-                sql.push(if i == 0 { "(" } else { ", (" });
-                sql.bind(e.event_id.as_str()).push(", ");
-                sql.bind(e.site_id.as_str()).push(", ");
-                sql.bind(e.entity_type.as_str()).push(", ");
-                sql.bind(e.event_type.as_str()).push(", ");
-                sql.bind(e.environment.as_str()).push(", ");
-                sql.bind(e.body.as_str()).push(", ");
-                sql.bind(e.now).push(")");
+        let mut event_rows = Rows::new(
+            "INSERT INTO events (id, site_id, entity_type, event_type, environment, body, created_at) VALUES ",
+            EVENTS_PER_INSERT,
+        );
+        let mut call_rows = Rows::new(
+            "INSERT INTO webhook_calls (id, site_id, event_id, webhook_id, body, content_type, \
+             entity_type, event_type, status, claim_token, next_attempt_at, created_at, updated_at) VALUES ",
+            CALLS_PER_INSERT,
+        );
+        let mut all_leased = true;
+        for e in &written {
+            event_rows.push([
+                e.event_id.as_str().into(),
+                e.site_id.as_str().into(),
+                e.entity_type.as_str().into(),
+                e.event_type.as_str().into(),
+                e.environment.as_str().into(),
+                e.body.as_str().into(),
+                e.now.into(),
+            ]);
+            let (claim_token, due) = match &e.lease {
+                Some((token, until)) => (Some(token.as_str()), *until),
+                None => (None, e.now),
+            };
+            all_leased &= e.lease.is_some() || e.calls.is_empty();
+            for c in &e.calls {
+                call_rows.push([
+                    c.id.as_str().into(),
+                    e.site_id.as_str().into(),
+                    e.event_id.as_str().into(),
+                    c.webhook_id.as_str().into(),
+                    c.body.as_deref().into(),
+                    c.content_type.as_deref().into(),
+                    e.entity_type.as_str().into(),
+                    e.event_type.as_str().into(),
+                    CallStatus::Pending.as_str().into(),
+                    claim_token.into(),
+                    due.into(),
+                    e.now.into(),
+                    e.now.into(),
+                ]);
             }
-            tx.execute(sql).await?;
         }
-        let calls: Vec<(&PendingEvent, &PendingCall)> = written
-            .iter()
-            .flat_map(|e| e.calls.iter().map(move |c| (*e, c)))
-            .collect();
-        for chunk in calls.chunks(CALLS_PER_INSERT) {
-            let mut sql = Sql::new(
-                dialect,
-                "INSERT INTO webhook_calls (id, site_id, event_id, webhook_id, body, content_type, \
-                 entity_type, event_type, status, claim_token, next_attempt_at, created_at, updated_at) VALUES ",
-            );
-            for (i, (e, c)) in chunk.iter().enumerate() {
-                sql.push(if i == 0 { "(" } else { ", (" });
-                sql.bind(c.id.as_str()).push(", ");
-                sql.bind(e.site_id.as_str()).push(", ");
-                sql.bind(e.event_id.as_str()).push(", ");
-                sql.bind(c.webhook_id.as_str()).push(", ");
-                sql.bind(c.body.as_deref()).push(", ");
-                sql.bind(c.content_type.as_deref()).push(", ");
-                sql.bind(e.entity_type.as_str()).push(", ");
-                sql.bind(e.event_type.as_str()).push(", 'pending', ");
-                let (claim_token, due) = match &e.lease {
-                    Some((token, until)) => (Some(token.as_str()), *until),
-                    None => (None, e.now),
-                };
-                sql.bind(claim_token).push(", ");
-                sql.bind(due).push(", ");
-                sql.bind(e.now).push(", ");
-                sql.bind(e.now).push(")");
-            }
-            tx.execute(sql).await?;
-        }
+        tx.execute_rows(event_rows).await?;
+        tx.execute_rows(call_rows).await?;
         // Calls leased to this process need no other worker.
-        if calls.iter().any(|(e, _)| e.lease.is_none()) {
+        if !all_leased {
             tx.announce_due_work().await?;
         }
         Ok(outcomes)

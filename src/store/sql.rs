@@ -105,10 +105,18 @@ impl Sql {
         self
     }
 
-    /// Appends `(v1, v2, …)` bound to `values`, for `IN` lists.
+    /// Appends `(v1, v2, …)` bound to `values`, for `IN` lists. The list is padded to a
+    /// power of two by repeating its last value (which changes nothing in an `IN`), so
+    /// lists of any length make few distinct statements for the statement caches.
     pub fn bind_list(&mut self, values: &[String]) -> &mut Self {
         self.push("(");
-        for (i, value) in values.iter().enumerate() {
+        let Some(last) = values.last() else {
+            // `IN ()` is a syntax error on both engines; `IN (NULL)` matches nothing.
+            return self.push("NULL)");
+        };
+        let padding = values.len().next_power_of_two() - values.len();
+        let padded = values.iter().chain(std::iter::repeat_n(last, padding));
+        for (i, value) in padded.enumerate() {
             if i > 0 {
                 self.push(", ");
             }
@@ -138,6 +146,101 @@ impl Sql {
         }
         sqlx::query_with(AssertSqlSafe(self.text), args)
     }
+}
+
+/// The same statement for many rows of `WIDTH` values, e.g. `INSERT INTO t (a, b) VALUES `.
+///
+/// Where every statement is a round trip (PostgreSQL through sqlx) the rows go in
+/// multi-row statements, `{head}(…), (…){tail}`, in chunks whose sizes are powers of two
+/// so the server's prepared-statement cache sees few distinct texts. In process (the
+/// SQLite writer thread) each row runs one cached one-row statement instead: that skips
+/// parsing a new text per batch and SQLite's statement journal, which it keeps only for
+/// statements that change several rows.
+pub struct Rows<const WIDTH: usize> {
+    head: &'static str,
+    tail: &'static str,
+    one_row: Option<&'static str>,
+    max_per_statement: usize,
+    rows: Vec<[SqlValue; WIDTH]>,
+}
+
+impl<const WIDTH: usize> Rows<WIDTH> {
+    /// `max_per_statement` bounds the multi-row statements (bind-parameter limits); it is
+    /// rounded down to a power of two.
+    pub fn new(head: &'static str, max_per_statement: usize) -> Self {
+        Rows {
+            head,
+            tail: "",
+            one_row: None,
+            max_per_statement: prev_power_of_two(max_per_statement.max(1)),
+            rows: Vec::new(),
+        }
+    }
+
+    /// What follows the row list in a multi-row statement.
+    pub fn tail(mut self, tail: &'static str) -> Self {
+        self.tail = tail;
+        self
+    }
+
+    /// The one-row statement, for when it is not simply `{head}(?, …){tail}`: SQLite
+    /// syntax, with the row's values as `?1`…`?WIDTH` in order.
+    pub fn one_row(mut self, sql: &'static str) -> Self {
+        self.one_row = Some(sql);
+        self
+    }
+
+    pub fn push(&mut self, row: [SqlValue; WIDTH]) {
+        self.rows.push(row);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The one-row statement (SQLite syntax).
+    pub fn one_row_sql(&self) -> String {
+        match self.one_row {
+            Some(sql) => sql.to_owned(),
+            None => {
+                let placeholders = vec!["?"; WIDTH].join(", ");
+                format!("{}({placeholders}){}", self.head, self.tail)
+            }
+        }
+    }
+
+    pub fn rows(&self) -> &[[SqlValue; WIDTH]] {
+        &self.rows
+    }
+
+    /// The multi-row statements, in the rows' order.
+    pub fn into_statements(self, dialect: Dialect) -> Vec<Sql> {
+        let mut statements = Vec::new();
+        let mut rows = self.rows.into_iter();
+        let mut left = rows.len();
+        while left > 0 {
+            let size = prev_power_of_two(left).min(self.max_per_statement);
+            let mut sql = Sql::new(dialect, self.head);
+            for (i, row) in rows.by_ref().take(size).enumerate() {
+                sql.push(if i == 0 { "(" } else { ", (" });
+                for (j, value) in row.into_iter().enumerate() {
+                    if j > 0 {
+                        sql.push(", ");
+                    }
+                    sql.bind(value);
+                }
+                sql.push(")");
+            }
+            sql.push(self.tail);
+            statements.push(sql);
+            left -= size;
+        }
+        statements
+    }
+}
+
+fn prev_power_of_two(n: usize) -> usize {
+    1 << (usize::BITS - 1 - n.leading_zeros())
 }
 
 /// A result row, read by column name.

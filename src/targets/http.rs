@@ -10,7 +10,10 @@ use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT,
 };
 use reqwest::Url;
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
 
 use super::{Outcome, Target};
 use crate::domain::call::is_success;
@@ -202,38 +205,69 @@ fn static_headers(webhook: &WebhookRecord) -> Result<HeaderMap, String> {
     Ok(headers)
 }
 
-/// Headers as the activity log shows them: credentials masked.
-fn masked(headers: &HeaderMap) -> Value {
-    let mut map = Map::new();
-    for (name, value) in headers {
-        let shown = if is_sensitive_header(name.as_str()) {
-            match value.to_str().ok().and_then(|v| v.split_once(' ')) {
-                Some((scheme, _)) if name == AUTHORIZATION => format!("{scheme} {MASK}"),
-                _ => MASK.to_owned(),
-            }
-        } else {
-            String::from_utf8_lossy(value.as_bytes()).into_owned()
-        };
-        map.insert(name.as_str().to_owned(), Value::String(shown));
-    }
-    Value::Object(map)
+/// Headers as the activity log keeps them: one JSON object, written straight to text (no
+/// intermediate map: this runs for every delivery), a repeated name's values joined with
+/// ", ". Request headers have their credentials masked.
+struct LoggedHeaders<'h> {
+    headers: &'h HeaderMap,
+    mask_credentials: bool,
 }
 
-fn header_map_json(headers: &HeaderMap) -> Value {
-    let mut map = Map::new();
-    for (name, value) in headers {
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        match map.get_mut(name.as_str()) {
-            Some(Value::String(existing)) => {
-                existing.push_str(", ");
-                existing.push_str(&value);
-            }
-            _ => {
-                map.insert(name.as_str().to_owned(), Value::String(value));
-            }
+impl LoggedHeaders<'_> {
+    fn show<'v>(&self, name: &HeaderName, value: &'v HeaderValue) -> Cow<'v, str> {
+        if !(self.mask_credentials && is_sensitive_header(name.as_str())) {
+            return String::from_utf8_lossy(value.as_bytes());
+        }
+        match value.to_str().ok().and_then(|v| v.split_once(' ')) {
+            Some((scheme, _)) if name == AUTHORIZATION => Cow::Owned(format!("{scheme} {MASK}")),
+            _ => Cow::Borrowed(MASK),
         }
     }
-    Value::Object(map)
+
+    fn to_json(&self) -> Box<RawValue> {
+        serde_json::value::to_raw_value(self).expect("header names and text serialise")
+    }
+}
+
+impl Serialize for LoggedHeaders<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut object = serializer.serialize_map(Some(self.headers.keys_len()))?;
+        for name in self.headers.keys() {
+            let mut values = self.headers.get_all(name).iter();
+            let mut shown = values
+                .next()
+                .map(|value| self.show(name, value))
+                .unwrap_or_default();
+            for value in values {
+                let joined = shown.to_mut();
+                joined.push_str(", ");
+                joined.push_str(&self.show(name, value));
+            }
+            object.serialize_entry(name.as_str(), &shown)?;
+        }
+        object.end()
+    }
+}
+
+/// `{}`: the headers of a request that was never sent.
+fn empty_object() -> Box<RawValue> {
+    serde_json::value::to_raw_value(&serde_json::Map::new()).expect("an empty object serialises")
+}
+
+fn masked(headers: &HeaderMap) -> Box<RawValue> {
+    LoggedHeaders {
+        headers,
+        mask_credentials: true,
+    }
+    .to_json()
+}
+
+fn header_map_json(headers: &HeaderMap) -> Box<RawValue> {
+    LoggedHeaders {
+        headers,
+        mask_credentials: false,
+    }
+    .to_json()
 }
 
 /// A readable reason for a transport failure, with its root cause.
@@ -268,7 +302,7 @@ impl Target for HttpTarget {
             started_at,
             duration_ms: 0,
             request_url: webhook.settings.url.clone(),
-            request_headers: Value::Object(Map::new()),
+            request_headers: empty_object(),
             response_status: None,
             response_headers: None,
             response_body: None,
@@ -348,7 +382,7 @@ mod tests {
         h.insert(AUTHORIZATION, HeaderValue::from_static("Basic dTpw"));
         h.insert("x-api-key", HeaderValue::from_static("k"));
         h.insert("x-team", HeaderValue::from_static("blue"));
-        let shown = masked(&h);
+        let shown: serde_json::Value = serde_json::from_str(masked(&h).get()).unwrap();
         assert_eq!(shown["authorization"], "Basic ********");
         assert_eq!(shown["x-api-key"], "********");
         assert_eq!(shown["x-team"], "blue");
@@ -359,6 +393,11 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append("set-cookie", HeaderValue::from_static("a=1"));
         h.append("set-cookie", HeaderValue::from_static("b=2"));
-        assert_eq!(header_map_json(&h)["set-cookie"], "a=1, b=2");
+        h.insert("x-bin", HeaderValue::from_bytes(b"\xffok").unwrap());
+        let shown: serde_json::Value = serde_json::from_str(header_map_json(&h).get()).unwrap();
+        assert_eq!(shown["set-cookie"], "a=1, b=2");
+        assert_eq!(shown["x-bin"], "\u{fffd}ok");
+        let masked: serde_json::Value = serde_json::from_str(masked(&h).get()).unwrap();
+        assert_eq!(masked["set-cookie"], "********, ********");
     }
 }
