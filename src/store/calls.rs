@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 
+use bytes::Bytes;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use sqlx::any::AnyRow;
@@ -149,10 +150,12 @@ impl<T> Page<T> {
 pub struct ClaimedCall {
     pub call_id: String,
     pub claim_token: String,
-    pub site_id: String,
-    pub environment: String,
-    pub body: String,
-    pub content_type: String,
+    /// Shared by the calls of one event.
+    pub environment: Arc<str>,
+    /// Shared by the calls of one event (and cheap to hand to the HTTP client).
+    pub body: Bytes,
+    /// `None` for the default, [`DEFAULT_CONTENT_TYPE`].
+    pub content_type: Option<String>,
     pub previous_attempts: u32,
     pub one_shot: bool,
     pub manual: bool,
@@ -304,9 +307,12 @@ impl Store {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let events: HashMap<String, (String, String)> = events
+        let events: HashMap<String, (Arc<str>, Bytes)> = events
             .iter()
-            .map(|r| Ok((r.text("id")?, (r.text("environment")?, r.text("body")?))))
+            .map(|r| {
+                let shared = (r.text("environment")?.into(), r.text("body")?.into());
+                Ok((r.text("id")?, shared))
+            })
             .collect::<Result<_>>()?;
         let column =
             |name: &str| -> Result<Vec<String>> { rows.iter().map(|r| r.text(name)).collect() };
@@ -326,12 +332,9 @@ impl Store {
                 Ok(ClaimedCall {
                     call_id: row.text("id")?,
                     claim_token: claim_token.clone(),
-                    site_id: row.text("site_id")?,
                     environment,
-                    body: row.opt_text("body")?.unwrap_or(event_body),
-                    content_type: row
-                        .opt_text("content_type")?
-                        .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
+                    body: row.opt_text("body")?.map_or(event_body, Bytes::from),
+                    content_type: row.opt_text("content_type")?,
                     previous_attempts: row.int("attempt_count")?.max(0) as u32,
                     one_shot: row.int("one_shot")? != 0,
                     manual: row.int("resend_requested")? != 0,

@@ -1,3 +1,4 @@
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -16,7 +17,6 @@ use crate::domain::event::NewEvent;
 use crate::domain::ids;
 use crate::domain::time::now_millis;
 use crate::domain::trigger;
-use crate::domain::webhook::DEFAULT_CONTENT_TYPE;
 
 /// An `Idempotency-Key` answers with its first response for this long.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
@@ -317,26 +317,29 @@ impl Store {
         };
         // What the dispatcher needs, prepared before the event moves to the writer.
         let handed: Vec<ClaimedCall> = match &local {
-            Some(local) => pending
-                .calls
-                .iter()
-                .zip(&matching)
-                .map(|(call, hook)| ClaimedCall {
-                    call_id: call.id.clone(),
-                    claim_token: local.claim_token.clone(),
-                    site_id: site_id.to_owned(),
-                    environment: pending.environment.clone(),
-                    body: call.body.clone().unwrap_or_else(|| pending.body.clone()),
-                    content_type: call
-                        .content_type
-                        .clone()
-                        .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
-                    previous_attempts: 0,
-                    one_shot: false,
-                    manual: false,
-                    webhook: Some(Arc::clone(hook)),
-                })
-                .collect(),
+            Some(local) => {
+                let event_body = Bytes::copy_from_slice(pending.body.as_bytes());
+                let environment: Arc<str> = pending.environment.as_str().into();
+                pending
+                    .calls
+                    .iter()
+                    .zip(&matching)
+                    .map(|(call, hook)| ClaimedCall {
+                        call_id: call.id.clone(),
+                        claim_token: local.claim_token.clone(),
+                        environment: environment.clone(),
+                        body: call.body.as_deref().map_or_else(
+                            || event_body.clone(),
+                            |own| Bytes::copy_from_slice(own.as_bytes()),
+                        ),
+                        content_type: call.content_type.clone(),
+                        previous_attempts: 0,
+                        one_shot: false,
+                        manual: false,
+                        webhook: Some(Arc::clone(hook)),
+                    })
+                    .collect()
+            }
             None => Vec::new(),
         };
         let queued = !pending.calls.is_empty() && local.is_none();

@@ -20,7 +20,7 @@ use crate::domain::call::is_success;
 use crate::domain::destination::{check_url, is_non_public};
 use crate::domain::signing::{active_previous, jws_sign, signature_header, SigningKey};
 use crate::domain::time::now_millis;
-use crate::domain::webhook::{is_sensitive_header, DEFAULT_JWS_ISSUER};
+use crate::domain::webhook::{is_sensitive_header, DEFAULT_CONTENT_TYPE, DEFAULT_JWS_ISSUER};
 use crate::store::{ClaimedCall, NewAttempt, WebhookRecord};
 
 pub const USER_AGENT_VALUE: &str = concat!("hookrelay/", env!("CARGO_PKG_VERSION"));
@@ -61,6 +61,17 @@ struct Prepared {
 
 /// Webhooks prepared at most; beyond this the map starts over (it is only a shortcut).
 const PREPARED_MAX: usize = 10_000;
+
+// The headers set per call, named once (a custom name parsed per call is an allocation).
+const X_ENVIRONMENT: HeaderName = HeaderName::from_static("x-environment");
+const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+const X_NF_SIGN: HeaderName = HeaderName::from_static("x-nf-sign");
+
+fn value(name: &HeaderName, value: &str) -> Result<HeaderValue, String> {
+    HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))
+}
 
 fn header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), String> {
     let name =
@@ -149,9 +160,12 @@ impl HttpTarget {
         timestamp: i64,
     ) -> Result<HeaderMap, String> {
         let mut headers = prepared.headers.clone()?;
-        header(&mut headers, CONTENT_TYPE.as_str(), &call.content_type)?;
-        header(&mut headers, "x-site-id", &call.site_id)?;
-        header(&mut headers, "x-environment", &call.environment)?;
+        let content_type = match &call.content_type {
+            None => HeaderValue::from_static(DEFAULT_CONTENT_TYPE),
+            Some(own) => value(&CONTENT_TYPE, own)?,
+        };
+        headers.insert(CONTENT_TYPE, content_type);
+        headers.insert(X_ENVIRONMENT, value(&X_ENVIRONMENT, &call.environment)?);
         let current = prepared.key.as_ref().map_err(String::clone)?;
         let previous = active_previous(
             prepared.previous_key.as_ref(),
@@ -160,25 +174,19 @@ impl HttpTarget {
         )
         .map(|key| key.as_ref().map_err(String::clone))
         .transpose()?;
-        let body = call.body.as_bytes();
-        header(&mut headers, "webhook-id", &call.call_id)?;
-        header(&mut headers, "webhook-timestamp", &timestamp.to_string())?;
-        header(
-            &mut headers,
-            "webhook-signature",
-            &signature_header(current, previous, &call.call_id, timestamp, body),
-        )?;
+        let body = &call.body[..];
+        let signature = signature_header(current, previous, &call.call_id, timestamp, body);
+        headers.insert(WEBHOOK_ID, value(&WEBHOOK_ID, &call.call_id)?);
+        headers.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(timestamp));
+        headers.insert(WEBHOOK_SIGNATURE, value(&WEBHOOK_SIGNATURE, &signature)?);
         if let Some(secret) = &webhook.settings.jws_secret {
             let issuer = webhook
                 .settings
                 .jws_issuer
                 .as_deref()
                 .unwrap_or(DEFAULT_JWS_ISSUER);
-            header(
-                &mut headers,
-                "x-nf-sign",
-                &jws_sign(secret.as_bytes(), issuer, body),
-            )?;
+            let token = jws_sign(secret.as_bytes(), issuer, body);
+            headers.insert(X_NF_SIGN, value(&X_NF_SIGN, &token)?);
         }
         Ok(headers)
     }
@@ -192,6 +200,8 @@ fn static_headers(webhook: &WebhookRecord) -> Result<HeaderMap, String> {
     }
     header(&mut headers, USER_AGENT.as_str(), USER_AGENT_VALUE)?;
     header(&mut headers, "x-webhook-id", &webhook.id)?;
+    // A webhook's calls are all of its site's events.
+    header(&mut headers, "x-site-id", &webhook.site_id)?;
     if let Some(auth) = &webhook.settings.basic_auth {
         use base64::Engine;
         let token = base64::engine::general_purpose::STANDARD
