@@ -192,6 +192,8 @@ fn serve_writes(
     queue: std::sync::mpsc::Receiver<Box<dyn QueuedJob>>,
     checkpoint: std::sync::mpsc::SyncSender<()>,
 ) {
+    // WAL frames when a checkpoint was last asked for.
+    let mut asked_at = 0;
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         batch.extend(queue.try_iter().take(JOBS_PER_TRANSACTION - 1));
@@ -218,15 +220,20 @@ fn serve_writes(
             }
         }
         let frames = WAL_FRAMES.get();
+        if frames < asked_at {
+            asked_at = 0; // the WAL started over
+        }
         if frames >= CHECKPOINT_AFTER_FRAMES * CHECKPOINT_STARVED {
             // Under sustained writes the checkpoint thread never quite catches up (new
             // frames land while it copies), and the WAL only starts over once a checkpoint
             // has copied all of it. Finishing the copy here, between two transactions,
             // bounds the log; most of it was copied already.
             checkpoint_wal(&conn);
-        } else if frames >= CHECKPOINT_AFTER_FRAMES {
-            // Full means a checkpoint is already asked for.
+        } else if frames >= asked_at + CHECKPOINT_AFTER_FRAMES {
+            // Each checkpoint copies a good thousand frames (a page written by many
+            // transactions is copied once); full means one is already asked for.
             let _ = checkpoint.try_send(());
+            asked_at = frames;
         }
     }
 }
