@@ -46,6 +46,16 @@ pub struct VerifyArgs {
     pub tolerance: std::time::Duration,
 }
 
+impl Cli {
+    /// Worker threads of the async runtime, when the command has its own idea of them.
+    pub fn worker_threads(&self) -> Option<usize> {
+        match &self.command {
+            Command::Serve(args) => Some(args.worker_threads()),
+            _ => None,
+        }
+    }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {

@@ -48,4 +48,7 @@ fn bad_settings_fail_fast_with_a_message() {
     let (ok, out) = hookrelay(&["serve", "--database-url=mysql://x/y"]);
     assert!(!ok);
     assert!(out.contains("unsupported database URL"), "{out}");
+    let (ok, out) = hookrelay(&["serve", "--worker-threads=0"]);
+    assert!(!ok);
+    assert!(out.contains("--worker-threads"), "{out}");
 }

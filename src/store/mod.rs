@@ -68,6 +68,17 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// The engine a database URL names, if it is one hookrelay supports.
+    pub fn of_url(url: &str) -> Option<Dialect> {
+        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Dialect::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Some(Dialect::Sqlite)
+        } else {
+            None
+        }
+    }
+
     /// Row locking for claims of `table`'s rows: PostgreSQL lets concurrent workers skip
     /// each other's rows; SQLite has a single writer, so the plain statement is already
     /// exclusive.
@@ -139,11 +150,7 @@ impl Store {
     /// Opens (and migrates) the database at `url` (`sqlite://…` or `postgres://…`).
     pub async fn open(url: &str, pools: &PoolSettings) -> Result<Store> {
         sqlx::any::install_default_drivers();
-        let dialect = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Dialect::Postgres
-        } else if url.starts_with("sqlite:") {
-            Dialect::Sqlite
-        } else {
+        let Some(dialect) = Dialect::of_url(url) else {
             return Err(StoreError::Conflict(format!(
                 "unsupported database URL `{}`: use sqlite://PATH or postgres://…",
                 url.split(':').next().unwrap_or_default()
