@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use crate::domain::call::{next_step, CallProgress, CallStatus, NextStep};
 use crate::domain::retry::RetrySchedule;
 use crate::domain::time::now_millis;
-use crate::store::{AttemptResult, ClaimedCall, HandedCall, Handoff, Store};
+use crate::store::{self, AttemptResult, ClaimedCall, HandedCall, Handoff, Store};
 use crate::targets::Target;
 
 #[derive(Debug, Clone)]
@@ -179,7 +179,7 @@ impl<T: Target> Dispatcher<T> {
             context.fill(&mut deliveries, &mut ready, &self.slots);
             if claim_now {
                 claim_now = false;
-                let wanted = claim_size(
+                let wanted = store::claim_size(
                     (self.slots.available_permits() + prefetch).saturating_sub(ready.len()),
                     self.settings.claim_batch,
                 );
@@ -397,30 +397,5 @@ async fn record_results(
         for result in recorded.iter() {
             held.remove(&result.call_id);
         }
-    }
-}
-
-/// How many calls to claim for `room` free places: at most `batch`, rounded down to a power
-/// of two, because each distinct limit is a statement of its own in the database's cache.
-fn claim_size(room: usize, batch: u32) -> u32 {
-    let wanted = room.min(batch as usize) as u32;
-    match wanted {
-        0 => 0,
-        n => 1 << (u32::BITS - 1 - n.leading_zeros()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::claim_size;
-
-    #[test]
-    fn claims_are_powers_of_two_within_the_batch() {
-        assert_eq!(claim_size(0, 100), 0);
-        assert_eq!(claim_size(1, 100), 1);
-        assert_eq!(claim_size(7, 100), 4);
-        assert_eq!(claim_size(64, 100), 64);
-        assert_eq!(claim_size(300, 100), 64);
-        assert_eq!(claim_size(300, 256), 256);
     }
 }

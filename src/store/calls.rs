@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use std::sync::Arc;
 
-use super::sql::{Rows, Sql, SqlRow};
+use super::sql::{prev_power_of_two, Rows, Sql, SqlRow};
 use super::tx::{Tx, WriteJob};
 use super::webhooks::{self, WebhookRecord};
 use super::{corrupt, parse_json, Dialect, Result, Store, StoreError};
@@ -411,6 +411,16 @@ impl Store {
     }
 }
 
+/// How many calls to claim for `room` free places: at most `batch`, rounded down to a power
+/// of two, because each distinct limit is a statement of its own in the database's cache
+/// (see `ClaimDue`).
+pub fn claim_size(room: usize, batch: u32) -> u32 {
+    match room.min(batch as usize) {
+        0 => 0,
+        wanted => prev_power_of_two(wanted) as u32,
+    }
+}
+
 /// Takes due calls for one worker and reads their events' bodies, in one transaction.
 struct ClaimDue {
     now: UnixMillis,
@@ -610,6 +620,16 @@ mod tests {
             finished_at: 0,
             next: NextStep::Done(CallStatus::Success),
         }
+    }
+
+    #[test]
+    fn claims_are_powers_of_two_within_the_batch() {
+        assert_eq!(claim_size(0, 100), 0);
+        assert_eq!(claim_size(1, 100), 1);
+        assert_eq!(claim_size(7, 100), 4);
+        assert_eq!(claim_size(64, 100), 64);
+        assert_eq!(claim_size(300, 100), 64);
+        assert_eq!(claim_size(300, 256), 256);
     }
 
     #[test]

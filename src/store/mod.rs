@@ -32,8 +32,8 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use audit::{Actor, AuditEntry};
 pub use calls::{
-    AttemptRecord, AttemptResult, CallDetail, CallFilter, CallSummary, ClaimedCall, NewAttempt,
-    Page,
+    claim_size, AttemptRecord, AttemptResult, CallDetail, CallFilter, CallSummary, ClaimedCall,
+    NewAttempt, Page,
 };
 pub use events::{IdempotencyKey, PublishOutcome, Published};
 pub use handoff::{HandedCall, Handoff};

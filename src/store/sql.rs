@@ -239,7 +239,8 @@ impl<const WIDTH: usize> Rows<WIDTH> {
     }
 }
 
-fn prev_power_of_two(n: usize) -> usize {
+/// The largest power of two not above `n` (which must be at least 1).
+pub(super) fn prev_power_of_two(n: usize) -> usize {
     1 << (usize::BITS - 1 - n.leading_zeros())
 }
 

@@ -255,12 +255,8 @@ fn checkpoint_wal(conn: &std::sync::Mutex<rusqlite::Connection>) {
     }
 }
 
-fn begin(conn: &mut rusqlite::Connection) -> Result<rusqlite::Transaction<'_>> {
-    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
-}
-
 fn run_together(conn: &mut rusqlite::Connection, batch: &mut [Box<dyn QueuedJob>]) -> Result<()> {
-    let tx = begin(conn)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for job in batch.iter_mut() {
         job.run(&tx)?;
     }
@@ -268,10 +264,7 @@ fn run_together(conn: &mut rusqlite::Connection, batch: &mut [Box<dyn QueuedJob>
 }
 
 fn run_alone(conn: &mut rusqlite::Connection, mut job: Box<dyn QueuedJob>) {
-    let outcome = begin(conn).and_then(|tx| {
-        job.run(&tx)?;
-        Ok(tx.commit()?)
-    });
+    let outcome = run_together(conn, std::slice::from_mut(&mut job));
     job.answer(outcome);
 }
 

@@ -1,5 +1,6 @@
 //! Plain HTTP webhooks: a signed POST, redirects never followed, one pooled client.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -10,8 +11,6 @@ use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT,
 };
 use reqwest::Url;
-use std::borrow::Cow;
-
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
 
@@ -76,7 +75,7 @@ fn value(name: &HeaderName, value: &str) -> Result<HeaderValue, String> {
 fn header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), String> {
     let name =
         HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header {name}: {e}"))?;
-    let value = HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?;
+    let value = self::value(&name, value)?;
     headers.insert(name, value);
     Ok(())
 }
