@@ -60,6 +60,7 @@ async fn ensure_owner_token(store: &Store, admin_token: Option<&str>) -> anyhow:
 
 pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     args.check()?;
+    raise_open_files_limit(args.max_in_flight);
     // reqwest is built without a default crypto provider, so the process picks ring once.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let store = open_store(&args.database).await?;
@@ -177,6 +178,35 @@ impl Running {
             let _ = task.await;
         }
         self.store.close().await;
+    }
+}
+
+/// Every delivery in flight holds a socket, and so do the API's clients: lifts the soft
+/// limit on open files to the hard one (as Go's runtime and nginx do), since the common
+/// soft default of 1 024 is near what 512 deliveries in flight and their idle connections
+/// need. Warns when even the hard limit looks short.
+fn raise_open_files_limit(max_in_flight: usize) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: these calls only read or write the struct passed to them. Raising can fail
+    // (an unlimited hard limit is refused on Linux); the limit is then read back as is.
+    let known = unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
+        }
+    };
+    // Deliveries, as many idle connections kept for them, the API and the database.
+    let wanted: libc::rlim_t = 2 * max_in_flight as libc::rlim_t + 256;
+    if !known || limit.rlim_cur < wanted {
+        tracing::warn!(
+            limit = limit.rlim_cur,
+            wanted,
+            "the open-files limit is low for --max-in-flight; raise `ulimit -n` (or LimitNOFILE in systemd)"
+        );
     }
 }
 

@@ -81,8 +81,9 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_CLAIM_BATCH", default_value_t = 128)]
     pub claim_batch: u32,
 
-    /// Deliveries in flight at once, per process.
-    #[arg(long, env = "HOOKRELAY_MAX_IN_FLIGHT", default_value_t = 256)]
+    /// Deliveries in flight at once, per process (each holds a connection; see
+    /// docs/DECISIONS.md for why 512).
+    #[arg(long, env = "HOOKRELAY_MAX_IN_FLIGHT", default_value_t = 512)]
     pub max_in_flight: usize,
 
     /// Threads running the API and the deliveries. Default: one per core, less one on

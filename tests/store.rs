@@ -479,20 +479,20 @@ async fn administrative_writes_succeed_beside_a_busy_hot_path() {
         .is_empty());
 }
 
-/// A process that delivers gets its fresh calls in memory, already leased to it, while it
-/// has free slots; without slots, or behind a backlog, calls wait in the queue.
+/// A process that delivers gets its fresh calls in memory, already leased to it, while its
+/// dispatcher has room for them; without room, or behind a backlog, calls wait in the queue.
 #[tokio::test]
-async fn fresh_calls_are_handed_to_the_local_dispatcher_while_it_has_slots() {
+async fn fresh_calls_are_handed_to_the_local_dispatcher_while_it_has_room() {
     use std::sync::atomic::Ordering;
     use std::sync::Arc;
     use tokio::sync::{mpsc, Notify, Semaphore};
 
     let (store, _dir, _) = open().await;
     let (site, _) = seeded(&store, 2, 0).await;
-    let slots = Arc::new(Semaphore::new(3));
+    let room = Arc::new(Semaphore::new(3));
     let (calls, mut handed) = mpsc::unbounded_channel();
     let handoff = hookrelay::store::Handoff {
-        slots: slots.clone(),
+        room: room.clone(),
         lease: std::time::Duration::from_secs(60),
         calls,
         wake: Arc::new(Notify::new()),
@@ -523,20 +523,24 @@ async fn fresh_calls_are_handed_to_the_local_dispatcher_while_it_has_slots() {
     let body = String::from_utf8_lossy(&got[0].call.body);
     assert!(body.contains("\"id\":\"1\""), "{body}");
     assert!(got[0].call.webhook.is_some());
-    assert_eq!(slots.available_permits(), 1, "one slot per handed call");
+    assert_eq!(
+        room.available_permits(),
+        1,
+        "room for one call taken per handed call"
+    );
     let now = now_millis();
     assert!(
         store.claim_due(now, now + 1, 10).await.unwrap().is_empty(),
         "handed calls are leased, not due"
     );
 
-    // Two calls, one free slot: both go to the queue, and the dispatcher is rung.
+    // Two calls, room for one: both go to the queue, and the dispatcher is rung.
     let wake = handoff.wake.notified();
     let queued = publish("2").await;
     wake.await;
     assert!(handed.try_recv().is_err());
     assert!(handoff.backlog.load(Ordering::SeqCst));
-    // Slots free up, but the backlog is served first.
+    // Room frees up, but the backlog is served first.
     drop(got);
     assert!(!publish("3").await.is_empty());
     assert!(handed.try_recv().is_err(), "nothing overtakes the queue");
@@ -563,7 +567,7 @@ async fn calls_a_stopped_dispatcher_cannot_take_are_due_at_once() {
     let (site, _) = seeded(&store, 2, 0).await;
     let (calls, handed) = mpsc::unbounded_channel();
     store.deliver_locally(hookrelay::store::Handoff {
-        slots: Arc::new(Semaphore::new(8)),
+        room: Arc::new(Semaphore::new(8)),
         lease: std::time::Duration::from_secs(600),
         calls,
         wake: Arc::new(Notify::new()),
@@ -586,4 +590,129 @@ async fn calls_a_stopped_dispatcher_cannot_take_are_due_at_once() {
     let mut expected = published.clone();
     expected.sort();
     assert_eq!(due, expected);
+}
+
+/// Holds every delivery until the test lets it finish, and says which call started.
+struct GatedTarget {
+    gate: std::sync::Arc<tokio::sync::Semaphore>,
+    started: tokio::sync::mpsc::UnboundedSender<String>,
+}
+
+impl hookrelay::targets::Target for GatedTarget {
+    async fn deliver(
+        &self,
+        call: &hookrelay::store::ClaimedCall,
+        _: &std::sync::Arc<hookrelay::store::WebhookRecord>,
+    ) -> hookrelay::targets::Outcome {
+        let _ = self.started.send(call.call_id.clone());
+        self.gate
+            .acquire()
+            .await
+            .expect("the gate stays open")
+            .forget();
+        hookrelay::targets::Outcome {
+            attempt: hookrelay::store::NewAttempt {
+                manual: false,
+                started_at: now_millis(),
+                duration_ms: 0,
+                request_url: "http://gated.test/".into(),
+                request_headers: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
+                response_status: Some(200),
+                response_headers: None,
+                response_body: None,
+                error: None,
+            },
+            delivered: true,
+        }
+    }
+}
+
+/// Fresh calls wait in the dispatcher's memory for a slot (room for as many again as it
+/// has slots) instead of taking the queue; but while calls due in the queue find no room,
+/// publishers are sent to the queue behind them, so fresh calls cannot starve them.
+#[tokio::test]
+async fn fresh_calls_wait_in_memory_for_a_slot_without_starving_due_ones() {
+    use hookrelay::dispatch::{DispatchSettings, Dispatcher};
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::sync::{mpsc, watch, Notify, Semaphore};
+
+    let (store, _dir, _) = open().await;
+    let (site, _) = seeded(&store, 1, 0).await;
+    let publish = |id: &'static str| {
+        let (store, site) = (store.clone(), site.clone());
+        async move {
+            match store.publish_event(&site, &event(id), None).await.unwrap() {
+                PublishOutcome::Created(p) => p.webhook_call_ids[0].clone(),
+                PublishOutcome::Replayed(_) => unreachable!(),
+            }
+        }
+    };
+    // Due in the queue before this process delivers.
+    let queued = publish("queued").await;
+    let gate = Arc::new(Semaphore::new(0));
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        GatedTarget {
+            gate: gate.clone(),
+            started: started_tx,
+        },
+        DispatchSettings {
+            retry: Default::default(),
+            lease: Duration::from_secs(60),
+            claim_batch: 1,
+            max_in_flight: 1,
+            poll_interval: Duration::from_millis(50),
+            shutdown_grace: Duration::from_secs(5),
+        },
+        Arc::new(Notify::new()),
+    );
+    let handoff = dispatcher.handoff();
+    store.deliver_locally(handoff.clone());
+
+    // One slot, room for two: both fresh calls are handed over, leased, not queued.
+    let first = publish("first").await;
+    let second = publish("second").await;
+    for id in [&first, &second] {
+        let call = store.call_detail(&site, id).await.unwrap().summary;
+        assert!(
+            call.next_attempt_at.unwrap() > now_millis() + 30_000,
+            "{id} is leased to this process"
+        );
+    }
+    assert!(!handoff.backlog.load(Ordering::SeqCst));
+
+    let (stop, stopped) = watch::channel(false);
+    let running = tokio::spawn(dispatcher.run(stopped));
+    assert_eq!(started.recv().await.unwrap(), first);
+    // No room to claim the queued call: the dispatcher holds publishers back.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !handoff.backlog.load(Ordering::SeqCst) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "publishers were never held back"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let third = publish("third").await;
+    let call = store.call_detail(&site, &third).await.unwrap().summary;
+    assert!(
+        call.next_attempt_at.unwrap() <= now_millis(),
+        "third waits in the queue"
+    );
+
+    gate.add_permits(4);
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        order.push(started.recv().await.unwrap());
+    }
+    assert_eq!(
+        order,
+        [second, queued, third],
+        "nothing overtakes the queue"
+    );
+    stop.send(true).unwrap();
+    running.await.unwrap();
 }

@@ -59,8 +59,11 @@ pub struct Dispatcher<T: Target> {
     target: Arc<T>,
     settings: DispatchSettings,
     wake: Arc<Notify>,
-    /// One per delivery in flight, whether claimed here or handed over by a publisher.
+    /// One per delivery in flight.
     slots: Arc<Semaphore>,
+    /// One per call held here, in flight or waiting for a slot, whether claimed here or
+    /// handed over by a publisher (see [`Handoff::room`]).
+    room: Arc<Semaphore>,
     handoff: Handoff,
     handed: mpsc::UnboundedReceiver<HandedCall>,
 }
@@ -82,37 +85,31 @@ impl<T: Target> DeliveryContext<T> {
         }
     }
 
-    fn start(&self, deliveries: &mut JoinSet<()>, call: ClaimedCall, slot: OwnedSemaphorePermit) {
+    fn start(&self, deliveries: &mut JoinSet<()>, held: HandedCall, slot: OwnedSemaphorePermit) {
         let target = self.target.clone();
         let retry = self.retry.clone();
         let results = self.results.clone();
         deliveries.spawn(async move {
-            let result = deliver(target.as_ref(), call, &retry).await;
-            drop(slot);
+            let result = deliver(target.as_ref(), held.call, &retry).await;
+            drop((slot, held.hold));
             // The recorder only stops after we do; a send error means shutdown.
             let _ = results.send(result).await;
         });
     }
 
-    /// Starts a call a publisher handed over with its slot.
-    fn start_handed(&self, deliveries: &mut JoinSet<()>, handed: HandedCall) {
-        self.hold([&handed.call]);
-        self.start(deliveries, handed.call, handed.slot);
-    }
-
-    /// Starts claimed calls while delivery slots are free.
+    /// Starts waiting calls while delivery slots are free.
     fn fill(
         &self,
         deliveries: &mut JoinSet<()>,
-        ready: &mut VecDeque<ClaimedCall>,
+        ready: &mut VecDeque<HandedCall>,
         slots: &Arc<Semaphore>,
     ) {
         while !ready.is_empty() {
             let Ok(slot) = slots.clone().try_acquire_owned() else {
                 break;
             };
-            if let Some(call) = ready.pop_front() {
-                self.start(deliveries, call, slot);
+            if let Some(held) = ready.pop_front() {
+                self.start(deliveries, held, slot);
             }
         }
     }
@@ -122,10 +119,16 @@ impl<T: Target> Dispatcher<T> {
     /// `wake` is notified when new work is committed in this process, so it is picked up
     /// at once instead of at the next poll.
     pub fn new(store: Store, target: T, settings: DispatchSettings, wake: Arc<Notify>) -> Self {
-        let slots = Arc::new(Semaphore::new(settings.max_in_flight.max(1)));
+        let slots = settings.max_in_flight.max(1);
+        // Calls waiting for a slot replace a finished delivery at once, without a claim's
+        // round trip. Room for as many as there are slots (at least a claim batch) keeps
+        // fresh calls in memory through bursts: a publisher that finds no room sends its
+        // calls the costlier way, through the queue and a claim (see docs/PERFORMANCE.md).
+        let room = slots + slots.max(settings.claim_batch as usize);
+        let room = Arc::new(Semaphore::new(room));
         let (calls, handed) = mpsc::unbounded_channel();
         let handoff = Handoff {
-            slots: slots.clone(),
+            room: room.clone(),
             lease: settings.lease,
             calls,
             wake: wake.clone(),
@@ -136,7 +139,8 @@ impl<T: Target> Dispatcher<T> {
             target: Arc::new(target),
             settings,
             wake,
-            slots,
+            slots: Arc::new(Semaphore::new(slots)),
+            room,
             handoff,
             handed,
         }
@@ -166,8 +170,7 @@ impl<T: Target> Dispatcher<T> {
             outstanding: outstanding.clone(),
         };
         let mut deliveries = JoinSet::new();
-        // Claimed calls waiting for a slot: a finished delivery is replaced at once, without
-        // waiting for a claim's round trip to the database.
+        // Calls waiting for a slot, in the order they were claimed or handed over.
         let mut ready = VecDeque::new();
         let prefetch = self.settings.claim_batch as usize;
         let mut claim_now = true;
@@ -179,10 +182,8 @@ impl<T: Target> Dispatcher<T> {
             context.fill(&mut deliveries, &mut ready, &self.slots);
             if claim_now {
                 claim_now = false;
-                let wanted = store::claim_size(
-                    (self.slots.available_permits() + prefetch).saturating_sub(ready.len()),
-                    self.settings.claim_batch,
-                );
+                let wanted =
+                    store::claim_size(self.room.available_permits(), self.settings.claim_batch);
                 let claimed = if wanted > 0 {
                     self.claim(wanted, &context, &mut ready).await
                 } else {
@@ -203,7 +204,13 @@ impl<T: Target> Dispatcher<T> {
                 // keeps coming, wake-ups and the poll interval pick retries up anyway.
                 let sleep = if claimed == 0 {
                     retry_hint.store(i64::MAX, Ordering::Relaxed);
-                    self.idle_sleep().await
+                    let (sleep, due_now) = self.idle_sleep().await;
+                    if saturated && due_now {
+                        // Publishers' calls fill the room as it frees up; make them queue
+                        // until the due calls have been claimed, so those are not starved.
+                        self.handoff.backlog.store(true, Ordering::SeqCst);
+                    }
+                    sleep
                 } else {
                     let until_retry = retry_hint
                         .load(Ordering::Relaxed)
@@ -226,15 +233,18 @@ impl<T: Target> Dispatcher<T> {
                 }
                 Some(handed) = self.handed.recv() => {
                     // Already claimed for us: no query, and the next claim stays as planned.
-                    context.start_handed(&mut deliveries, handed);
+                    context.hold([&handed.call]);
+                    ready.push_back(handed);
                     while let Ok(handed) = self.handed.try_recv() {
-                        context.start_handed(&mut deliveries, handed);
+                        context.hold([&handed.call]);
+                        ready.push_back(handed);
                     }
+                    context.fill(&mut deliveries, &mut ready, &self.slots);
                 }
                 Some(_) = deliveries.join_next(), if saturated || !ready.is_empty() => {
                     context.fill(&mut deliveries, &mut ready, &self.slots);
-                    // Refill the waiting calls in batches, not one claim per delivery.
-                    claim_now = saturated && ready.len() <= prefetch / 2;
+                    // Refill the room in batches, not one claim per delivery.
+                    claim_now = saturated && self.room.available_permits() >= prefetch / 2;
                 }
                 _ = tokio::time::sleep_until(next_claim) => claim_now = true,
                 _ = shutdown.changed() => {}
@@ -279,15 +289,24 @@ impl<T: Target> Dispatcher<T> {
         &self,
         wanted: u32,
         context: &DeliveryContext<T>,
-        ready: &mut VecDeque<ClaimedCall>,
+        ready: &mut VecDeque<HandedCall>,
     ) -> u32 {
+        // Taken before the query: publishers may take room while it runs.
+        let Ok(mut room) = self.room.clone().try_acquire_many_owned(wanted) else {
+            return 0;
+        };
         let now = now_millis();
         let lease_until = now + self.settings.lease.as_millis() as i64;
         match self.store.claim_due(now, lease_until, wanted).await {
             Ok(calls) => {
                 context.hold(&calls);
                 let claimed = calls.len() as u32;
-                ready.extend(calls);
+                for call in calls {
+                    let hold = room
+                        .split(1)
+                        .expect("a claim returns at most the calls it has room for");
+                    ready.push_back(HandedCall { call, hold });
+                }
                 claimed
             }
             Err(e) => {
@@ -297,16 +316,20 @@ impl<T: Target> Dispatcher<T> {
         }
     }
 
-    /// How long to sleep when there is nothing to claim: until the next call is due, but
-    /// never longer than the poll interval (other processes may add work).
-    async fn idle_sleep(&self) -> Duration {
+    /// How long to sleep when nothing was claimed: until the next call is due, but never
+    /// longer than the poll interval (other processes may add work); and whether a call
+    /// is due already.
+    async fn idle_sleep(&self) -> (Duration, bool) {
         let poll = self.settings.poll_interval;
         match self.store.next_due_at().await {
             Ok(Some(due)) => {
-                let wait = (due - now_millis()).max(1) as u64;
-                poll.min(Duration::from_millis(wait))
+                let wait = due - now_millis();
+                (
+                    poll.min(Duration::from_millis(wait.max(1) as u64)),
+                    wait <= 0,
+                )
             }
-            _ => poll,
+            _ => (poll, false),
         }
     }
 }

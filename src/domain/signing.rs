@@ -18,9 +18,10 @@ pub enum SecretError {
     BadLength,
 }
 
-/// The decoded key of a `whsec_…` secret.
+/// The decoded key of a `whsec_…` secret, kept as the HMAC state it starts every signature
+/// from (keying is two hash blocks of work saved per call).
 #[derive(Clone)]
-pub struct SigningKey(Vec<u8>);
+pub struct SigningKey(Hmac<Sha256>);
 
 impl SigningKey {
     pub fn parse(secret: &str) -> Result<Self, SecretError> {
@@ -34,11 +35,11 @@ impl SigningKey {
         if !(24..=64).contains(&key.len()) {
             return Err(SecretError::BadLength);
         }
-        Ok(SigningKey(key))
+        Ok(SigningKey(hmac_sha256(&key)))
     }
 
     fn mac(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
-        let mut mac = hmac_sha256(&self.0);
+        let mut mac = self.0.clone();
         mac.update(msg_id.as_bytes());
         mac.update(b".");
         mac.update(timestamp.to_string().as_bytes());
@@ -49,7 +50,10 @@ impl SigningKey {
 
     pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
         let digest = self.mac(msg_id, timestamp, body).finalize().into_bytes();
-        format!("v1,{}", STANDARD.encode(digest))
+        let mut signature = String::with_capacity(48);
+        signature.push_str("v1,");
+        STANDARD.encode_string(digest, &mut signature);
+        signature
     }
 
     /// Whether any `v1,` entry of a `webhook-signature` header is this key's signature

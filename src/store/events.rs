@@ -66,27 +66,28 @@ struct PendingCall {
     content_type: Option<String>,
 }
 
-/// Delivery slots reserved for one event's calls, which are written leased to this process.
+/// The dispatcher's room reserved for one event's calls, which are written leased to this
+/// process.
 struct LocalDelivery {
     handoff: Handoff,
-    slots: OwnedSemaphorePermit,
+    room: OwnedSemaphorePermit,
     claim_token: String,
     lease_until: i64,
 }
 
 impl LocalDelivery {
-    /// Gives the committed calls to the dispatcher, one slot each; returns the claims of
-    /// those it could not take (it stopped meanwhile).
+    /// Gives the committed calls to the dispatcher, one share of the room each; returns the
+    /// claims of those it could not take (it stopped meanwhile).
     fn hand_over(mut self, calls: Vec<ClaimedCall>) -> Vec<(String, String)> {
         let mut refused = Vec::new();
         for call in calls {
-            // One slot was reserved per call, so the split cannot come up short.
-            let Some(slot) = self.slots.split(1) else {
+            // Room was reserved per call, so the split cannot come up short.
+            let Some(hold) = self.room.split(1) else {
                 refused.push((call.call_id, call.claim_token));
                 continue;
             };
             if let Err(mpsc::error::SendError(back)) =
-                self.handoff.calls.send(HandedCall { call, slot })
+                self.handoff.calls.send(HandedCall { call, hold })
             {
                 refused.push((back.call.call_id, back.call.claim_token));
             }
@@ -343,14 +344,7 @@ impl Store {
             None => Vec::new(),
         };
         let queued = !pending.calls.is_empty() && local.is_none();
-        let (reply, answer) = oneshot::channel();
-        self.event_writer
-            .send((pending, reply))
-            .await
-            .map_err(|_| StoreError::Conflict("the server is shutting down; retry".into()))?;
-        let written = answer
-            .await
-            .map_err(|_| StoreError::Conflict("the server is shutting down; retry".into()))??;
+        let written = self.write_event(pending).await?;
         match (written, idempotency) {
             (Written::Yes, _) => {
                 if let Some(local) = local {
@@ -379,8 +373,31 @@ impl Store {
         }
     }
 
-    /// Takes delivery slots of this process's dispatcher for `calls` fresh calls, if it
-    /// has that many free; otherwise the calls go through the queue.
+    /// Commits one event and its calls. SQLite's writer thread already commits whatever
+    /// jobs queued up meanwhile in one transaction, so the event goes straight to it (the
+    /// publisher is answered from there, without another task's wake-up in between). On
+    /// PostgreSQL each job would be a transaction of its own: events gather in
+    /// [`write_events`] first.
+    async fn write_event(&self, pending: PendingEvent) -> Result<Written> {
+        let shutting_down = || StoreError::Conflict("the server is shutting down; retry".into());
+        let Some(gather) = &self.event_writer else {
+            let alone = WriteEvents {
+                events: Arc::new(vec![pending]),
+                only: None,
+            };
+            let outcomes = self.writer.run(Arc::new(alone)).await?;
+            return outcomes.first().copied().ok_or_else(shutting_down);
+        };
+        let (reply, answer) = oneshot::channel();
+        gather
+            .send((pending, reply))
+            .await
+            .map_err(|_| shutting_down())?;
+        answer.await.map_err(|_| shutting_down())?
+    }
+
+    /// Takes room in this process's dispatcher for `calls` fresh calls, if it has that
+    /// much; otherwise the calls go through the queue.
     fn reserve_local_delivery(&self, calls: usize, now: i64) -> Option<LocalDelivery> {
         let handoff = self.handoff.get().filter(|_| calls > 0)?;
         // Calls already waiting in the queue go first: nothing jumps it until the
@@ -390,14 +407,14 @@ impl Store {
         }
         let reserved = u32::try_from(calls)
             .ok()
-            .and_then(|n| handoff.slots.clone().try_acquire_many_owned(n).ok());
-        let Some(slots) = reserved else {
+            .and_then(|n| handoff.room.clone().try_acquire_many_owned(n).ok());
+        let Some(room) = reserved else {
             handoff.backlog.store(true, Ordering::SeqCst);
             return None;
         };
         Some(LocalDelivery {
             handoff: handoff.clone(),
-            slots,
+            room,
             claim_token: ids::random_urlsafe(12),
             lease_until: now + handoff.lease.as_millis() as i64,
         })

@@ -112,8 +112,9 @@ pub struct Store {
     dialect: Dialect,
     /// Where the hot path's write transactions run.
     writer: tx::Writer,
-    /// Queue of the group-commit writer for published events.
-    event_writer: tokio::sync::mpsc::Sender<events::EventWrite>,
+    /// Queue of the group-commit writer for published events (PostgreSQL; SQLite's writer
+    /// thread groups them itself).
+    event_writer: Option<tokio::sync::mpsc::Sender<events::EventWrite>>,
     /// Each site's webhooks, for matching published events without a read per event.
     webhook_cache: std::sync::Arc<cache::Cache<webhooks::SiteWebhooks>>,
     /// API tokens by the hash of their secret, for authenticating without a read per
@@ -197,7 +198,6 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
-        let (event_writer, queue) = tokio::sync::mpsc::channel(EVENT_QUEUE);
         // Only this process writes a SQLite file, so its invalidations are complete; on
         // PostgreSQL other processes change webhooks and revoke tokens too: a change made
         // elsewhere is seen here within a second.
@@ -210,7 +210,7 @@ impl Store {
             write: store.0,
             read: store.1,
             dialect,
-            event_writer,
+            event_writer: None,
             webhook_cache: std::sync::Arc::new(cache::Cache::new(cache_ttl)),
             token_cache: std::sync::Arc::new(cache::Cache::new(cache_ttl)),
             handoff: std::sync::Arc::default(),
@@ -219,8 +219,11 @@ impl Store {
         if dialect == Dialect::Sqlite {
             let path = sqlite_file(url)?;
             store.writer = tx::Writer::Sqlite(std::sync::Arc::new(tx::SqliteWriter::open(&path)?));
+        } else {
+            let (event_writer, queue) = tokio::sync::mpsc::channel(EVENT_QUEUE);
+            store.event_writer = Some(event_writer);
+            tokio::spawn(events::write_events(store.writer.clone(), queue));
         }
-        tokio::spawn(events::write_events(store.writer.clone(), queue));
         Ok(store)
     }
 

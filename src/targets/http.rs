@@ -52,7 +52,7 @@ type PreparedFor = (Arc<WebhookRecord>, Arc<Prepared>);
 /// call: the checked URL, the signing keys and the headers that do not change per call.
 struct Prepared {
     url: Result<Url, String>,
-    headers: Result<HeaderMap, String>,
+    headers: Result<FixedHeaders, String>,
     key: Result<SigningKey, String>,
     /// The secret before a rotation, while it may still sign (checked per call).
     previous_key: Option<Result<SigningKey, String>>,
@@ -67,6 +67,22 @@ const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
 const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
 const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
 const X_NF_SIGN: HeaderName = HeaderName::from_static("x-nf-sign");
+/// None of these carries a credential, so their values are logged as sent.
+const PER_CALL_HEADERS: [HeaderName; 6] = [
+    CONTENT_TYPE,
+    X_ENVIRONMENT,
+    WEBHOOK_ID,
+    WEBHOOK_TIMESTAMP,
+    WEBHOOK_SIGNATURE,
+    X_NF_SIGN,
+];
+
+/// The headers every call of one webhook carries, and how the activity log shows them
+/// (credentials masked), worked out once.
+struct FixedHeaders {
+    sent: HeaderMap,
+    logged: Vec<(HeaderName, String)>,
+}
 
 fn value(name: &HeaderName, value: &str) -> Result<HeaderValue, String> {
     HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))
@@ -151,20 +167,21 @@ impl HttpTarget {
         }
     }
 
-    /// The request's headers: the webhook's own, then this call's and its signatures.
-    fn headers(
+    /// This call's own headers (see [`PER_CALL_HEADERS`]): its content type, environment
+    /// and signatures.
+    fn per_call_headers(
         prepared: &Prepared,
         call: &ClaimedCall,
         webhook: &WebhookRecord,
         timestamp: i64,
-    ) -> Result<HeaderMap, String> {
-        let mut headers = prepared.headers.clone()?;
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+        let mut headers = Vec::with_capacity(PER_CALL_HEADERS.len());
         let content_type = match &call.content_type {
             None => HeaderValue::from_static(DEFAULT_CONTENT_TYPE),
             Some(own) => value(&CONTENT_TYPE, own)?,
         };
-        headers.insert(CONTENT_TYPE, content_type);
-        headers.insert(X_ENVIRONMENT, value(&X_ENVIRONMENT, &call.environment)?);
+        headers.push((CONTENT_TYPE, content_type));
+        headers.push((X_ENVIRONMENT, value(&X_ENVIRONMENT, &call.environment)?));
         let current = prepared.key.as_ref().map_err(String::clone)?;
         let previous = active_previous(
             prepared.previous_key.as_ref(),
@@ -175,9 +192,9 @@ impl HttpTarget {
         .transpose()?;
         let body = &call.body[..];
         let signature = signature_header(current, previous, &call.call_id, timestamp, body);
-        headers.insert(WEBHOOK_ID, value(&WEBHOOK_ID, &call.call_id)?);
-        headers.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(timestamp));
-        headers.insert(WEBHOOK_SIGNATURE, value(&WEBHOOK_SIGNATURE, &signature)?);
+        headers.push((WEBHOOK_ID, value(&WEBHOOK_ID, &call.call_id)?));
+        headers.push((WEBHOOK_TIMESTAMP, HeaderValue::from(timestamp)));
+        headers.push((WEBHOOK_SIGNATURE, value(&WEBHOOK_SIGNATURE, &signature)?));
         if let Some(secret) = &webhook.settings.jws_secret {
             let issuer = webhook
                 .settings
@@ -185,14 +202,15 @@ impl HttpTarget {
                 .as_deref()
                 .unwrap_or(DEFAULT_JWS_ISSUER);
             let token = jws_sign(secret.as_bytes(), issuer, body);
-            headers.insert(X_NF_SIGN, value(&X_NF_SIGN, &token)?);
+            headers.push((X_NF_SIGN, value(&X_NF_SIGN, &token)?));
         }
         Ok(headers)
     }
 }
 
-/// The headers every call of `webhook` carries: its own, then ours (which win).
-fn static_headers(webhook: &WebhookRecord) -> Result<HeaderMap, String> {
+/// The headers every call of `webhook` carries: its own, then ours (which win), less the
+/// ones set per call.
+fn static_headers(webhook: &WebhookRecord) -> Result<FixedHeaders, String> {
     let mut headers = HeaderMap::new();
     for (name, value) in &webhook.settings.headers {
         header(&mut headers, name, value)?;
@@ -211,7 +229,21 @@ fn static_headers(webhook: &WebhookRecord) -> Result<HeaderMap, String> {
             &format!("Basic {token}"),
         )?;
     }
-    Ok(headers)
+    for name in &PER_CALL_HEADERS {
+        headers.remove(name);
+    }
+    let shown = LoggedHeaders {
+        headers: &headers,
+        mask_credentials: true,
+    };
+    let logged = headers
+        .keys()
+        .map(|name| (name.clone(), shown.joined(name).into_owned()))
+        .collect();
+    Ok(FixedHeaders {
+        sent: headers,
+        logged,
+    })
 }
 
 /// Headers as the activity log keeps them: one JSON object, written straight to text (no
@@ -233,26 +265,55 @@ impl LoggedHeaders<'_> {
         }
     }
 
-    fn to_json(&self) -> Box<RawValue> {
-        serde_json::value::to_raw_value(self).expect("header names and text serialise")
+    /// All values of `name`, as shown.
+    fn joined(&self, name: &HeaderName) -> Cow<'_, str> {
+        let mut values = self.headers.get_all(name).iter();
+        let mut shown = values
+            .next()
+            .map(|value| self.show(name, value))
+            .unwrap_or_default();
+        for value in values {
+            let joined = shown.to_mut();
+            joined.push_str(", ");
+            joined.push_str(&self.show(name, value));
+        }
+        shown
     }
+
+    fn to_json(&self) -> Box<RawValue> {
+        to_json(self)
+    }
+}
+
+fn to_json(headers: &impl Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(headers).expect("header names and text serialise")
 }
 
 impl Serialize for LoggedHeaders<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut object = serializer.serialize_map(Some(self.headers.keys_len()))?;
         for name in self.headers.keys() {
-            let mut values = self.headers.get_all(name).iter();
-            let mut shown = values
-                .next()
-                .map(|value| self.show(name, value))
-                .unwrap_or_default();
-            for value in values {
-                let joined = shown.to_mut();
-                joined.push_str(", ");
-                joined.push_str(&self.show(name, value));
-            }
-            object.serialize_entry(name.as_str(), &shown)?;
+            object.serialize_entry(name.as_str(), &self.joined(name))?;
+        }
+        object.end()
+    }
+}
+
+/// A request's headers as the activity log keeps them: the webhook's fixed ones, masked
+/// when prepared, then the call's own.
+struct LoggedRequestHeaders<'h> {
+    fixed: &'h [(HeaderName, String)],
+    per_call: &'h [(HeaderName, HeaderValue)],
+}
+
+impl Serialize for LoggedRequestHeaders<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut object = serializer.serialize_map(Some(self.fixed.len() + self.per_call.len()))?;
+        for (name, shown) in self.fixed {
+            object.serialize_entry(name.as_str(), shown)?;
+        }
+        for (name, value) in self.per_call {
+            object.serialize_entry(name.as_str(), &String::from_utf8_lossy(value.as_bytes()))?;
         }
         object.end()
     }
@@ -260,9 +321,10 @@ impl Serialize for LoggedHeaders<'_> {
 
 /// `{}`: the headers of a request that was never sent.
 fn empty_object() -> Box<RawValue> {
-    serde_json::value::to_raw_value(&serde_json::Map::new()).expect("an empty object serialises")
+    to_json(&serde_json::Map::new())
 }
 
+#[cfg(test)]
 fn masked(headers: &HeaderMap) -> Box<RawValue> {
     LoggedHeaders {
         headers,
@@ -306,47 +368,56 @@ impl Target for HttpTarget {
         let started_at = now_millis();
         let clock = Instant::now();
         let timeout = Duration::from_millis(webhook.settings.timeout_ms);
-        let mut attempt = NewAttempt {
+        let attempt = |request_headers: Box<RawValue>| NewAttempt {
             manual: call.manual,
             started_at,
-            duration_ms: 0,
+            duration_ms: clock.elapsed().as_millis() as i64,
             request_url: webhook.settings.url.clone(),
-            request_headers: empty_object(),
+            request_headers,
             response_status: None,
             response_headers: None,
             response_body: None,
             error: None,
         };
-        let failed = |mut attempt: NewAttempt, error: String| {
-            attempt.error = Some(error);
-            attempt.duration_ms = clock.elapsed().as_millis() as i64;
-            Outcome {
-                attempt,
-                delivered: false,
-            }
+        let failed = |request_headers, error: String| Outcome {
+            attempt: NewAttempt {
+                error: Some(error),
+                ..attempt(request_headers)
+            },
+            delivered: false,
         };
         let prepared = self.prepared(webhook);
-        let url = match &prepared.url {
-            Ok(url) => url.clone(),
-            Err(problem) => return failed(attempt, format!("not sent: {problem}")),
+        let prepared_parts = prepared
+            .url
+            .as_ref()
+            .and_then(|url| Ok((url, prepared.headers.as_ref()?)));
+        let (url, fixed) = match prepared_parts {
+            Ok(parts) => parts,
+            Err(problem) => return failed(empty_object(), format!("not sent: {problem}")),
         };
-        let headers = match Self::headers(&prepared, call, webhook, started_at / 1000) {
+        let per_call = match Self::per_call_headers(&prepared, call, webhook, started_at / 1000) {
             Ok(headers) => headers,
-            Err(problem) => return failed(attempt, format!("not sent: {problem}")),
+            Err(problem) => return failed(empty_object(), format!("not sent: {problem}")),
         };
-        attempt.request_headers = masked(&headers);
-        let sent = self
-            .client
-            .post(url)
-            .headers(headers)
-            .timeout(timeout)
-            .body(call.body.clone())
-            .send()
-            .await;
-        let mut response = match sent {
+        let request_headers = to_json(&LoggedRequestHeaders {
+            fixed: &fixed.logged,
+            per_call: &per_call,
+        });
+        // Built whole rather than through a RequestBuilder, which would copy the headers
+        // over one by one.
+        let mut request = reqwest::Request::new(reqwest::Method::POST, url.clone());
+        let headers = request.headers_mut();
+        *headers = fixed.sent.clone();
+        for (name, value) in per_call {
+            headers.insert(name, value);
+        }
+        *request.timeout_mut() = Some(timeout);
+        *request.body_mut() = Some(call.body.clone().into());
+        let mut response = match self.client.execute(request).await {
             Ok(response) => response,
-            Err(e) => return failed(attempt, describe(&e, timeout)),
+            Err(e) => return failed(request_headers, describe(&e, timeout)),
         };
+        let mut attempt = attempt(request_headers);
         let status = response.status().as_u16();
         attempt.response_status = Some(i64::from(status));
         attempt.response_headers = Some(header_map_json(response.headers()));
