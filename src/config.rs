@@ -10,6 +10,9 @@ use crate::domain::retry::{RetrySchedule, DEFAULT_SCHEDULE};
 use crate::domain::webhook::MAX_TIMEOUT_MS;
 use crate::store::Dialect;
 
+/// Deliveries in flight per process unless told otherwise.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
+
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// Where SQLite data lives when no --database-url is given.
@@ -83,7 +86,7 @@ pub struct ServeArgs {
 
     /// Deliveries in flight at once, per process (each holds a connection; see
     /// docs/DECISIONS.md for why 512).
-    #[arg(long, env = "HOOKRELAY_MAX_IN_FLIGHT", default_value_t = 512)]
+    #[arg(long, env = "HOOKRELAY_MAX_IN_FLIGHT", default_value_t = DEFAULT_MAX_IN_FLIGHT)]
     pub max_in_flight: usize,
 
     /// Threads running the API and the deliveries. Default: one per core, less one on

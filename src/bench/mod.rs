@@ -31,7 +31,7 @@ pub struct BenchArgs {
     pub duration: Duration,
     /// Concurrent requests of the raw load generator, and deliveries in flight in hookrelay
     /// (default: the server's own default `--max-in-flight`, so hookrelay runs as shipped).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = crate::config::DEFAULT_MAX_IN_FLIGHT)]
     pub concurrency: usize,
     /// Only the scenarios whose name contains this.
     #[arg(long)]
