@@ -97,6 +97,12 @@ impl<T: Target> DeliveryContext<T> {
         });
     }
 
+    /// Queues a call a publisher handed over, already leased to this process.
+    fn queue_handed(&self, ready: &mut VecDeque<HandedCall>, handed: HandedCall) {
+        self.hold([&handed.call]);
+        ready.push_back(handed);
+    }
+
     /// Starts waiting calls while delivery slots are free.
     fn fill(
         &self,
@@ -233,11 +239,9 @@ impl<T: Target> Dispatcher<T> {
                 }
                 Some(handed) = self.handed.recv() => {
                     // Already claimed for us: no query, and the next claim stays as planned.
-                    context.hold([&handed.call]);
-                    ready.push_back(handed);
+                    context.queue_handed(&mut ready, handed);
                     while let Ok(handed) = self.handed.try_recv() {
-                        context.hold([&handed.call]);
-                        ready.push_back(handed);
+                        context.queue_handed(&mut ready, handed);
                     }
                     context.fill(&mut deliveries, &mut ready, &self.slots);
                 }

@@ -386,7 +386,9 @@ impl Store {
                 only: None,
             };
             let outcomes = self.writer.run(Arc::new(alone)).await?;
-            return outcomes.first().copied().ok_or_else(shutting_down);
+            return outcomes.first().copied().ok_or_else(|| {
+                StoreError::Conflict("the event's write had no outcome; retry".into())
+            });
         };
         let (reply, answer) = oneshot::channel();
         gather
