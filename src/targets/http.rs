@@ -279,10 +279,6 @@ impl LoggedHeaders<'_> {
         }
         shown
     }
-
-    fn to_json(&self) -> Box<RawValue> {
-        to_json(self)
-    }
 }
 
 fn to_json(headers: &impl Serialize) -> Box<RawValue> {
@@ -324,21 +320,11 @@ fn empty_object() -> Box<RawValue> {
     to_json(&serde_json::Map::new())
 }
 
-#[cfg(test)]
-fn masked(headers: &HeaderMap) -> Box<RawValue> {
-    LoggedHeaders {
-        headers,
-        mask_credentials: true,
-    }
-    .to_json()
-}
-
 fn header_map_json(headers: &HeaderMap) -> Box<RawValue> {
-    LoggedHeaders {
+    to_json(&LoggedHeaders {
         headers,
         mask_credentials: false,
-    }
-    .to_json()
+    })
 }
 
 /// A readable reason for a transport failure, with its root cause.
@@ -455,6 +441,13 @@ impl Target for HttpTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn masked(headers: &HeaderMap) -> Box<RawValue> {
+        to_json(&LoggedHeaders {
+            headers,
+            mask_credentials: true,
+        })
+    }
 
     #[test]
     fn masking_hides_credentials_but_keeps_the_scheme() {
