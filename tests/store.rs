@@ -716,3 +716,78 @@ async fn fresh_calls_wait_in_memory_for_a_slot_without_starving_due_ones() {
     stop.send(true).unwrap();
     running.await.unwrap();
 }
+
+/// While results cannot be recorded (the database is locked), the dispatcher stops starting
+/// deliveries instead of piling unrecorded results up in memory; once the lock is gone,
+/// everything is delivered and recorded.
+#[tokio::test]
+async fn deliveries_wait_for_their_results_to_be_recorded() {
+    use hookrelay::dispatch::{DispatchSettings, Dispatcher};
+    use sqlx::Connection;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::sync::{mpsc, watch, Notify, Semaphore};
+
+    let (store, _dir, url) = open().await;
+    // Queued before the dispatcher runs, so one claim takes them all.
+    let (site, calls) = seeded(&store, 10, 60).await;
+    let gate = Arc::new(Semaphore::new(0));
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        GatedTarget {
+            gate: gate.clone(),
+            started: started_tx,
+        },
+        DispatchSettings {
+            retry: Default::default(),
+            lease: Duration::from_secs(60),
+            claim_batch: 1024,
+            max_in_flight: 1,
+            poll_interval: Duration::from_millis(10),
+            shutdown_grace: Duration::from_secs(5),
+        },
+        Arc::new(Notify::new()),
+    );
+    let (stop, stopped) = watch::channel(false);
+    let running = tokio::spawn(dispatcher.run(stopped));
+    started.recv().await.expect("a first delivery starts");
+
+    // Hold the database so that no result can be written.
+    sqlx::any::install_default_drivers();
+    let mut locker = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let lock = if common::backend::is_postgres() {
+        "BEGIN; LOCK TABLE webhook_attempts IN ACCESS EXCLUSIVE MODE"
+    } else {
+        "BEGIN IMMEDIATE"
+    };
+    sqlx::raw_sql(lock).execute(&mut locker).await.unwrap();
+    gate.add_permits(calls.len());
+    let mut delivered = 1;
+    let stalled = tokio::time::timeout(Duration::from_secs(2), async {
+        while delivered < 50 {
+            started.recv().await.expect("the dispatcher runs");
+            delivered += 1;
+        }
+    })
+    .await;
+    assert!(
+        stalled.is_err(),
+        "{delivered} deliveries ran ahead of their unrecorded results"
+    );
+
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    while delivered < calls.len() {
+        started.recv().await.expect("the dispatcher runs");
+        delivered += 1;
+    }
+    stop.send(true).unwrap();
+    running.await.unwrap();
+    for id in &calls {
+        let call = store.call_detail(&site, id).await.unwrap().summary;
+        assert_eq!(call.status, CallStatus::Success, "{id} was recorded");
+    }
+}

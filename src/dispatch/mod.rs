@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::domain::call::{next_step, CallProgress, CallStatus, NextStep};
@@ -68,6 +68,21 @@ pub struct Dispatcher<T: Target> {
     handed: mpsc::UnboundedReceiver<HandedCall>,
 }
 
+/// What a claim brought back: how many calls it asked for (0: there was no room), those
+/// it got, and, when it got none, how long the dispatcher may sleep.
+struct Claimed {
+    wanted: u32,
+    calls: Vec<HandedCall>,
+    idle: Option<IdleSleep>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct IdleSleep {
+    sleep: Duration,
+    /// A call is due already (but found no room).
+    due_now: bool,
+}
+
 /// What a delivery task needs besides its call.
 struct DeliveryContext<T> {
     target: Arc<T>,
@@ -91,9 +106,11 @@ impl<T: Target> DeliveryContext<T> {
         let results = self.results.clone();
         deliveries.spawn(async move {
             let result = deliver(target.as_ref(), held.call, &retry).await;
-            drop((slot, held.hold));
+            // The slot is kept until the recorder has taken the result: while recording
+            // lags, no new deliveries start, so unrecorded results cannot pile up in memory.
             // The recorder only stops after we do; a send error means shutdown.
             let _ = results.send(result).await;
+            drop((slot, held.hold));
         });
     }
 
@@ -178,64 +195,65 @@ impl<T: Target> Dispatcher<T> {
         let mut deliveries = JoinSet::new();
         // Calls waiting for a slot, in the order they were claimed or handed over.
         let mut ready = VecDeque::new();
+        // A claim (or, with no room to claim into, a look at what is due) runs beside the
+        // loop, so finished deliveries keep being replaced from `ready` meanwhile. Nothing
+        // in this loop awaits except the `select!`: it turns once per finished delivery.
+        let mut claiming: Option<JoinHandle<Claimed>> = None;
         let prefetch = self.settings.claim_batch as usize;
         let mut claim_now = true;
         let mut saturated = false;
         let mut busy = false;
-        let mut next_claim = Instant::now();
-        while !*shutdown.borrow() {
+        let mut stopping = *shutdown.borrow();
+        // Kept across turns: re-arming a timer or a wake-up each turn is costly.
+        let next_claim = tokio::time::sleep_until(Instant::now());
+        let woken = self.wake.notified();
+        let stop = shutdown.changed();
+        tokio::pin!(next_claim, woken, stop);
+        while !stopping {
             while deliveries.try_join_next().is_some() {}
             context.fill(&mut deliveries, &mut ready, &self.slots);
-            if claim_now {
+            if claim_now && claiming.is_none() {
                 claim_now = false;
                 let wanted =
                     store::claim_size(self.room.available_permits(), self.settings.claim_batch);
-                let claimed = if wanted > 0 {
-                    self.claim(wanted, &context, &mut ready).await
-                } else {
-                    0
-                };
-                context.fill(&mut deliveries, &mut ready, &self.slots);
-                if wanted > 0 && claimed == wanted {
-                    claim_now = true;
-                    continue; // probably more due work: claim again straight away
-                }
-                if wanted > 0 {
-                    // The queue is drained: publishers may hand calls over again.
-                    self.handoff.backlog.store(false, Ordering::SeqCst);
-                }
-                saturated = wanted == 0;
-                busy = claimed > 0;
-                // Only an empty claim needs to know when the next retry is due; while work
-                // keeps coming, wake-ups and the poll interval pick retries up anyway.
-                let sleep = if claimed == 0 {
-                    retry_hint.store(i64::MAX, Ordering::Relaxed);
-                    let (sleep, due_now) = self.idle_sleep().await;
-                    if saturated && due_now {
-                        // Publishers' calls fill the room as it frees up; make them queue
-                        // until the due calls have been claimed, so those are not starved.
-                        self.handoff.backlog.store(true, Ordering::SeqCst);
-                    }
-                    sleep
-                } else {
-                    let until_retry = retry_hint
-                        .load(Ordering::Relaxed)
-                        .saturating_sub(now_millis())
-                        .max(1);
-                    self.settings
-                        .poll_interval
-                        .min(Duration::from_millis(until_retry as u64))
-                };
-                next_claim = Instant::now() + sleep;
+                claiming = Some(self.start_claim(wanted, retry_hint.clone()));
             }
             tokio::select! {
-                _ = self.wake.notified() => {
-                    // Let the calls of a burst of events gather, so one claim takes them all:
-                    // fewer statements per call for CLAIM_LINGER of latency.
-                    if busy {
-                        tokio::time::sleep(CLAIM_LINGER).await;
+                claimed = async { claiming.as_mut()?.await.ok() }, if claiming.is_some() => {
+                    claiming = None;
+                    let Some(claimed) = claimed else {
+                        claim_now = true; // the claim task panicked; its room is back
+                        continue;
+                    };
+                    let plan = after_claim(claimed.wanted, claimed.calls.len(), claimed.idle);
+                    for held in claimed.calls {
+                        context.queue_handed(&mut ready, held);
                     }
-                    claim_now = true;
+                    context.fill(&mut deliveries, &mut ready, &self.slots);
+                    match plan {
+                        AfterClaim::ClaimAgain => claim_now = true,
+                        AfterClaim::Wait { saturated: full, busy: working, backlog, sleep } => {
+                            (saturated, busy) = (full, working);
+                            if let Some(backlog) = backlog {
+                                self.handoff.backlog.store(backlog, Ordering::SeqCst);
+                            }
+                            let sleep = sleep.unwrap_or_else(|| self.until_retry(&retry_hint));
+                            next_claim.as_mut().reset(Instant::now() + sleep);
+                        }
+                    }
+                }
+                _ = &mut woken => {
+                    woken.set(self.wake.notified());
+                    if busy || saturated {
+                        // Let the calls of a burst of events gather, so one claim takes them
+                        // all: fewer statements per call for CLAIM_LINGER of latency.
+                        let soon = Instant::now() + CLAIM_LINGER;
+                        if soon < next_claim.deadline() {
+                            next_claim.as_mut().reset(soon);
+                        }
+                    } else {
+                        claim_now = true;
+                    }
                 }
                 Some(handed) = self.handed.recv() => {
                     // Already claimed for us: no query, and the next claim stays as planned.
@@ -250,11 +268,22 @@ impl<T: Target> Dispatcher<T> {
                     // Refill the room in batches, not one claim per delivery.
                     claim_now = saturated && self.room.available_permits() >= prefetch / 2;
                 }
-                _ = tokio::time::sleep_until(next_claim) => claim_now = true,
-                _ = shutdown.changed() => {}
+                _ = &mut next_claim => {
+                    claim_now = true;
+                    // Until a claim plans the next one; it is running or about to start.
+                    next_claim.as_mut().reset(Instant::now() + self.settings.poll_interval);
+                }
+                _ = &mut stop => stopping = true,
             }
         }
 
+        // A claim still running is waited for, so its calls are released with the rest.
+        if let Some(Ok(claimed)) = match claiming {
+            Some(claim) => Some(claim.await),
+            None => None,
+        } {
+            context.hold(claimed.calls.iter().map(|held| &held.call));
+        }
         while deliveries.try_join_next().is_some() {}
         tracing::info!(in_flight = deliveries.len(), "dispatcher stopping");
         // Calls handed over but not started are released with the unrecorded ones below.
@@ -287,54 +316,133 @@ impl<T: Target> Dispatcher<T> {
         }
     }
 
-    /// Claims up to `wanted` due calls and queues them for a slot; returns how many were
-    /// claimed.
-    async fn claim(
-        &self,
-        wanted: u32,
-        context: &DeliveryContext<T>,
-        ready: &mut VecDeque<HandedCall>,
-    ) -> u32 {
-        // Taken before the query: publishers may take room while it runs.
-        let Ok(mut room) = self.room.clone().try_acquire_many_owned(wanted) else {
-            return 0;
-        };
-        let now = now_millis();
-        let lease_until = now + self.settings.lease.as_millis() as i64;
-        match self.store.claim_due(now, lease_until, wanted).await {
-            Ok(calls) => {
-                context.hold(&calls);
-                let claimed = calls.len() as u32;
-                for call in calls {
-                    let hold = room
-                        .split(1)
-                        .expect("a claim returns at most the calls it has room for");
-                    ready.push_back(HandedCall { call, hold });
-                }
-                claimed
+    /// Starts claiming up to `wanted` due calls, with room taken for them first (publishers
+    /// may take room while the query runs). With nothing claimed (or no room, `wanted` 0)
+    /// it also looks when the next call is due.
+    fn start_claim(&self, wanted: u32, retry_hint: RetryHint) -> JoinHandle<Claimed> {
+        let room = self.room.clone().try_acquire_many_owned(wanted).ok();
+        let wanted = if room.is_some() { wanted } else { 0 };
+        let store = self.store.clone();
+        let lease = self.settings.lease;
+        let poll = self.settings.poll_interval;
+        tokio::spawn(async move {
+            let calls = match room {
+                Some(room) if wanted > 0 => claim(&store, wanted, lease, room).await,
+                _ => Vec::new(),
+            };
+            let idle = if calls.is_empty() {
+                // Only an empty claim needs to know when the next retry is due.
+                retry_hint.store(i64::MAX, Ordering::Relaxed);
+                Some(idle_sleep(&store, poll).await)
+            } else {
+                None
+            };
+            Claimed {
+                wanted,
+                calls,
+                idle,
             }
-            Err(e) => {
-                tracing::error!(error = %e, "claiming due calls failed; retrying shortly");
-                0
-            }
-        }
+        })
     }
 
-    /// How long to sleep when nothing was claimed: until the next call is due, but never
-    /// longer than the poll interval (other processes may add work); and whether a call
-    /// is due already.
-    async fn idle_sleep(&self) -> (Duration, bool) {
-        let poll = self.settings.poll_interval;
-        match self.store.next_due_at().await {
-            Ok(Some(due)) => {
-                let wait = due - now_millis();
-                (
-                    poll.min(Duration::from_millis(wait.max(1) as u64)),
-                    wait <= 0,
-                )
-            }
-            _ => (poll, false),
+    /// Until the earliest retry this process scheduled, within the poll interval.
+    fn until_retry(&self, retry_hint: &RetryHint) -> Duration {
+        let until_retry = retry_hint
+            .load(Ordering::Relaxed)
+            .saturating_sub(now_millis())
+            .max(1);
+        self.settings
+            .poll_interval
+            .min(Duration::from_millis(until_retry as u64))
+    }
+}
+
+/// What the dispatcher does once a claim is back.
+#[derive(Debug, PartialEq)]
+enum AfterClaim {
+    /// It got every call it asked for: more are probably due, so claim again at once.
+    ClaimAgain,
+    Wait {
+        /// There was no room to claim into.
+        saturated: bool,
+        /// Calls came back, so work is flowing.
+        busy: bool,
+        /// What publishers are told about waiting due calls (`None`: unchanged).
+        backlog: Option<bool>,
+        /// How long until the next claim (`None`: until the earliest retry this process
+        /// scheduled, within the poll interval).
+        sleep: Option<Duration>,
+    },
+}
+
+/// Decides what follows a claim that asked for `wanted` calls (0: there was no room) and
+/// got `got`, with `idle` looked up when it got none.
+fn after_claim(wanted: u32, got: usize, idle: Option<IdleSleep>) -> AfterClaim {
+    // With no room, an empty answer is not a drained queue: claiming again at once would
+    // only spin.
+    if wanted > 0 && got == wanted as usize {
+        return AfterClaim::ClaimAgain;
+    }
+    let saturated = wanted == 0;
+    let backlog = match &idle {
+        // Publishers' calls fill the room as it frees up; make them queue until the due
+        // calls are claimed, so those are not starved.
+        Some(idle) if saturated && idle.due_now => Some(true),
+        _ if saturated => None,
+        // The queue is drained: publishers may hand calls over again.
+        _ => Some(false),
+    };
+    AfterClaim::Wait {
+        saturated,
+        busy: got > 0,
+        backlog,
+        sleep: idle.map(|idle| idle.sleep),
+    }
+}
+
+/// Claims up to `wanted` due calls into the `room` taken for them.
+async fn claim(
+    store: &Store,
+    wanted: u32,
+    lease: Duration,
+    mut room: OwnedSemaphorePermit,
+) -> Vec<HandedCall> {
+    let now = now_millis();
+    let lease_until = now + lease.as_millis() as i64;
+    let calls = match store.claim_due(now, lease_until, wanted).await {
+        Ok(calls) => calls,
+        Err(e) => {
+            tracing::error!(error = %e, "claiming due calls failed; retrying shortly");
+            Vec::new()
         }
+    };
+    calls
+        .into_iter()
+        .map(|call| HandedCall {
+            call,
+            hold: room
+                .split(1)
+                .expect("a claim returns at most the calls it has room for"),
+        })
+        .collect()
+}
+
+/// How long to sleep when nothing was claimed: until the next call is due, but never
+/// longer than the poll interval (other processes may add work); and whether a call is
+/// due already.
+async fn idle_sleep(store: &Store, poll: Duration) -> IdleSleep {
+    match store.next_due_at().await {
+        Ok(Some(due)) => {
+            let wait = due - now_millis();
+            IdleSleep {
+                sleep: poll.min(Duration::from_millis(wait.max(1) as u64)),
+                due_now: wait <= 0,
+            }
+        }
+        _ => IdleSleep {
+            sleep: poll,
+            due_now: false,
+        },
     }
 }
 
@@ -424,5 +532,70 @@ async fn record_results(
         for result in recorded.iter() {
             held.remove(&result.call_id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn idle(due_now: bool) -> Option<IdleSleep> {
+        Some(IdleSleep {
+            sleep: SECOND,
+            due_now,
+        })
+    }
+
+    #[test]
+    fn a_full_claim_claims_again_at_once() {
+        assert_eq!(after_claim(64, 64, None), AfterClaim::ClaimAgain);
+    }
+
+    #[test]
+    fn with_no_room_nothing_claimed_is_not_a_reason_to_claim_again() {
+        // Once a spin: 0 asked, 0 got, claim again, and again.
+        let plan = after_claim(0, 0, idle(false));
+        assert_eq!(
+            plan,
+            AfterClaim::Wait {
+                saturated: true,
+                busy: false,
+                backlog: None,
+                sleep: Some(SECOND),
+            }
+        );
+    }
+
+    #[test]
+    fn due_calls_without_room_hold_publishers_back() {
+        let AfterClaim::Wait { backlog, .. } = after_claim(0, 0, idle(true)) else {
+            panic!("a claim without room must wait");
+        };
+        assert_eq!(backlog, Some(true));
+    }
+
+    #[test]
+    fn a_short_claim_means_the_queue_is_drained() {
+        assert_eq!(
+            after_claim(64, 10, None),
+            AfterClaim::Wait {
+                saturated: false,
+                busy: true,
+                backlog: Some(false),
+                sleep: None,
+            }
+        );
+        let AfterClaim::Wait {
+            busy,
+            backlog,
+            sleep,
+            ..
+        } = after_claim(64, 0, idle(true))
+        else {
+            panic!("an empty claim must wait");
+        };
+        assert_eq!((busy, backlog, sleep), (false, Some(false), Some(SECOND)));
     }
 }
