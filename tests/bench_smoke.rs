@@ -13,6 +13,7 @@ fn a_short_bench_run_reports_every_figure_and_loses_nothing() {
             "bench",
             "--duration=300ms",
             "--concurrency=8",
+            "--publishers=4",
             "--only=fanout10-0ms-1KiB-max",
         ])
         .arg(format!("--json={}", json.display()))
@@ -30,6 +31,7 @@ fn a_short_bench_run_reports_every_figure_and_loses_nothing() {
     );
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(report["raw_limit"]["requests_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["publishers"], 4);
     let scenario = &report["scenarios"][0];
     assert_eq!(scenario["fan_out"], 10);
     let accepted = scenario["calls_accepted"].as_u64().unwrap();

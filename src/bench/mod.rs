@@ -33,6 +33,10 @@ pub struct BenchArgs {
     /// (default: the server's own default `--max-in-flight`, so hookrelay runs as shipped).
     #[arg(long, default_value_t = crate::config::DEFAULT_MAX_IN_FLIGHT)]
     pub concurrency: usize,
+    /// Concurrent publishers in the full-speed scenarios: each sends its next event as soon
+    /// as the previous one is accepted. More than the server can deliver builds a backlog.
+    #[arg(long, default_value_t = 32)]
+    pub publishers: usize,
     /// Only the scenarios whose name contains this.
     #[arg(long)]
     pub only: Option<String>,
@@ -153,6 +157,8 @@ struct Report {
     version: &'static str,
     cores: usize,
     database: String,
+    /// Concurrent publishers in the full-speed scenarios.
+    publishers: usize,
     raw_limit: RawResult,
     scenarios: Vec<ScenarioResult>,
 }
@@ -190,6 +196,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "sqlite"
         }
         .to_owned(),
+        publishers: args.publishers.max(1),
         raw_limit: raw,
         scenarios: results,
     };
@@ -401,7 +408,7 @@ async fn run_scenario(scenario: &Scenario, args: &BenchArgs) -> anyhow::Result<S
     match scenario.rate {
         Rate::FullSpeed => {
             let mut publishers = Vec::new();
-            for _ in 0..32 {
+            for _ in 0..args.publishers.max(1) {
                 let (publisher, stop) = (publisher.clone(), stop.clone());
                 publishers.push(tokio::spawn(async move {
                     while !stop.load(Ordering::Relaxed) {
@@ -556,12 +563,14 @@ async fn count_failed(client: &reqwest::Client, calls_url: &str) -> anyhow::Resu
 
 fn print_table(report: &Report) {
     println!(
-        "\nhookrelay {} bench on {} cores, {}; raw loopback limit {:.0} req/s ({} concurrent)\n",
+        "\nhookrelay {} bench on {} cores, {}; raw loopback limit {:.0} req/s ({} concurrent); \
+         {} publishers at full speed\n",
         report.version,
         report.cores,
         report.database,
         report.raw_limit.requests_per_s,
-        report.raw_limit.concurrency
+        report.raw_limit.concurrency,
+        report.publishers
     );
     println!(
         "{:<30} {:>9} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7} {:>8} {:>9} {:>9}",
