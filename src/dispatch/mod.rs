@@ -46,6 +46,8 @@ const RECORD_LINGER: Duration = Duration::from_millis(5);
 
 /// Results written per transaction at most.
 const RECORD_BATCH: usize = 512;
+/// Batches of results being written at once at most.
+const RECORD_WRITES_IN_FLIGHT: usize = 4;
 
 /// Claims currently held by this process: call id → claim token.
 type Outstanding = Arc<Mutex<HashMap<String, String>>>;
@@ -481,7 +483,9 @@ async fn deliver<T: Target>(target: &T, call: ClaimedCall, retry: &RetrySchedule
 }
 
 /// Drains results and writes them in batches: whatever piled up while the previous
-/// transaction committed goes into the next one.
+/// transactions committed goes into the next one. A few batches are written at once: on
+/// PostgreSQL each is a round trip of its own, and one at a time held deliveries back
+/// (their workers wait until the recorder takes their results).
 async fn record_results(
     store: Store,
     mut results: mpsc::Receiver<AttemptResult>,
@@ -490,6 +494,7 @@ async fn record_results(
     wake: Arc<Notify>,
 ) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
+    let mut writing = JoinSet::new();
     while results.recv_many(&mut batch, RECORD_BATCH).await > 0 {
         // A few results alone would cost a whole transaction: let more of the attempts in
         // flight finish and join it. Calls stay claimed meanwhile, so nothing is lost.
@@ -512,26 +517,37 @@ async fn record_results(
                 wake.notify_one();
             }
         }
+        while writing.len() >= RECORD_WRITES_IN_FLIGHT {
+            writing.join_next().await;
+        }
+        // A call's next attempt needs its lease to end, which only its recorded result
+        // does; so concurrent batches never hold two results of one call.
         let recorded: Arc<[AttemptResult]> = std::mem::take(&mut batch).into();
-        let mut backoff = Duration::from_millis(100);
-        for attempt in 1..=5 {
-            match store.record_results(recorded.clone()).await {
-                Ok(()) => break,
-                Err(e) if attempt < 5 => {
-                    tracing::warn!(error = %e, attempt, "recording results failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                }
-                // Not lost: the claims' leases expire and the calls are attempted again.
-                Err(e) => {
-                    tracing::error!(error = %e, calls = recorded.len(), "could not record results")
-                }
+        writing.spawn(record(store.clone(), recorded, outstanding.clone()));
+    }
+    while writing.join_next().await.is_some() {}
+}
+
+/// Writes one batch of results (retrying a few times), then forgets their claims.
+async fn record(store: Store, recorded: Arc<[AttemptResult]>, outstanding: Outstanding) {
+    let mut backoff = Duration::from_millis(100);
+    for attempt in 1..=5 {
+        match store.record_results(recorded.clone()).await {
+            Ok(()) => break,
+            Err(e) if attempt < 5 => {
+                tracing::warn!(error = %e, attempt, "recording results failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+            // Not lost: the claims' leases expire and the calls are attempted again.
+            Err(e) => {
+                tracing::error!(error = %e, calls = recorded.len(), "could not record results")
             }
         }
-        let mut held = outstanding.lock().expect("outstanding lock");
-        for result in recorded.iter() {
-            held.remove(&result.call_id);
-        }
+    }
+    let mut held = outstanding.lock().expect("outstanding lock");
+    for result in recorded.iter() {
+        held.remove(&result.call_id);
     }
 }
 
