@@ -479,26 +479,38 @@ async fn administrative_writes_succeed_beside_a_busy_hot_path() {
         .is_empty());
 }
 
+/// Fresh calls of `store` are handed over through this (a stand-in for the dispatcher's
+/// side), with room for `room` calls.
+fn deliver_locally(
+    store: &Store,
+    room: usize,
+) -> (
+    hookrelay::store::Handoff,
+    tokio::sync::mpsc::UnboundedReceiver<hookrelay::store::HandedCall>,
+) {
+    use std::sync::Arc;
+    let (calls, handed) = tokio::sync::mpsc::unbounded_channel();
+    let handoff = hookrelay::store::Handoff {
+        room: Arc::new(tokio::sync::Semaphore::new(room)),
+        lease: std::time::Duration::from_secs(60),
+        calls,
+        wake: Arc::new(tokio::sync::Notify::new()),
+        backlog: Arc::default(),
+    };
+    store.deliver_locally(handoff.clone());
+    (handoff, handed)
+}
+
 /// A process that delivers gets its fresh calls in memory, already leased to it, while its
 /// dispatcher has room for them; without room, or behind a backlog, calls wait in the queue.
 #[tokio::test]
 async fn fresh_calls_are_handed_to_the_local_dispatcher_while_it_has_room() {
     use std::sync::atomic::Ordering;
-    use std::sync::Arc;
-    use tokio::sync::{mpsc, Notify, Semaphore};
 
     let (store, _dir, _) = open().await;
     let (site, _) = seeded(&store, 2, 0).await;
-    let room = Arc::new(Semaphore::new(3));
-    let (calls, mut handed) = mpsc::unbounded_channel();
-    let handoff = hookrelay::store::Handoff {
-        room: room.clone(),
-        lease: std::time::Duration::from_secs(60),
-        calls,
-        wake: Arc::new(Notify::new()),
-        backlog: Arc::default(),
-    };
-    store.deliver_locally(handoff.clone());
+    let (handoff, mut handed) = deliver_locally(&store, 3);
+    let room = handoff.room.clone();
     let publish = |id: &'static str| {
         let (store, site) = (store.clone(), site.clone());
         async move {
@@ -554,6 +566,42 @@ async fn fresh_calls_are_handed_to_the_local_dispatcher_while_it_has_room() {
     expected.sort();
     assert_eq!(claimed_ids.len(), 4);
     assert!(expected.iter().all(|id| claimed_ids.contains(id)));
+}
+
+/// A publisher that finds the dispatcher full waits a moment for room before queueing:
+/// room that frees up meanwhile takes its calls in memory, so ingestion slows to the pace
+/// of delivery instead of building a backlog.
+#[tokio::test]
+async fn a_publisher_waits_briefly_for_room_before_queueing() {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    let (store, _dir, _) = open().await;
+    let (site, _) = seeded(&store, 2, 0).await;
+    let (handoff, mut handed) = deliver_locally(&store, 2);
+    let room = handoff.room.clone();
+    // The dispatcher is full; its calls finish a few milliseconds into the publish.
+    let full = room.clone().try_acquire_many_owned(2).unwrap();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        drop(full);
+    });
+    let published = match store.publish_event(&site, &event("w"), None).await.unwrap() {
+        PublishOutcome::Created(p) => p.webhook_call_ids,
+        PublishOutcome::Replayed(_) => unreachable!(),
+    };
+    let mut got = vec![
+        handed.try_recv().expect("handed over").call.call_id,
+        handed.try_recv().expect("handed over").call.call_id,
+    ];
+    got.sort();
+    let mut ids = published.clone();
+    ids.sort();
+    assert_eq!(got, ids);
+    assert!(
+        !handoff.backlog.load(Ordering::SeqCst),
+        "nothing was queued"
+    );
 }
 
 /// A dispatcher that stopped while an event was being published does not strand its

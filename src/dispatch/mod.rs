@@ -485,7 +485,7 @@ async fn deliver<T: Target>(target: &T, call: ClaimedCall, retry: &RetrySchedule
 /// Drains results and writes them in batches: whatever piled up while the previous
 /// transactions committed goes into the next one. A few batches are written at once: on
 /// PostgreSQL each is a round trip of its own, and one at a time held deliveries back
-/// (their workers wait until the recorder takes their results).
+/// (each keeps its slot until the recorder has taken its result).
 async fn record_results(
     store: Store,
     mut results: mpsc::Receiver<AttemptResult>,
@@ -520,8 +520,8 @@ async fn record_results(
         while writing.len() >= RECORD_WRITES_IN_FLIGHT {
             writing.join_next().await;
         }
-        // A call's next attempt needs its lease to end, which only its recorded result
-        // does; so concurrent batches never hold two results of one call.
+        // Batches may commit in any order: a result moves its call only while it holds
+        // the call's current claim (see `Store::record_results`).
         let recorded: Arc<[AttemptResult]> = std::mem::take(&mut batch).into();
         writing.spawn(record(store.clone(), recorded, outstanding.clone()));
     }
