@@ -675,16 +675,46 @@ impl hookrelay::targets::Target for GatedTarget {
     }
 }
 
+/// A dispatcher with one delivery slot whose deliveries report their call id on `started`
+/// and then wait for a permit of the gate (closed at first).
+fn gated_dispatcher(
+    store: &Store,
+    claim_batch: u32,
+    poll_interval: std::time::Duration,
+) -> (
+    hookrelay::dispatch::Dispatcher<GatedTarget>,
+    std::sync::Arc<tokio::sync::Semaphore>,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let (started_tx, started) = tokio::sync::mpsc::unbounded_channel();
+    let dispatcher = hookrelay::dispatch::Dispatcher::new(
+        store.clone(),
+        GatedTarget {
+            gate: gate.clone(),
+            started: started_tx,
+        },
+        hookrelay::dispatch::DispatchSettings {
+            retry: Default::default(),
+            lease: std::time::Duration::from_secs(60),
+            claim_batch,
+            max_in_flight: 1,
+            poll_interval,
+            shutdown_grace: std::time::Duration::from_secs(5),
+        },
+        std::sync::Arc::new(tokio::sync::Notify::new()),
+    );
+    (dispatcher, gate, started)
+}
+
 /// Fresh calls wait in the dispatcher's memory for a slot (room for as many again as it
 /// has slots) instead of taking the queue; but while calls due in the queue find no room,
 /// publishers are sent to the queue behind them, so fresh calls cannot starve them.
 #[tokio::test]
 async fn fresh_calls_wait_in_memory_for_a_slot_without_starving_due_ones() {
-    use hookrelay::dispatch::{DispatchSettings, Dispatcher};
     use std::sync::atomic::Ordering;
-    use std::sync::Arc;
     use std::time::Duration;
-    use tokio::sync::{mpsc, watch, Notify, Semaphore};
+    use tokio::sync::watch;
 
     let (store, _dir, _) = open().await;
     let (site, _) = seeded(&store, 1, 0).await;
@@ -699,24 +729,7 @@ async fn fresh_calls_wait_in_memory_for_a_slot_without_starving_due_ones() {
     };
     // Due in the queue before this process delivers.
     let queued = publish("queued").await;
-    let gate = Arc::new(Semaphore::new(0));
-    let (started_tx, mut started) = mpsc::unbounded_channel();
-    let dispatcher = Dispatcher::new(
-        store.clone(),
-        GatedTarget {
-            gate: gate.clone(),
-            started: started_tx,
-        },
-        DispatchSettings {
-            retry: Default::default(),
-            lease: Duration::from_secs(60),
-            claim_batch: 1,
-            max_in_flight: 1,
-            poll_interval: Duration::from_millis(50),
-            shutdown_grace: Duration::from_secs(5),
-        },
-        Arc::new(Notify::new()),
-    );
+    let (dispatcher, gate, mut started) = gated_dispatcher(&store, 1, Duration::from_millis(50));
     let handoff = dispatcher.handoff();
     store.deliver_locally(handoff.clone());
 
@@ -770,33 +783,14 @@ async fn fresh_calls_wait_in_memory_for_a_slot_without_starving_due_ones() {
 /// everything is delivered and recorded.
 #[tokio::test]
 async fn deliveries_wait_for_their_results_to_be_recorded() {
-    use hookrelay::dispatch::{DispatchSettings, Dispatcher};
     use sqlx::Connection;
-    use std::sync::Arc;
     use std::time::Duration;
-    use tokio::sync::{mpsc, watch, Notify, Semaphore};
+    use tokio::sync::watch;
 
     let (store, _dir, url) = open().await;
     // Queued before the dispatcher runs, so one claim takes them all.
     let (site, calls) = seeded(&store, 10, 60).await;
-    let gate = Arc::new(Semaphore::new(0));
-    let (started_tx, mut started) = mpsc::unbounded_channel();
-    let dispatcher = Dispatcher::new(
-        store.clone(),
-        GatedTarget {
-            gate: gate.clone(),
-            started: started_tx,
-        },
-        DispatchSettings {
-            retry: Default::default(),
-            lease: Duration::from_secs(60),
-            claim_batch: 1024,
-            max_in_flight: 1,
-            poll_interval: Duration::from_millis(10),
-            shutdown_grace: Duration::from_secs(5),
-        },
-        Arc::new(Notify::new()),
-    );
+    let (dispatcher, gate, mut started) = gated_dispatcher(&store, 1024, Duration::from_millis(10));
     let (stop, stopped) = watch::channel(false);
     let running = tokio::spawn(dispatcher.run(stopped));
     started.recv().await.expect("a first delivery starts");
