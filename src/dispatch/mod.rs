@@ -116,10 +116,12 @@ impl<T: Target> DeliveryContext<T> {
         });
     }
 
-    /// Queues a call a publisher handed over, already leased to this process.
-    fn queue_handed(&self, ready: &mut VecDeque<HandedCall>, handed: HandedCall) {
-        self.hold([&handed.call]);
-        ready.push_back(handed);
+    /// Queues calls leased to this process (claimed here or handed over by publishers)
+    /// for a slot, remembering their claims under one lock.
+    fn queue(&self, ready: &mut VecDeque<HandedCall>, calls: impl IntoIterator<Item = HandedCall>) {
+        let start = ready.len();
+        ready.extend(calls);
+        self.hold(ready.range(start..).map(|held| &held.call));
     }
 
     /// Starts waiting calls while delivery slots are free.
@@ -228,9 +230,7 @@ impl<T: Target> Dispatcher<T> {
                         continue;
                     };
                     let plan = after_claim(claimed.wanted, claimed.calls.len(), claimed.idle);
-                    for held in claimed.calls {
-                        context.queue_handed(&mut ready, held);
-                    }
+                    context.queue(&mut ready, claimed.calls);
                     context.fill(&mut deliveries, &mut ready, &self.slots);
                     match plan {
                         AfterClaim::ClaimAgain => claim_now = true,
@@ -259,10 +259,8 @@ impl<T: Target> Dispatcher<T> {
                 }
                 Some(handed) = self.handed.recv() => {
                     // Already claimed for us: no query, and the next claim stays as planned.
-                    context.queue_handed(&mut ready, handed);
-                    while let Ok(handed) = self.handed.try_recv() {
-                        context.queue_handed(&mut ready, handed);
-                    }
+                    let more = std::iter::from_fn(|| self.handed.try_recv().ok());
+                    context.queue(&mut ready, std::iter::once(handed).chain(more));
                     context.fill(&mut deliveries, &mut ready, &self.slots);
                 }
                 Some(_) = deliveries.join_next(), if saturated || !ready.is_empty() => {
@@ -280,11 +278,10 @@ impl<T: Target> Dispatcher<T> {
         }
 
         // A claim still running is waited for, so its calls are released with the rest.
-        if let Some(Ok(claimed)) = match claiming {
-            Some(claim) => Some(claim.await),
-            None => None,
-        } {
-            context.hold(claimed.calls.iter().map(|held| &held.call));
+        if let Some(claim) = claiming {
+            if let Ok(claimed) = claim.await {
+                context.hold(claimed.calls.iter().map(|held| &held.call));
+            }
         }
         while deliveries.try_join_next().is_some() {}
         tracing::info!(in_flight = deliveries.len(), "dispatcher stopping");
