@@ -25,11 +25,12 @@ pub async fn publish(
     let event = body.value;
     event.validate()?;
     let key = idempotency_key(&headers)?;
-    let fingerprint = hex::encode(Sha256::digest(&body.raw));
-    let idempotency = key.as_deref().map(|key| IdempotencyKey {
-        key,
-        request_hash: &fingerprint,
-    });
+    // Only a keyed publish is ever compared with an earlier one.
+    let fingerprint = key.as_ref().map(|_| hex::encode(Sha256::digest(&body.raw)));
+    let idempotency = key
+        .as_deref()
+        .zip(fingerprint.as_deref())
+        .map(|(key, request_hash)| IdempotencyKey { key, request_hash });
     let outcome = state
         .store
         .publish_event(&site_id, &event, idempotency)
