@@ -79,16 +79,17 @@ async fn seeded(store: &Store, hooks: usize, events: usize) -> (String, Vec<Stri
     }
     let mut calls = Vec::new();
     for i in 0..events {
-        match store
-            .publish_event(&site, &event(&i.to_string()), None)
-            .await
-            .unwrap()
-        {
-            PublishOutcome::Created(p) => calls.extend(p.webhook_call_ids),
-            PublishOutcome::Replayed(_) => unreachable!("no idempotency key was given"),
-        }
+        calls.extend(publish(store, &site, &i.to_string()).await);
     }
     (site, calls)
+}
+
+/// Publishes `event(id)` to `site` without an idempotency key: the ids of its calls.
+async fn publish(store: &Store, site: &str, id: &str) -> Vec<String> {
+    match store.publish_event(site, &event(id), None).await.unwrap() {
+        PublishOutcome::Created(p) => p.webhook_call_ids,
+        PublishOutcome::Replayed(_) => unreachable!("no idempotency key was given"),
+    }
 }
 
 fn done(call_id: &str, claim_token: &str, status: CallStatus) -> AttemptResult {
@@ -376,20 +377,13 @@ async fn the_next_event_sees_every_webhook_change() {
         .create_webhook(&site, &settings("a"), &generate_secret(), &tester())
         .await
         .unwrap();
-    let calls = |outcome: PublishOutcome| match outcome {
-        PublishOutcome::Created(p) => p.webhook_call_ids.len(),
-        PublishOutcome::Replayed(_) => unreachable!(),
-    };
-    assert_eq!(
-        calls(store.publish_event(&site, &event("1"), None).await.unwrap()),
-        1
-    );
+    assert_eq!(publish(&store, &site, "1").await.len(), 1);
     let second = store
         .create_webhook(&site, &settings("b"), &generate_secret(), &tester())
         .await
         .unwrap();
     assert_eq!(
-        calls(store.publish_event(&site, &event("2"), None).await.unwrap()),
+        publish(&store, &site, "2").await.len(),
         2,
         "a new webhook counts at once"
     );
@@ -400,7 +394,7 @@ async fn the_next_event_sees_every_webhook_change() {
         .await
         .unwrap();
     assert_eq!(
-        calls(store.publish_event(&site, &event("3"), None).await.unwrap()),
+        publish(&store, &site, "3").await.len(),
         1,
         "a disabled one stops at once"
     );
@@ -409,7 +403,7 @@ async fn the_next_event_sees_every_webhook_change() {
         .await
         .unwrap();
     assert_eq!(
-        calls(store.publish_event(&site, &event("4"), None).await.unwrap()),
+        publish(&store, &site, "4").await.len(),
         0,
         "a deleted one too"
     );
@@ -511,17 +505,7 @@ async fn fresh_calls_are_handed_to_the_local_dispatcher_while_it_has_room() {
     let (site, _) = seeded(&store, 2, 0).await;
     let (handoff, mut handed) = deliver_locally(&store, 3);
     let room = handoff.room.clone();
-    let publish = |id: &'static str| {
-        let (store, site) = (store.clone(), site.clone());
-        async move {
-            match store.publish_event(&site, &event(id), None).await.unwrap() {
-                PublishOutcome::Created(p) => p.webhook_call_ids,
-                PublishOutcome::Replayed(_) => unreachable!(),
-            }
-        }
-    };
-
-    let first = publish("1").await;
+    let first = publish(&store, &site, "1").await;
     let mut got = vec![handed.try_recv().unwrap(), handed.try_recv().unwrap()];
     got.sort_by(|a, b| a.call.call_id.cmp(&b.call.call_id));
     let mut ids = first.clone();
@@ -548,13 +532,13 @@ async fn fresh_calls_are_handed_to_the_local_dispatcher_while_it_has_room() {
 
     // Two calls, room for one: both go to the queue, and the dispatcher is rung.
     let wake = handoff.wake.notified();
-    let queued = publish("2").await;
+    let queued = publish(&store, &site, "2").await;
     wake.await;
     assert!(handed.try_recv().is_err());
     assert!(handoff.backlog.load(Ordering::SeqCst));
     // Room frees up, but the backlog is served first.
     drop(got);
-    assert!(!publish("3").await.is_empty());
+    assert!(!publish(&store, &site, "3").await.is_empty());
     assert!(handed.try_recv().is_err(), "nothing overtakes the queue");
     let claimed = store
         .claim_due(now_millis(), now + 60_000, 10)
@@ -586,10 +570,7 @@ async fn a_publisher_waits_briefly_for_room_before_queueing() {
         tokio::time::sleep(Duration::from_millis(5)).await;
         drop(full);
     });
-    let published = match store.publish_event(&site, &event("w"), None).await.unwrap() {
-        PublishOutcome::Created(p) => p.webhook_call_ids,
-        PublishOutcome::Replayed(_) => unreachable!(),
-    };
+    let published = publish(&store, &site, "w").await;
     let mut got = vec![
         handed.try_recv().expect("handed over").call.call_id,
         handed.try_recv().expect("handed over").call.call_id,
@@ -608,24 +589,11 @@ async fn a_publisher_waits_briefly_for_room_before_queueing() {
 /// calls behind a lease: they are made due at once for whoever runs next.
 #[tokio::test]
 async fn calls_a_stopped_dispatcher_cannot_take_are_due_at_once() {
-    use std::sync::Arc;
-    use tokio::sync::{mpsc, Notify, Semaphore};
-
     let (store, _dir, _) = open().await;
     let (site, _) = seeded(&store, 2, 0).await;
-    let (calls, handed) = mpsc::unbounded_channel();
-    store.deliver_locally(hookrelay::store::Handoff {
-        room: Arc::new(Semaphore::new(8)),
-        lease: std::time::Duration::from_secs(600),
-        calls,
-        wake: Arc::new(Notify::new()),
-        backlog: Arc::default(),
-    });
+    let (_handoff, handed) = deliver_locally(&store, 8);
     drop(handed);
-    let published = match store.publish_event(&site, &event("x"), None).await.unwrap() {
-        PublishOutcome::Created(p) => p.webhook_call_ids,
-        PublishOutcome::Replayed(_) => unreachable!(),
-    };
+    let published = publish(&store, &site, "x").await;
     let now = now_millis();
     let mut due: Vec<_> = store
         .claim_due(now, now + 60_000, 10)
@@ -718,24 +686,20 @@ async fn fresh_calls_wait_in_memory_for_a_slot_without_starving_due_ones() {
 
     let (store, _dir, _) = open().await;
     let (site, _) = seeded(&store, 1, 0).await;
-    let publish = |id: &'static str| {
+    // The id of its only call.
+    let publish_one = |id: &'static str| {
         let (store, site) = (store.clone(), site.clone());
-        async move {
-            match store.publish_event(&site, &event(id), None).await.unwrap() {
-                PublishOutcome::Created(p) => p.webhook_call_ids[0].clone(),
-                PublishOutcome::Replayed(_) => unreachable!(),
-            }
-        }
+        async move { publish(&store, &site, id).await.remove(0) }
     };
     // Due in the queue before this process delivers.
-    let queued = publish("queued").await;
+    let queued = publish_one("queued").await;
     let (dispatcher, gate, mut started) = gated_dispatcher(&store, 1, Duration::from_millis(50));
     let handoff = dispatcher.handoff();
     store.deliver_locally(handoff.clone());
 
     // One slot, room for two: both fresh calls are handed over, leased, not queued.
-    let first = publish("first").await;
-    let second = publish("second").await;
+    let first = publish_one("first").await;
+    let second = publish_one("second").await;
     for id in [&first, &second] {
         let call = store.call_detail(&site, id).await.unwrap().summary;
         assert!(
@@ -757,7 +721,7 @@ async fn fresh_calls_wait_in_memory_for_a_slot_without_starving_due_ones() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let third = publish("third").await;
+    let third = publish_one("third").await;
     let call = store.call_detail(&site, &third).await.unwrap().summary;
     assert!(
         call.next_attempt_at.unwrap() <= now_millis(),
