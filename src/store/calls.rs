@@ -362,7 +362,8 @@ impl Store {
             self.dialect,
             &format!("SELECT {} FROM webhooks WHERE id IN ", webhooks::COLUMNS),
         );
-        sql.bind_list(&dedup(ids));
+        let ids = dedup(ids);
+        sql.bind_list(&ids);
         sql.query()
             .fetch_all(&self.read)
             .await?
@@ -465,7 +466,8 @@ impl WriteJob for ClaimDue {
             dialect,
             "SELECT id, environment, body FROM events WHERE id IN ",
         );
-        events.bind_list(&dedup(&event_ids));
+        let event_ids = dedup(&event_ids);
+        events.bind_list(&event_ids);
         let events = tx.fetch_all(events).await?;
         Ok((calls, events))
     }

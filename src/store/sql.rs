@@ -8,6 +8,7 @@
 //! SQLite, which made a 2 000-parameter batch insert quadratic; measured at 10 % of the
 //! server's CPU under load.)
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use sqlx::any::{Any, AnyArguments, AnyRow, AnyTypeInfoKind};
@@ -17,51 +18,55 @@ use super::{corrupt, Dialect, Result};
 
 /// A bound parameter or a column value: the only types the schema uses. NULLs keep their
 /// type because PostgreSQL needs it to type a parameter (in a `VALUES` list, say).
+///
+/// Text may be borrowed from the job that binds it: on the SQLite writer thread a statement
+/// runs while its job is alive, and copying every id and header text first was 5 % of that
+/// thread's time.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SqlValue {
+pub enum SqlValue<'a> {
     Int(i64),
-    Text(String),
+    Text(Cow<'a, str>),
     NullInt,
     NullText,
 }
 
-impl From<i64> for SqlValue {
+impl From<i64> for SqlValue<'_> {
     fn from(value: i64) -> Self {
         SqlValue::Int(value)
     }
 }
 
-impl From<String> for SqlValue {
+impl From<String> for SqlValue<'_> {
     fn from(value: String) -> Self {
-        SqlValue::Text(value)
+        SqlValue::Text(Cow::Owned(value))
     }
 }
 
-impl From<&str> for SqlValue {
-    fn from(value: &str) -> Self {
-        SqlValue::Text(value.to_owned())
+impl<'a> From<&'a str> for SqlValue<'a> {
+    fn from(value: &'a str) -> Self {
+        SqlValue::Text(Cow::Borrowed(value))
     }
 }
 
-impl From<Option<i64>> for SqlValue {
+impl From<Option<i64>> for SqlValue<'_> {
     fn from(value: Option<i64>) -> Self {
         value.map_or(SqlValue::NullInt, SqlValue::Int)
     }
 }
 
-impl From<Option<String>> for SqlValue {
+impl From<Option<String>> for SqlValue<'_> {
     fn from(value: Option<String>) -> Self {
-        value.map_or(SqlValue::NullText, SqlValue::Text)
-    }
-}
-
-impl From<Option<&str>> for SqlValue {
-    fn from(value: Option<&str>) -> Self {
         value.map_or(SqlValue::NullText, Into::into)
     }
 }
 
-impl rusqlite::ToSql for SqlValue {
+impl<'a> From<Option<&'a str>> for SqlValue<'a> {
+    fn from(value: Option<&'a str>) -> Self {
+        value.map_or(SqlValue::NullText, Into::into)
+    }
+}
+
+impl rusqlite::ToSql for SqlValue<'_> {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         use rusqlite::types::{ToSqlOutput, ValueRef};
         Ok(ToSqlOutput::Borrowed(match self {
@@ -72,13 +77,13 @@ impl rusqlite::ToSql for SqlValue {
     }
 }
 
-pub struct Sql {
+pub struct Sql<'a> {
     text: String,
-    args: Vec<SqlValue>,
+    args: Vec<SqlValue<'a>>,
     dialect: Dialect,
 }
 
-impl Sql {
+impl<'a> Sql<'a> {
     pub fn new(dialect: Dialect, text: &str) -> Self {
         Sql {
             text: text.to_owned(),
@@ -93,7 +98,7 @@ impl Sql {
     }
 
     /// Appends a placeholder bound to `value`.
-    pub fn bind(&mut self, value: impl Into<SqlValue>) -> &mut Self {
+    pub fn bind(&mut self, value: impl Into<SqlValue<'a>>) -> &mut Self {
         self.args.push(value.into());
         match self.dialect {
             Dialect::Sqlite => self.text.push('?'),
@@ -108,7 +113,7 @@ impl Sql {
     /// Appends `(v1, v2, …)` bound to `values`, for `IN` lists. The list is padded to a
     /// power of two by repeating its last value (which changes nothing in an `IN`), so
     /// lists of any length make few distinct statements for the statement caches.
-    pub fn bind_list(&mut self, values: &[String]) -> &mut Self {
+    pub fn bind_list(&mut self, values: &'a [String]) -> &mut Self {
         self.push("(");
         let Some(last) = values.last() else {
             // `IN ()` is a syntax error on both engines; `IN (NULL)` matches nothing.
@@ -129,7 +134,7 @@ impl Sql {
         &self.text
     }
 
-    pub fn args(&self) -> &[SqlValue] {
+    pub fn args(&self) -> &[SqlValue<'a>] {
         &self.args
     }
 
@@ -140,7 +145,7 @@ impl Sql {
                 SqlValue::NullInt => args.add(None::<i64>),
                 SqlValue::NullText => args.add(None::<String>),
                 SqlValue::Int(i) => args.add(i),
-                SqlValue::Text(s) => args.add(s),
+                SqlValue::Text(s) => args.add(s.into_owned()),
             };
             added.expect("encoding strings and integers for the Any driver cannot fail");
         }
@@ -156,15 +161,15 @@ impl Sql {
 /// SQLite writer thread) each row runs one cached one-row statement instead: that skips
 /// parsing a new text per batch and SQLite's statement journal, which it keeps only for
 /// statements that change several rows.
-pub struct Rows<const WIDTH: usize> {
+pub struct Rows<'a, const WIDTH: usize> {
     head: &'static str,
     tail: &'static str,
     one_row: Option<&'static str>,
     max_per_statement: usize,
-    rows: Vec<[SqlValue; WIDTH]>,
+    rows: Vec<[SqlValue<'a>; WIDTH]>,
 }
 
-impl<const WIDTH: usize> Rows<WIDTH> {
+impl<'a, const WIDTH: usize> Rows<'a, WIDTH> {
     /// `max_per_statement` bounds the multi-row statements (bind-parameter limits); it is
     /// rounded down to a power of two.
     pub fn new(head: &'static str, max_per_statement: usize) -> Self {
@@ -190,7 +195,7 @@ impl<const WIDTH: usize> Rows<WIDTH> {
         self
     }
 
-    pub fn push(&mut self, row: [SqlValue; WIDTH]) {
+    pub fn push(&mut self, row: [SqlValue<'a>; WIDTH]) {
         self.rows.push(row);
     }
 
@@ -209,12 +214,12 @@ impl<const WIDTH: usize> Rows<WIDTH> {
         }
     }
 
-    pub fn rows(&self) -> &[[SqlValue; WIDTH]] {
+    pub fn rows(&self) -> &[[SqlValue<'a>; WIDTH]] {
         &self.rows
     }
 
     /// The multi-row statements, in the rows' order.
-    pub fn into_statements(self, dialect: Dialect) -> Vec<Sql> {
+    pub fn into_statements(self, dialect: Dialect) -> Vec<Sql<'a>> {
         let mut statements = Vec::new();
         let mut rows = self.rows.into_iter();
         let mut left = rows.len();
@@ -248,15 +253,15 @@ pub(super) fn prev_power_of_two(n: usize) -> usize {
 #[derive(Debug, Clone)]
 pub struct SqlRow {
     columns: Arc<[String]>,
-    values: Vec<SqlValue>,
+    values: Vec<SqlValue<'static>>,
 }
 
 impl SqlRow {
-    pub fn new(columns: Arc<[String]>, values: Vec<SqlValue>) -> Self {
+    pub fn new(columns: Arc<[String]>, values: Vec<SqlValue<'static>>) -> Self {
         SqlRow { columns, values }
     }
 
-    fn value(&self, name: &str) -> Result<&SqlValue> {
+    fn value(&self, name: &str) -> Result<&SqlValue<'static>> {
         self.columns
             .iter()
             .position(|c| c == name)
@@ -267,7 +272,7 @@ impl SqlRow {
     pub fn opt_text(&self, name: &str) -> Result<Option<String>> {
         match self.value(name)? {
             SqlValue::NullInt | SqlValue::NullText => Ok(None),
-            SqlValue::Text(s) => Ok(Some(s.clone())),
+            SqlValue::Text(s) => Ok(Some(s.clone().into_owned())),
             SqlValue::Int(_) => Err(corrupt("expected text in column", name)),
         }
     }
@@ -305,7 +310,7 @@ impl SqlRow {
                             return Ok(SqlValue::NullText);
                         }
                         Ok(match raw.type_info().kind() {
-                            AnyTypeInfoKind::Text => SqlValue::Text(row.try_get(i)?),
+                            AnyTypeInfoKind::Text => SqlValue::from(row.try_get::<String, _>(i)?),
                             AnyTypeInfoKind::BigInt => SqlValue::Int(row.try_get(i)?),
                             AnyTypeInfoKind::Integer => {
                                 SqlValue::Int(row.try_get::<i32, _>(i)?.into())

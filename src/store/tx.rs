@@ -31,10 +31,10 @@ pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub(super) trait Tx {
     fn dialect(&self) -> Dialect;
     /// Runs a statement; returns how many rows it changed.
-    async fn execute(&mut self, sql: Sql) -> Result<u64>;
-    async fn fetch_all(&mut self, sql: Sql) -> Result<Vec<SqlRow>>;
+    async fn execute(&mut self, sql: Sql<'_>) -> Result<u64>;
+    async fn fetch_all(&mut self, sql: Sql<'_>) -> Result<Vec<SqlRow>>;
     /// Runs one statement for many rows (see [`Rows`]); returns how many rows it changed.
-    async fn execute_rows<const WIDTH: usize>(&mut self, rows: Rows<WIDTH>) -> Result<u64>;
+    async fn execute_rows<const WIDTH: usize>(&mut self, rows: Rows<'_, WIDTH>) -> Result<u64>;
     /// Tells workers in other processes, at commit, that work is due (PostgreSQL only:
     /// a SQLite file has one process).
     async fn announce_due_work(&mut self) -> Result<()>;
@@ -82,15 +82,15 @@ impl Tx for SqlxTx<'_> {
         self.dialect
     }
 
-    async fn execute(&mut self, sql: Sql) -> Result<u64> {
+    async fn execute(&mut self, sql: Sql<'_>) -> Result<u64> {
         Ok(sql.query().execute(&mut *self.conn).await?.rows_affected())
     }
 
-    async fn fetch_all(&mut self, sql: Sql) -> Result<Vec<SqlRow>> {
+    async fn fetch_all(&mut self, sql: Sql<'_>) -> Result<Vec<SqlRow>> {
         SqlRow::from_any(&sql.query().fetch_all(&mut *self.conn).await?)
     }
 
-    async fn execute_rows<const WIDTH: usize>(&mut self, rows: Rows<WIDTH>) -> Result<u64> {
+    async fn execute_rows<const WIDTH: usize>(&mut self, rows: Rows<'_, WIDTH>) -> Result<u64> {
         let mut changed = 0;
         for statement in rows.into_statements(self.dialect) {
             changed += self.execute(statement).await?;
@@ -351,13 +351,13 @@ impl Tx for RusqliteTx<'_> {
         Dialect::Sqlite
     }
 
-    async fn execute(&mut self, sql: Sql) -> Result<u64> {
+    async fn execute(&mut self, sql: Sql<'_>) -> Result<u64> {
         let mut statement = self.tx.prepare_cached(sql.text())?;
         let changed = statement.execute(rusqlite::params_from_iter(sql.args()))?;
         Ok(changed as u64)
     }
 
-    async fn fetch_all(&mut self, sql: Sql) -> Result<Vec<SqlRow>> {
+    async fn fetch_all(&mut self, sql: Sql<'_>) -> Result<Vec<SqlRow>> {
         let mut statement = self.tx.prepare_cached(sql.text())?;
         let columns: Arc<[String]> = statement
             .column_names()
@@ -372,7 +372,7 @@ impl Tx for RusqliteTx<'_> {
                     Ok(match row.get_ref(i)? {
                         ValueRef::Null => SqlValue::NullText,
                         ValueRef::Integer(value) => SqlValue::Int(value),
-                        ValueRef::Text(text) => SqlValue::Text(
+                        ValueRef::Text(text) => SqlValue::from(
                             String::from_utf8(text.to_vec())
                                 .map_err(|e| corrupt(&columns[i], e))?,
                         ),
@@ -387,7 +387,7 @@ impl Tx for RusqliteTx<'_> {
         Ok(fetched)
     }
 
-    async fn execute_rows<const WIDTH: usize>(&mut self, rows: Rows<WIDTH>) -> Result<u64> {
+    async fn execute_rows<const WIDTH: usize>(&mut self, rows: Rows<'_, WIDTH>) -> Result<u64> {
         if rows.is_empty() {
             return Ok(0);
         }

@@ -392,8 +392,13 @@ impl Target for HttpTarget {
         // Built whole rather than through a RequestBuilder, which would copy the headers
         // over one by one.
         let mut request = reqwest::Request::new(reqwest::Method::POST, url.clone());
+        // Sized for all of them at once: a clone of the fixed map has no room to spare, and
+        // growing it twice per call was 2 % of the delivering thread.
         let headers = request.headers_mut();
-        *headers = fixed.sent.clone();
+        headers.reserve(fixed.sent.len() + per_call.len());
+        for (name, value) in &fixed.sent {
+            headers.append(name, value.clone());
+        }
         for (name, value) in per_call {
             headers.insert(name, value);
         }
