@@ -89,10 +89,15 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_MAX_IN_FLIGHT", default_value_t = DEFAULT_MAX_IN_FLIGHT)]
     pub max_in_flight: usize,
 
-    /// Threads running the API and the deliveries. Default: one per core, less one on
+    /// Threads running the deliveries (and jobs). Default: one per core, less one on
     /// SQLite, whose writer thread needs a core of its own under load.
     #[arg(long, env = "HOOKRELAY_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     pub worker_threads: Option<u16>,
+
+    /// Threads serving the API, apart from the deliveries', so a publish never waits in
+    /// their run queue. Default: one per four cores, at least one.
+    #[arg(long, env = "HOOKRELAY_API_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub api_threads: Option<u16>,
 
     /// On SIGTERM, how long in-flight deliveries may finish before being handed back.
     #[arg(long, env = "HOOKRELAY_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -150,6 +155,11 @@ impl ServeArgs {
         }
     }
 
+    pub fn api_threads(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        self.api_threads.map_or((cores / 4).max(1), usize::from)
+    }
+
     /// Cross-field checks clap cannot express.
     pub fn check(&self) -> anyhow::Result<()> {
         if self.lease < Duration::from_secs(1) {
@@ -194,5 +204,24 @@ mod tests {
             cores
         );
         assert_eq!(worker_threads(&["--worker-threads=3"]), 3);
+    }
+
+    #[test]
+    fn the_api_has_a_thread_per_four_cores_and_at_least_one() {
+        let api_threads = |args: &[&str]| match crate::cli::Cli::try_parse_from(
+            [&["hookrelay", "serve"], args].concat(),
+        )
+        .expect("valid arguments")
+        .command
+        {
+            crate::cli::Command::Serve(serve) => serve.api_threads(),
+            _ => unreachable!("parsed as serve"),
+        };
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(api_threads(&[]), (cores / 4).max(1));
+        assert_eq!(api_threads(&["--api-threads=2"]), 2);
+        assert!(
+            crate::cli::Cli::try_parse_from(["hookrelay", "serve", "--api-threads=0"]).is_err()
+        );
     }
 }

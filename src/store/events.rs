@@ -39,8 +39,10 @@ pub enum PublishOutcome {
 }
 
 /// How long a publisher waits for room in this process's dispatcher before sending its
-/// calls through the queue (see `reserve_local_delivery`).
-const ROOM_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+/// calls through the queue (see `reserve_local_delivery`): about twice the time the room
+/// (twice the deliveries in flight) takes to turn over at full speed on 2 cores. With
+/// 20 ms, publishers on the API's own thread outran delivery into the queue.
+const ROOM_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Events written per transaction at most.
 const EVENTS_PER_COMMIT: usize = 256;
