@@ -120,6 +120,8 @@ struct RawResult {
     concurrency: usize,
     seconds: f64,
     requests_per_s: f64,
+    /// Cores' worth of CPU the host took from this (virtual) machine meanwhile.
+    stolen_cores: f64,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -150,6 +152,9 @@ struct ScenarioResult {
     /// (publisher and receiver): together they show how much of the machine was busy.
     server_cores: f64,
     bench_cores: f64,
+    /// Cores' worth of CPU the host took from this (virtual) machine meanwhile: figures
+    /// measured while it did are lower than the machine's own and not comparable.
+    stolen_cores: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -189,7 +194,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let report = Report {
         version: env!("CARGO_PKG_VERSION"),
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cores: cores(),
         database: if args.database_url.is_some() {
             "postgres"
         } else {
@@ -223,6 +228,7 @@ async fn raw_limit(concurrency: usize, duration: Duration) -> anyhow::Result<Raw
         .build()?;
     let body = body_of(1024);
     let done = Arc::new(AtomicU64::new(0));
+    let ticks_at_start = MachineTicks::now();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
@@ -250,6 +256,7 @@ async fn raw_limit(concurrency: usize, duration: Duration) -> anyhow::Result<Raw
         concurrency,
         seconds,
         requests_per_s: done.load(Ordering::Relaxed) as f64 / seconds,
+        stolen_cores: MachineTicks::now().stolen_cores_since(&ticks_at_start, cores()),
     })
 }
 
@@ -404,6 +411,7 @@ async fn run_scenario(scenario: &Scenario, args: &BenchArgs) -> anyhow::Result<S
         cpu_seconds(&server.child.id().to_string()),
         cpu_seconds("self"),
     );
+    let ticks_at_start = MachineTicks::now();
     let stop = Arc::new(AtomicBool::new(false));
     match scenario.rate {
         Rate::FullSpeed => {
@@ -464,6 +472,7 @@ async fn run_scenario(scenario: &Scenario, args: &BenchArgs) -> anyhow::Result<S
     let server_cores =
         (cpu_seconds(&server.child.id().to_string()) - cpu_at_start.0) / busy_seconds;
     let bench_cores = (cpu_seconds("self") - cpu_at_start.1) / busy_seconds;
+    let stolen_cores = MachineTicks::now().stolen_cores_since(&ticks_at_start, cores());
     let failed = count_failed(&client, &calls_url).await?;
     let (_, peak_rss) = server.rss_mb();
     let first = receiver
@@ -513,6 +522,7 @@ async fn run_scenario(scenario: &Scenario, args: &BenchArgs) -> anyhow::Result<S
         server_peak_rss_mb: peak_rss,
         server_cores,
         bench_cores,
+        stolen_cores,
     })
 }
 
@@ -535,6 +545,52 @@ fn cpu_seconds(pid: &str) -> f64 {
     // SAFETY: sysconf only reads a configuration value.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     (ticks(11) + ticks(12)) / per_second
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The machine's CPU time so far, from the `cpu` line of `/proc/stat`, in ticks: all of
+/// it, and the part the host of a virtual machine took for others ("steal").
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct MachineTicks {
+    all: u64,
+    stolen: u64,
+}
+
+impl MachineTicks {
+    fn now() -> Self {
+        Self::parse(&std::fs::read_to_string("/proc/stat").unwrap_or_default())
+    }
+
+    fn parse(stat: &str) -> Self {
+        let ticks: Vec<u64> = stat
+            .lines()
+            .find(|line| line.starts_with("cpu "))
+            .map(|line| {
+                line.split_whitespace()
+                    .skip(1)
+                    .filter_map(|t| t.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        // user nice system idle iowait irq softirq steal; the guest fields that follow
+        // are already counted in user and nice.
+        MachineTicks {
+            all: ticks.iter().take(8).sum(),
+            stolen: ticks.get(7).copied().unwrap_or(0),
+        }
+    }
+
+    /// Cores' worth of CPU stolen since `earlier`, on a machine of `cores`.
+    fn stolen_cores_since(&self, earlier: &Self, cores: usize) -> f64 {
+        let all = self.all.saturating_sub(earlier.all);
+        if all == 0 {
+            return 0.0;
+        }
+        cores as f64 * self.stolen.saturating_sub(earlier.stolen) as f64 / all as f64
+    }
 }
 
 /// Calls hookrelay marked `failed` (retries used up), counted through its own API.
@@ -573,7 +629,7 @@ fn print_table(report: &Report) {
         report.publishers
     );
     println!(
-        "{:<30} {:>9} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7} {:>8} {:>9} {:>9}",
+        "{:<30} {:>9} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7} {:>8} {:>9} {:>9} {:>6}",
         "scenario",
         "events/s",
         "deliv/s",
@@ -587,11 +643,12 @@ fn print_table(report: &Report) {
         "failed",
         "missing",
         "srv cores",
-        "bench cores"
+        "bench cores",
+        "stolen"
     );
     for r in &report.scenarios {
         println!(
-            "{:<30} {:>9.0} {:>10.0} {:>6.1}% {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>9.1} {:>7} {:>8} {:>9.2} {:>11.2}",
+            "{:<30} {:>9.0} {:>10.0} {:>6.1}% {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>9.1} {:>7} {:>8} {:>9.2} {:>11.2} {:>6.2}",
             r.name,
             r.events_accepted_per_s,
             r.deliveries_per_s,
@@ -605,7 +662,46 @@ fn print_table(report: &Report) {
             r.calls_failed,
             r.calls_missing,
             r.server_cores,
-            r.bench_cores
+            r.bench_cores,
+            r.stolen_cores
         );
+    }
+    let stolen = std::iter::once(report.raw_limit.stolen_cores)
+        .chain(report.scenarios.iter().map(|r| r.stolen_cores))
+        .fold(0.0, f64::max);
+    if stolen >= STOLEN_WORTH_A_WARNING {
+        println!(
+            "\nwarning: the host took up to {stolen:.2} cores from this machine during the run \
+             ({:.2} while measuring the raw limit); figures measured then are lower than the \
+             machine's own and vary from run to run",
+            report.raw_limit.stolen_cores
+        );
+    }
+}
+
+/// Stolen CPU (cores) from which the table warns that its figures are not comparable.
+const STOLEN_WORTH_A_WARNING: f64 = 0.1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stolen_cpu_is_read_from_the_machine_line_of_proc_stat() {
+        let before = MachineTicks::parse(
+            "cpu  100 0 50 800 10 0 20 20 7 0\ncpu0 50 0 25 400 5 0 10 10 0 0\n",
+        );
+        assert_eq!(
+            before,
+            MachineTicks {
+                all: 1000,
+                stolen: 20
+            }
+        );
+        let after = MachineTicks::parse("cpu  300 0 150 1300 10 0 20 220 9 0\n");
+        // 1000 ticks went by, 200 of them stolen: a fifth of each of two cores.
+        assert!((after.stolen_cores_since(&before, 2) - 0.4).abs() < 1e-9);
+        assert_eq!(after.stolen_cores_since(&after, 2), 0.0);
+        assert_eq!(MachineTicks::parse("no such line"), MachineTicks::default());
     }
 }
