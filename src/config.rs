@@ -95,7 +95,8 @@ pub struct ServeArgs {
     pub worker_threads: Option<u16>,
 
     /// Threads serving the API, apart from the deliveries', so a publish never waits in
-    /// their run queue. Default: one per four cores, at least one.
+    /// their run queue. Default: one per four cores, at least one (with `--role api`, one
+    /// per core).
     #[arg(long, env = "HOOKRELAY_API_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     pub api_threads: Option<u16>,
 
@@ -157,7 +158,12 @@ impl ServeArgs {
 
     pub fn api_threads(&self) -> usize {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        self.api_threads.map_or((cores / 4).max(1), usize::from)
+        match self.api_threads {
+            Some(threads) => threads.into(),
+            // A node that only serves the API has nothing else to run.
+            None if !self.role.delivers() => cores,
+            None => (cores / 4).max(1),
+        }
     }
 
     /// Cross-field checks clap cannot express.
@@ -207,7 +213,7 @@ mod tests {
     }
 
     #[test]
-    fn the_api_has_a_thread_per_four_cores_and_at_least_one() {
+    fn the_api_has_a_thread_per_four_cores_and_at_least_one_or_all_on_an_api_node() {
         let api_threads = |args: &[&str]| match crate::cli::Cli::try_parse_from(
             [&["hookrelay", "serve"], args].concat(),
         )
@@ -220,6 +226,13 @@ mod tests {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         assert_eq!(api_threads(&[]), (cores / 4).max(1));
         assert_eq!(api_threads(&["--api-threads=2"]), 2);
+        assert_eq!(
+            api_threads(&[
+                "--role=api",
+                "--database-url=postgres://db.invalid/hookrelay"
+            ]),
+            cores
+        );
         assert!(
             crate::cli::Cli::try_parse_from(["hookrelay", "serve", "--api-threads=0"]).is_err()
         );

@@ -55,7 +55,10 @@ fn a_short_bench_run_reports_every_figure_and_loses_nothing() {
     }
     // Stolen CPU is reported (0 on a machine of its own), never more than it has.
     let cores = report["cores"].as_f64().unwrap();
-    for stolen in [&report["raw_limit"]["stolen_cores"], &scenario["stolen_cores"]] {
+    for stolen in [
+        &report["raw_limit"]["stolen_cores"],
+        &scenario["stolen_cores"],
+    ] {
         let stolen = stolen.as_f64().expect("stolen cores reported");
         assert!((0.0..=cores).contains(&stolen), "{stolen}");
     }
