@@ -179,7 +179,7 @@ impl Running {
 
 /// The API served by a runtime on threads of its own (`--api-threads`), so a publish waits
 /// for its commit and for room in the dispatcher, never behind deliveries in one run
-/// queue. Measured on 2 cores: 15 % more deliveries per second and 9 % less CPU per
+/// queue. Measured on 2 cores: 16 % more deliveries per second and 10 % less CPU per
 /// delivery (docs/PERFORMANCE.md, step 35).
 struct ApiRuntime {
     /// Resolves once the HTTP server has stopped.

@@ -195,10 +195,15 @@ impl ServeArgs {
 mod tests {
     use clap::Parser;
 
+    fn serve(args: &[&str]) -> crate::cli::Cli {
+        crate::cli::Cli::try_parse_from([&["hookrelay", "serve"], args].concat())
+            .expect("valid arguments")
+    }
+
     fn worker_threads(args: &[&str]) -> usize {
-        let cli = crate::cli::Cli::try_parse_from([&["hookrelay", "serve"], args].concat())
-            .expect("valid arguments");
-        cli.worker_threads().expect("serve sets its worker threads")
+        serve(args)
+            .worker_threads()
+            .expect("serve sets its worker threads")
     }
 
     #[test]
@@ -214,12 +219,7 @@ mod tests {
 
     #[test]
     fn the_api_has_a_thread_per_four_cores_and_at_least_one_or_all_on_an_api_node() {
-        let api_threads = |args: &[&str]| match crate::cli::Cli::try_parse_from(
-            [&["hookrelay", "serve"], args].concat(),
-        )
-        .expect("valid arguments")
-        .command
-        {
+        let api_threads = |args: &[&str]| match serve(args).command {
             crate::cli::Command::Serve(serve) => serve.api_threads(),
             _ => unreachable!("parsed as serve"),
         };
