@@ -30,7 +30,16 @@ fn a_short_bench_run_reports_every_figure_and_loses_nothing() {
         "{table}"
     );
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert!(report["raw_limit"]["requests_per_s"].as_f64().unwrap() > 0.0);
+    // The raw limit is measured before the scenario and again after it; the scenario is
+    // compared with the mean of the two.
+    let raw: Vec<f64> = report["raw_limits"]
+        .as_array()
+        .expect("raw limits")
+        .iter()
+        .map(|raw| raw["requests_per_s"].as_f64().unwrap())
+        .collect();
+    assert_eq!(raw.len(), 2, "{raw:?}");
+    assert!(raw.iter().all(|&r| r > 0.0), "{raw:?}");
     assert_eq!(report["publishers"], 4);
     let scenario = &report["scenarios"][0];
     assert_eq!(scenario["fan_out"], 10);
@@ -42,6 +51,14 @@ fn a_short_bench_run_reports_every_figure_and_loses_nothing() {
         accepted
     );
     assert_eq!(scenario["calls_missing"], 0);
+    let around = scenario["raw_limit_per_s"].as_f64().unwrap();
+    assert!((around - (raw[0] + raw[1]) / 2.0).abs() < 1e-6, "{around}");
+    let percent = scenario["percent_of_raw_limit"].as_f64().unwrap();
+    let delivered = scenario["deliveries_per_s"].as_f64().unwrap();
+    assert!(
+        (percent - 100.0 * delivered / around).abs() < 1e-6,
+        "{percent}"
+    );
     for field in [
         "latency_ms_p50",
         "latency_ms_p99",
@@ -56,7 +73,7 @@ fn a_short_bench_run_reports_every_figure_and_loses_nothing() {
     // Stolen CPU is reported (0 on a machine of its own), never more than it has.
     let cores = report["cores"].as_f64().unwrap();
     for stolen in [
-        &report["raw_limit"]["stolen_cores"],
+        &report["raw_limits"][1]["stolen_cores"],
         &scenario["stolen_cores"],
     ] {
         let stolen = stolen.as_f64().expect("stolen cores reported");

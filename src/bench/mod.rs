@@ -140,6 +140,10 @@ struct ScenarioResult {
     duplicate_deliveries: u64,
     receiver_requests: u64,
     deliveries_per_s: f64,
+    /// The raw limit around this scenario: the mean of the measurements just before and
+    /// just after it (the machine's own speed drifts between runs, so one taken earlier
+    /// in the run would say less about this one).
+    raw_limit_per_s: f64,
     percent_of_raw_limit: f64,
     latency_ms_p50: f64,
     latency_ms_p90: f64,
@@ -164,18 +168,24 @@ struct Report {
     database: String,
     /// Concurrent publishers in the full-speed scenarios.
     publishers: usize,
-    raw_limit: RawResult,
+    /// Every measurement of the raw limit, in order: before the first scenario and after
+    /// each one.
+    raw_limits: Vec<RawResult>,
     scenarios: Vec<ScenarioResult>,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    eprintln!(
-        "measuring the raw loopback limit ({} concurrent, {:?})…",
-        args.concurrency, args.duration
-    );
-    let raw = raw_limit(args.concurrency, args.duration).await?;
-    eprintln!("raw limit: {:.0} requests/s", raw.requests_per_s);
+    let measure_raw = || async {
+        eprintln!(
+            "measuring the raw loopback limit ({} concurrent, {:?})…",
+            args.concurrency, args.duration
+        );
+        let raw = raw_limit(args.concurrency, args.duration).await?;
+        eprintln!("raw limit: {:.0} requests/s", raw.requests_per_s);
+        anyhow::Ok(raw)
+    };
+    let mut raw_limits = vec![measure_raw().await?];
     let mut results = Vec::new();
     for scenario in scenarios() {
         if args
@@ -189,7 +199,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let mut result = run_scenario(&scenario, &args)
             .await
             .with_context(|| format!("scenario {}", scenario.name))?;
-        result.percent_of_raw_limit = 100.0 * result.deliveries_per_s / raw.requests_per_s;
+        let before = raw_limits.last().map_or(0.0, |raw| raw.requests_per_s);
+        let after = measure_raw().await?;
+        result.raw_limit_per_s = (before + after.requests_per_s) / 2.0;
+        result.percent_of_raw_limit = 100.0 * result.deliveries_per_s / result.raw_limit_per_s;
+        raw_limits.push(after);
         results.push(result);
     }
     let report = Report {
@@ -202,7 +216,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         .to_owned(),
         publishers: args.publishers.max(1),
-        raw_limit: raw,
+        raw_limits,
         scenarios: results,
     };
     print_table(&report);
@@ -513,6 +527,7 @@ async fn run_scenario(scenario: &Scenario, args: &BenchArgs) -> anyhow::Result<S
         receiver_requests: receiver.arrivals.requests.load(Ordering::Relaxed),
         deliveries_per_s: delivered as f64
             / last_arrival.duration_since(started).as_secs_f64().max(1e-9),
+        raw_limit_per_s: 0.0,
         percent_of_raw_limit: 0.0,
         latency_ms_p50: percentile(50.0),
         latency_ms_p90: percentile(90.0),
@@ -618,21 +633,38 @@ async fn count_failed(client: &reqwest::Client, calls_url: &str) -> anyhow::Resu
 }
 
 fn print_table(report: &Report) {
+    let raw = |pick: fn(f64, f64) -> f64| {
+        report
+            .raw_limits
+            .iter()
+            .map(|raw| raw.requests_per_s)
+            .reduce(pick)
+            .unwrap_or(0.0)
+    };
+    let (lowest, highest) = (raw(f64::min), raw(f64::max));
+    let raw_range = if report.raw_limits.len() > 1 {
+        format!(
+            "{lowest:.0}-{highest:.0} req/s over {} measurements",
+            report.raw_limits.len()
+        )
+    } else {
+        format!("{lowest:.0} req/s")
+    };
     println!(
-        "\nhookrelay {} bench on {} cores, {}; raw loopback limit {:.0} req/s ({} concurrent); \
+        "\nhookrelay {} bench on {} cores, {}; raw loopback limit {raw_range} ({} concurrent); \
          {} publishers at full speed\n",
         report.version,
         report.cores,
         report.database,
-        report.raw_limit.requests_per_s,
-        report.raw_limit.concurrency,
+        report.raw_limits.first().map_or(0, |raw| raw.concurrency),
         report.publishers
     );
     println!(
-        "{:<30} {:>9} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7} {:>8} {:>9} {:>9} {:>6}",
+        "{:<30} {:>9} {:>10} {:>8} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7} {:>8} {:>9} {:>9} {:>6}",
         "scenario",
         "events/s",
         "deliv/s",
+        "raw/s",
         "% raw",
         "p50 ms",
         "p90 ms",
@@ -648,10 +680,11 @@ fn print_table(report: &Report) {
     );
     for r in &report.scenarios {
         println!(
-            "{:<30} {:>9.0} {:>10.0} {:>6.1}% {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>9.1} {:>7} {:>8} {:>9.2} {:>11.2} {:>6.2}",
+            "{:<30} {:>9.0} {:>10.0} {:>8.0} {:>6.1}% {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>9.1} {:>7} {:>8} {:>9.2} {:>11.2} {:>6.2}",
             r.name,
             r.events_accepted_per_s,
             r.deliveries_per_s,
+            r.raw_limit_per_s,
             r.percent_of_raw_limit,
             r.latency_ms_p50,
             r.latency_ms_p90,
@@ -666,15 +699,15 @@ fn print_table(report: &Report) {
             r.stolen_cores
         );
     }
-    let stolen = std::iter::once(report.raw_limit.stolen_cores)
-        .chain(report.scenarios.iter().map(|r| r.stolen_cores))
-        .fold(0.0, f64::max);
+    let most_stolen = |stolen: &mut dyn Iterator<Item = f64>| stolen.fold(0.0, f64::max);
+    let stolen_from_raw = most_stolen(&mut report.raw_limits.iter().map(|r| r.stolen_cores));
+    let stolen =
+        most_stolen(&mut report.scenarios.iter().map(|r| r.stolen_cores)).max(stolen_from_raw);
     if stolen >= STOLEN_WORTH_A_WARNING {
         println!(
             "\nwarning: the host took up to {stolen:.2} cores from this machine during the run \
-             ({:.2} while measuring the raw limit); figures measured then are lower than the \
-             machine's own and vary from run to run",
-            report.raw_limit.stolen_cores
+             (up to {stolen_from_raw:.2} while measuring the raw limit); figures measured then \
+             are lower than the machine's own and vary from run to run"
         );
     }
 }
