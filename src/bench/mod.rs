@@ -141,8 +141,8 @@ struct ScenarioResult {
     receiver_requests: u64,
     deliveries_per_s: f64,
     /// The raw limit around this scenario: the mean of the measurements just before and
-    /// just after it (the machine's own speed drifts between runs, so one taken earlier
-    /// in the run would say less about this one).
+    /// just after it (the machine's own speed drifts during a run, so one taken earlier
+    /// would say less about this scenario).
     raw_limit_per_s: f64,
     percent_of_raw_limit: f64,
     latency_ms_p50: f64,
