@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Router;
-use tokio::sync::Notify;
 
 /// How the receiver answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +28,6 @@ pub struct Arrivals {
     pub first: Mutex<HashMap<String, Instant>>,
     pub requests: AtomicU64,
     pub duplicates: AtomicU64,
-    pub changed: Notify,
 }
 
 pub struct Receiver {
@@ -73,7 +71,6 @@ impl Receiver {
                         }
                     }
                 }
-                arrivals.changed.notify_waiters();
                 StatusCode::OK
             }
         });
