@@ -146,7 +146,7 @@ impl DatabaseArgs {
 impl ServeArgs {
     /// `--worker-threads`, or the default for this machine and database.
     pub fn worker_threads(&self) -> usize {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let cores = available_cores();
         match self.worker_threads {
             Some(threads) => threads.into(),
             None if Dialect::of_url(&self.database.url()) == Some(Dialect::Postgres) => cores,
@@ -157,7 +157,7 @@ impl ServeArgs {
     }
 
     pub fn api_threads(&self) -> usize {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let cores = available_cores();
         match self.api_threads {
             Some(threads) => threads.into(),
             // A node that only serves the API has nothing else to run.
@@ -191,6 +191,11 @@ impl ServeArgs {
     }
 }
 
+/// The cores this process may run on (1 when that cannot be told).
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -208,7 +213,7 @@ mod tests {
 
     #[test]
     fn worker_threads_leave_sqlites_writer_a_core_unless_told_otherwise() {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let cores = super::available_cores();
         assert_eq!(worker_threads(&[]), cores.saturating_sub(1).max(1));
         assert_eq!(
             worker_threads(&["--database-url=postgres://db.invalid/hookrelay"]),
@@ -223,7 +228,7 @@ mod tests {
             crate::cli::Command::Serve(serve) => serve.api_threads(),
             _ => unreachable!("parsed as serve"),
         };
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let cores = super::available_cores();
         assert_eq!(api_threads(&[]), (cores / 4).max(1));
         assert_eq!(api_threads(&["--api-threads=2"]), 2);
         assert_eq!(

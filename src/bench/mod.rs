@@ -19,6 +19,7 @@ use anyhow::Context;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::config::available_cores;
 use receiver::{Behaviour, Receiver};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -208,7 +209,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let report = Report {
         version: env!("CARGO_PKG_VERSION"),
-        cores: cores(),
+        cores: available_cores(),
         database: if args.database_url.is_some() {
             "postgres"
         } else {
@@ -270,7 +271,7 @@ async fn raw_limit(concurrency: usize, duration: Duration) -> anyhow::Result<Raw
         concurrency,
         seconds,
         requests_per_s: done.load(Ordering::Relaxed) as f64 / seconds,
-        stolen_cores: MachineTicks::now().stolen_cores_since(&ticks_at_start, cores()),
+        stolen_cores: MachineTicks::now().stolen_cores_since(&ticks_at_start, available_cores()),
     })
 }
 
@@ -486,7 +487,7 @@ async fn run_scenario(scenario: &Scenario, args: &BenchArgs) -> anyhow::Result<S
     let server_cores =
         (cpu_seconds(&server.child.id().to_string()) - cpu_at_start.0) / busy_seconds;
     let bench_cores = (cpu_seconds("self") - cpu_at_start.1) / busy_seconds;
-    let stolen_cores = MachineTicks::now().stolen_cores_since(&ticks_at_start, cores());
+    let stolen_cores = MachineTicks::now().stolen_cores_since(&ticks_at_start, available_cores());
     let failed = count_failed(&client, &calls_url).await?;
     let (_, peak_rss) = server.rss_mb();
     let first = receiver
@@ -562,10 +563,6 @@ fn cpu_seconds(pid: &str) -> f64 {
     (ticks(11) + ticks(12)) / per_second
 }
 
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 /// The machine's CPU time so far, from the `cpu` line of `/proc/stat`, in ticks: all of
 /// it, and the part the host of a virtual machine took for others ("steal").
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -633,15 +630,9 @@ async fn count_failed(client: &reqwest::Client, calls_url: &str) -> anyhow::Resu
 }
 
 fn print_table(report: &Report) {
-    let raw = |pick: fn(f64, f64) -> f64| {
-        report
-            .raw_limits
-            .iter()
-            .map(|raw| raw.requests_per_s)
-            .reduce(pick)
-            .unwrap_or(0.0)
-    };
-    let (lowest, highest) = (raw(f64::min), raw(f64::max));
+    let raw_limits = report.raw_limits.iter().map(|raw| raw.requests_per_s);
+    let lowest = raw_limits.clone().reduce(f64::min).unwrap_or(0.0);
+    let highest = raw_limits.fold(0.0, f64::max);
     let raw_range = if report.raw_limits.len() > 1 {
         format!(
             "{lowest:.0}-{highest:.0} req/s over {} measurements",
@@ -699,10 +690,16 @@ fn print_table(report: &Report) {
             r.stolen_cores
         );
     }
-    let most_stolen = |stolen: &mut dyn Iterator<Item = f64>| stolen.fold(0.0, f64::max);
-    let stolen_from_raw = most_stolen(&mut report.raw_limits.iter().map(|r| r.stolen_cores));
-    let stolen =
-        most_stolen(&mut report.scenarios.iter().map(|r| r.stolen_cores)).max(stolen_from_raw);
+    let stolen_from_raw = report
+        .raw_limits
+        .iter()
+        .map(|r| r.stolen_cores)
+        .fold(0.0, f64::max);
+    let stolen = report
+        .scenarios
+        .iter()
+        .map(|r| r.stolen_cores)
+        .fold(stolen_from_raw, f64::max);
     if stolen >= STOLEN_WORTH_A_WARNING {
         println!(
             "\nwarning: the host took up to {stolen:.2} cores from this machine during the run \
