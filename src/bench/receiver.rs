@@ -1,5 +1,5 @@
 //! The bench's receiver: a minimal HTTP server on 127.0.0.1 that records when each call
-//! (by `webhook-id`) first arrived successfully.
+//! (by `webhook-id`) arrived successfully.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,12 +22,49 @@ pub enum Behaviour {
     HalfFailing,
 }
 
+/// Every successful receipt, in the order they came. A request only appends to a list (no
+/// hashing, no lookup): the receiver shares the machine it measures, so its bookkeeping
+/// is kept to what the raw phase's receiver also does, nearly nothing. First arrivals and
+/// duplicates are worked out once the scenario is over.
 #[derive(Default)]
 pub struct Arrivals {
-    /// First successful receipt of each call id.
-    pub first: Mutex<HashMap<String, Instant>>,
     pub requests: AtomicU64,
-    pub duplicates: AtomicU64,
+    received: Mutex<Vec<(Box<str>, Instant)>>,
+    received_count: AtomicU64,
+}
+
+/// Each call's first successful receipt, and how many receipts repeated a call.
+pub struct FirstArrivals {
+    pub first: HashMap<Box<str>, Instant>,
+    pub duplicates: u64,
+}
+
+impl Arrivals {
+    /// Successful receipts so far, repeats included.
+    pub fn received(&self) -> u64 {
+        self.received_count.load(Ordering::Relaxed)
+    }
+
+    pub fn first_arrivals(&self) -> FirstArrivals {
+        let received = self.received.lock().expect("arrivals lock");
+        let mut first: HashMap<Box<str>, Instant> = HashMap::with_capacity(received.len());
+        for (id, at) in received.iter() {
+            first
+                .entry(id.clone())
+                .and_modify(|earliest| *earliest = (*earliest).min(*at))
+                .or_insert(*at);
+        }
+        let duplicates = (received.len() - first.len()) as u64;
+        FirstArrivals { first, duplicates }
+    }
+
+    fn record(&self, id: &str, at: Instant) {
+        self.received
+            .lock()
+            .expect("arrivals lock")
+            .push((id.into(), at));
+        self.received_count.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 pub struct Receiver {
@@ -60,16 +97,7 @@ impl Receiver {
                     }
                 }
                 if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
-                    let now = Instant::now();
-                    let mut first = arrivals.first.lock().expect("arrivals lock");
-                    match first.entry(id.to_owned()) {
-                        std::collections::hash_map::Entry::Occupied(_) => {
-                            arrivals.duplicates.fetch_add(1, Ordering::Relaxed);
-                        }
-                        std::collections::hash_map::Entry::Vacant(slot) => {
-                            slot.insert(now);
-                        }
-                    }
+                    arrivals.record(id, Instant::now());
                 }
                 StatusCode::OK
             }
@@ -88,5 +116,27 @@ impl Receiver {
 
     pub fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_arrivals_keep_each_calls_earliest_receipt_and_count_the_repeats() {
+        let arrivals = Arrivals::default();
+        let start = Instant::now();
+        let later = start + Duration::from_millis(5);
+        arrivals.record("call_b", later);
+        arrivals.record("call_a", start);
+        arrivals.record("call_b", start);
+        arrivals.record("call_b", later);
+        assert_eq!(arrivals.received(), 4);
+        let FirstArrivals { first, duplicates } = arrivals.first_arrivals();
+        assert_eq!(first.len(), 2);
+        assert_eq!(first["call_a"], start);
+        assert_eq!(first["call_b"], start);
+        assert_eq!(duplicates, 2);
     }
 }
