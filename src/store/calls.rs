@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use std::sync::Arc;
 
-use super::sql::{distinct, prev_power_of_two, Rows, Sql, SqlRow};
+use super::sql::{prev_power_of_two, Rows, Sql, SqlRow};
 use super::tx::{Tx, WriteJob};
 use super::webhooks::{self, WebhookRecord};
 use super::{corrupt, parse_json, Dialect, Result, Store, StoreError};
@@ -349,7 +349,7 @@ impl Store {
         site_ids: &[String],
     ) -> Result<HashMap<String, Arc<WebhookRecord>>> {
         let mut hooks = HashMap::new();
-        for site_id in distinct(site_ids.iter().cloned()) {
+        for site_id in dedup(site_ids) {
             for hook in self.site_webhooks(&site_id).await?.iter() {
                 hooks.insert(hook.id.clone(), hook.clone());
             }
@@ -362,7 +362,7 @@ impl Store {
             self.dialect,
             &format!("SELECT {} FROM webhooks WHERE id IN ", webhooks::COLUMNS),
         );
-        let ids = distinct(ids.iter().cloned());
+        let ids = dedup(ids);
         sql.bind_list(&ids);
         sql.query()
             .fetch_all(&self.read)
@@ -466,7 +466,7 @@ impl WriteJob for ClaimDue {
             dialect,
             "SELECT id, environment, body FROM events WHERE id IN ",
         );
-        let event_ids = distinct(event_ids);
+        let event_ids = dedup(&event_ids);
         events.bind_list(&event_ids);
         let events = tx.fetch_all(events).await?;
         Ok((calls, events))
@@ -487,24 +487,10 @@ impl WriteJob for RecordResults {
             .0
             .iter()
             .filter_map(|r| r.attempt.as_ref().map(|a| (&r.call_id, a)));
-        // An attempt is kept only while its call exists: a call deleted meanwhile (its
-        // webhook or site was) must not fail the whole batch, whose other results would
-        // then go unrecorded and their calls be sent again once their leases ran out.
         let mut attempt_rows = Rows::new(
             "INSERT INTO webhook_attempts (id, call_id, manual, started_at, duration_ms, \
-             request_url, request_headers, response_status, response_headers, response_body, error) \
-             SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, \
-               v.column8, v.column9, v.column10, v.column11 FROM (VALUES ",
+             request_url, request_headers, response_status, response_headers, response_body, error) VALUES ",
             ATTEMPTS_PER_INSERT,
-        )
-        .tail(
-            ") AS v WHERE EXISTS (SELECT 1 FROM webhook_calls WHERE webhook_calls.id = v.column2)",
-        )
-        .one_row(
-            "INSERT INTO webhook_attempts (id, call_id, manual, started_at, duration_ms, \
-             request_url, request_headers, response_status, response_headers, response_body, error) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
-             WHERE EXISTS (SELECT 1 FROM webhook_calls WHERE id = ?2)",
         );
         for (call_id, a) in attempts {
             attempt_rows.push([
@@ -591,6 +577,13 @@ fn chunks_of_distinct_calls(results: &[AttemptResult], size: usize) -> Vec<&[Att
         chunks.push(&results[start..]);
     }
     chunks
+}
+
+fn dedup(ids: &[String]) -> Vec<String> {
+    let mut ids = ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 fn attempt_from_row(row: &AnyRow) -> Result<AttemptRecord> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
-use super::sql::{distinct, Rows, Sql};
+use super::sql::{Rows, Sql};
 use super::tx::{Tx, WriteJob, Writer};
 use super::webhooks::WebhookRecord;
 use super::{json_text, parse_json, Result, Store, StoreError};
@@ -195,9 +195,6 @@ impl WriteJob for WriteEvents {
             .filter(|(_, o)| **o == Written::Yes)
             .map(|(e, _)| e)
             .collect();
-        if !tx.enforces_foreign_keys() {
-            check_references(tx, &written).await?;
-        }
         let mut event_rows = Rows::new(
             "INSERT INTO events (id, site_id, entity_type, event_type, environment, body, created_at) VALUES ",
             EVENTS_PER_INSERT,
@@ -249,40 +246,6 @@ impl WriteJob for WriteEvents {
         }
         Ok(outcomes)
     }
-}
-
-/// Fails unless the events' sites and their calls' webhooks all still exist, for a
-/// connection that does not check foreign keys: both were read before the events reached
-/// the writer, and a deletion may have committed since. (Checked once per event, not per
-/// call as a foreign key would.) A publish that fails here is answered "retry"; retried,
-/// it finds the site gone or no longer matches the webhook.
-async fn check_references<T: Tx>(tx: &mut T, events: &[&PendingEvent]) -> Result<()> {
-    let sites = distinct(events.iter().map(|e| e.site_id.clone()));
-    let webhooks = distinct(
-        events
-            .iter()
-            .flat_map(|e| e.calls.iter().map(|c| c.webhook_id.clone())),
-    );
-    for (table, ids) in [("sites", sites), ("webhooks", webhooks)] {
-        if ids.is_empty() {
-            continue;
-        }
-        let mut count = Sql::new(
-            tx.dialect(),
-            &format!("SELECT COUNT(*) AS found FROM {table} WHERE id IN "),
-        );
-        count.bind_list(&ids);
-        let found = match tx.fetch_all(count).await?.first() {
-            Some(row) => row.int("found")?,
-            None => 0,
-        };
-        if found != ids.len() as i64 {
-            return Err(StoreError::Conflict(format!(
-                "{table} of this event were deleted while it was being published; retry"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// An idempotency key and a hash of the request it came with.

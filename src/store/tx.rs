@@ -30,9 +30,6 @@ pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The statements a transaction can run.
 pub(super) trait Tx {
     fn dialect(&self) -> Dialect;
-    /// Whether the connection checks the schema's foreign keys itself. SQLite's writer
-    /// thread does not (see [`SqliteWriter::open`]); its jobs check what they must.
-    fn enforces_foreign_keys(&self) -> bool;
     /// Runs a statement; returns how many rows it changed.
     async fn execute(&mut self, sql: Sql<'_>) -> Result<u64>;
     async fn fetch_all(&mut self, sql: Sql<'_>) -> Result<Vec<SqlRow>>;
@@ -83,10 +80,6 @@ struct SqlxTx<'c> {
 impl Tx for SqlxTx<'_> {
     fn dialect(&self) -> Dialect {
         self.dialect
-    }
-
-    fn enforces_foreign_keys(&self) -> bool {
-        true
     }
 
     async fn execute(&mut self, sql: Sql<'_>) -> Result<u64> {
@@ -164,18 +157,11 @@ pub(super) struct SqliteWriter {
 impl SqliteWriter {
     /// Opens `path` (already created and migrated) and starts the writer and checkpoint
     /// threads. They end when the last handle is dropped.
-    ///
-    /// This connection leaves foreign keys unchecked: SQLite would look up each call's
-    /// site, event and webhook and each attempt's call, a sixth of the writer's work.
-    /// Its jobs delete nothing that has children (cascades run on the connections that
-    /// delete), and they check their references themselves, once per event: the event's
-    /// site and webhooks (looked up before it reached the writer, so maybe deleted since),
-    /// not its calls' event (inserted beside them), and an attempt's call in the insert.
     pub fn open(path: &Path) -> Result<SqliteWriter> {
         let conn = rusqlite::Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF; \
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
              PRAGMA temp_store = MEMORY;",
         )?;
         conn.set_prepared_statement_cache_capacity(64);
@@ -363,10 +349,6 @@ struct RusqliteTx<'c> {
 impl Tx for RusqliteTx<'_> {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
-    }
-
-    fn enforces_foreign_keys(&self) -> bool {
-        false
     }
 
     async fn execute(&mut self, sql: Sql<'_>) -> Result<u64> {
