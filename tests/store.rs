@@ -12,7 +12,8 @@ use hookrelay::domain::time::now_millis;
 use hookrelay::domain::trigger::Trigger;
 use hookrelay::domain::webhook::WebhookSettings;
 use hookrelay::store::{
-    Actor, AttemptResult, IdempotencyKey, PoolSettings, PublishOutcome, Store, StoreError,
+    Actor, AttemptResult, CallFilter, IdempotencyKey, NewAttempt, PoolSettings, PublishOutcome,
+    Store, StoreError,
 };
 use serde_json::json;
 use tempfile::TempDir;
@@ -104,6 +105,21 @@ fn done(call_id: &str, claim_token: &str, status: CallStatus) -> AttemptResult {
     }
 }
 
+/// An attempt the receiver answered with 200.
+fn answered_200(started_at: i64) -> NewAttempt {
+    NewAttempt {
+        manual: false,
+        started_at,
+        duration_ms: 3,
+        request_url: "https://example.com/hook".into(),
+        request_headers: serde_json::value::to_raw_value(&json!({})).unwrap(),
+        response_status: Some(200),
+        response_headers: Some(serde_json::value::to_raw_value(&json!({})).unwrap()),
+        response_body: Some("ok".into()),
+        error: None,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_claimers_never_get_the_same_call() {
     let (store, _dir, _) = open().await;
@@ -164,17 +180,7 @@ async fn only_the_current_claim_moves_a_call_but_every_attempt_counts() {
         .unwrap()
         .remove(0);
     let mut stale_result = done(&stale.call_id, &stale.claim_token, CallStatus::Success);
-    stale_result.attempt = Some(hookrelay::store::NewAttempt {
-        manual: false,
-        started_at: now,
-        duration_ms: 3,
-        request_url: "https://example.com/hook".into(),
-        request_headers: serde_json::value::to_raw_value(&json!({})).unwrap(),
-        response_status: Some(200),
-        response_headers: Some(serde_json::value::to_raw_value(&json!({})).unwrap()),
-        response_body: Some("ok".into()),
-        error: None,
-    });
+    stale_result.attempt = Some(answered_200(now));
     store.record_results([stale_result]).await.unwrap();
     let call = store.call_detail(&site, &calls[0]).await.unwrap();
     assert_eq!(
@@ -200,6 +206,72 @@ async fn only_the_current_claim_moves_a_call_but_every_attempt_counts() {
         .await
         .unwrap()
         .is_empty());
+}
+
+#[tokio::test]
+async fn a_result_for_a_call_deleted_meanwhile_does_not_stop_the_others_being_recorded() {
+    let (store, _dir, _) = open().await;
+    let (site, calls) = seeded(&store, 2, 1).await;
+    let now = now_millis();
+    let claimed = store.claim_due(now, now + 60_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let gone = store.call_detail(&site, &calls[0]).await.unwrap();
+    store
+        .delete_webhook(&site, &gone.summary.webhook_id, &tester())
+        .await
+        .unwrap();
+    let results: Vec<AttemptResult> = claimed
+        .iter()
+        .map(|c| AttemptResult {
+            attempt: Some(answered_200(now)),
+            ..done(&c.call_id, &c.claim_token, CallStatus::Success)
+        })
+        .collect();
+    store.record_results(results).await.unwrap();
+    assert!(matches!(
+        store.call_detail(&site, &calls[0]).await,
+        Err(StoreError::NotFound)
+    ));
+    let kept = store.call_detail(&site, &calls[1]).await.unwrap();
+    assert_eq!(kept.summary.status, CallStatus::Success);
+    assert_eq!(kept.attempts.len(), 1);
+}
+
+#[tokio::test]
+async fn a_publish_racing_a_webhooks_deletion_creates_no_call_to_it() {
+    let (store, _dir, url) = open().await;
+    let (site, _) = seeded(&store, 2, 1).await;
+    let hooks = store.list_webhooks(&site).await.unwrap();
+    // Another process (or a request this store's cache has not seen yet) deletes one.
+    let other = Store::open(&url, &PoolSettings::default()).await.unwrap();
+    other
+        .delete_webhook(&site, &hooks[0].id, &tester())
+        .await
+        .unwrap();
+    // This store still matches the event against both webhooks: the write must not
+    // create a call to the deleted one (refused, or made without it once the cache
+    // has expired on PostgreSQL).
+    let published = store.publish_event(&site, &event("2"), None).await;
+    let calls = store
+        .list_calls(
+            &site,
+            &CallFilter {
+                limit: 100,
+                ..CallFilter::default()
+            },
+        )
+        .await
+        .unwrap()
+        .data;
+    assert!(
+        calls.iter().all(|c| c.webhook_id != hooks[0].id),
+        "{calls:?}"
+    );
+    match published {
+        Err(StoreError::Conflict(message)) => assert!(message.contains("deleted"), "{message}"),
+        Ok(PublishOutcome::Created(p)) => assert_eq!(p.webhook_call_ids.len(), 1),
+        other => panic!("unexpected: {other:?}"),
+    }
 }
 
 #[tokio::test]

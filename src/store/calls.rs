@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use std::sync::Arc;
 
-use super::sql::{prev_power_of_two, Rows, Sql, SqlRow};
+use super::sql::{distinct, prev_power_of_two, Rows, Sql, SqlRow};
 use super::tx::{Tx, WriteJob};
 use super::webhooks::{self, WebhookRecord};
 use super::{corrupt, parse_json, Dialect, Result, Store, StoreError};
@@ -349,7 +349,7 @@ impl Store {
         site_ids: &[String],
     ) -> Result<HashMap<String, Arc<WebhookRecord>>> {
         let mut hooks = HashMap::new();
-        for site_id in dedup(site_ids) {
+        for site_id in distinct(site_ids.iter().cloned()) {
             for hook in self.site_webhooks(&site_id).await?.iter() {
                 hooks.insert(hook.id.clone(), hook.clone());
             }
@@ -362,7 +362,7 @@ impl Store {
             self.dialect,
             &format!("SELECT {} FROM webhooks WHERE id IN ", webhooks::COLUMNS),
         );
-        let ids = dedup(ids);
+        let ids = distinct(ids.iter().cloned());
         sql.bind_list(&ids);
         sql.query()
             .fetch_all(&self.read)
@@ -374,13 +374,51 @@ impl Store {
 
     /// Writes a batch of results in one transaction (group commit). A result whose claim
     /// was superseded (lease expired, or a resend) is logged and counted but no longer
-    /// moves the call's status.
+    /// moves the call's status. A result whose call was deleted meanwhile (with its
+    /// webhook or site) has nothing left to record: it is dropped, so that it cannot keep
+    /// the rest of its batch unrecorded (their calls would be sent again once their leases
+    /// ran out).
     pub async fn record_results(&self, results: impl Into<Arc<[AttemptResult]>>) -> Result<()> {
-        let results = RecordResults(results.into());
-        if results.0.is_empty() {
+        let results: Arc<[AttemptResult]> = results.into();
+        if results.is_empty() {
             return Ok(());
         }
-        self.writer.run(Arc::new(results)).await
+        match self
+            .writer
+            .run(Arc::new(RecordResults(results.clone())))
+            .await
+        {
+            Err(e) if e.is_foreign_key_violation() => {
+                // Rare, so the check costs nothing on the hot path: only a failed batch
+                // looks up which of its calls are left, and is written again without the
+                // others (still in one transaction, so retrying it stays safe).
+                let ids = distinct(results.iter().map(|r| r.call_id.clone()));
+                let mut existing =
+                    Sql::new(self.dialect, "SELECT id FROM webhook_calls WHERE id IN ");
+                existing.bind_list(&ids);
+                let existing: HashSet<String> = existing
+                    .query()
+                    .fetch_all(&self.read)
+                    .await?
+                    .iter()
+                    .map(|row| row.try_get("id"))
+                    .collect::<Result<_, _>>()?;
+                let left: Arc<[AttemptResult]> = results
+                    .iter()
+                    .filter(|r| existing.contains(&r.call_id))
+                    .cloned()
+                    .collect();
+                tracing::info!(
+                    dropped = results.len() - left.len(),
+                    "results for calls deleted meanwhile were dropped"
+                );
+                if left.is_empty() {
+                    return Ok(());
+                }
+                self.writer.run(Arc::new(RecordResults(left))).await
+            }
+            written => written,
+        }
     }
 
     /// Hands claimed calls back so any worker can take them at once (graceful shutdown).
@@ -466,7 +504,7 @@ impl WriteJob for ClaimDue {
             dialect,
             "SELECT id, environment, body FROM events WHERE id IN ",
         );
-        let event_ids = dedup(&event_ids);
+        let event_ids = distinct(event_ids);
         events.bind_list(&event_ids);
         let events = tx.fetch_all(events).await?;
         Ok((calls, events))
@@ -577,13 +615,6 @@ fn chunks_of_distinct_calls(results: &[AttemptResult], size: usize) -> Vec<&[Att
         chunks.push(&results[start..]);
     }
     chunks
-}
-
-fn dedup(ids: &[String]) -> Vec<String> {
-    let mut ids = ids.to_vec();
-    ids.sort();
-    ids.dedup();
-    ids
 }
 
 fn attempt_from_row(row: &AnyRow) -> Result<AttemptRecord> {

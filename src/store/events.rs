@@ -139,11 +139,10 @@ pub(super) async fn write_events(writer: Writer, mut queue: mpsc::Receiver<Event
                     let _ = reply.send(writer.run(Arc::new(alone)).await.map(|o| o[0]));
                 }
             }
+            // One event: its own error.
             Err(e) => {
-                for reply in replies {
-                    let _ = reply.send(Err(StoreError::Conflict(format!(
-                        "could not store the event: {e}"
-                    ))));
+                if let Some(reply) = replies.into_iter().next() {
+                    let _ = reply.send(Err(e));
                 }
             }
         }
@@ -350,7 +349,17 @@ impl Store {
             None => Vec::new(),
         };
         let queued = !pending.calls.is_empty() && local.is_none();
-        let written = self.write_event(pending).await?;
+        let written = self.write_event(pending).await.map_err(|e| {
+            if e.is_foreign_key_violation() {
+                StoreError::Conflict(
+                    "the site or a webhook was deleted while this event was being published; \
+                     retry"
+                        .into(),
+                )
+            } else {
+                e
+            }
+        })?;
         match (written, idempotency) {
             (Written::Yes, _) => {
                 if let Some(local) = local {

@@ -244,6 +244,14 @@ impl<'a, const WIDTH: usize> Rows<'a, WIDTH> {
     }
 }
 
+/// Each id once, sorted: for an `IN` list.
+pub(super) fn distinct(ids: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut ids: Vec<String> = ids.into_iter().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
 /// The largest power of two not above `n` (which must be at least 1).
 pub(super) fn prev_power_of_two(n: usize) -> usize {
     1 << (usize::BITS - 1 - n.leading_zeros())
