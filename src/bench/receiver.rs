@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::to_bytes;
+use axum::extract::Request;
+use axum::http::StatusCode;
 use axum::Router;
 
 /// How the receiver answers.
@@ -83,9 +84,16 @@ impl Receiver {
     pub async fn start(behaviour: Behaviour) -> anyhow::Result<Receiver> {
         let arrivals = Arc::new(Arrivals::default());
         let recorded = arrivals.clone();
-        let app = Router::new().fallback(move |headers: HeaderMap, _body: Bytes| {
+        // The request is taken whole rather than through a `HeaderMap` extractor, which
+        // would copy every header of every request only to read one.
+        let app = Router::new().fallback(move |request: Request| {
             let arrivals = recorded.clone();
             async move {
+                let (parts, body) = request.into_parts();
+                // Read to the end, as a real receiver does (and keep-alive needs).
+                if to_bytes(body, usize::MAX).await.is_err() {
+                    return StatusCode::BAD_REQUEST;
+                }
                 arrivals.requests.fetch_add(1, Ordering::Relaxed);
                 match behaviour {
                     Behaviour::Instant => {}
@@ -96,7 +104,11 @@ impl Receiver {
                         }
                     }
                 }
-                if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
+                if let Some(id) = parts
+                    .headers
+                    .get("webhook-id")
+                    .and_then(|v| v.to_str().ok())
+                {
                     arrivals.record(id, Instant::now());
                 }
                 StatusCode::OK
