@@ -197,7 +197,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             continue;
         }
         eprintln!("scenario {}…", scenario.name);
-        let mut result = run_scenario(&scenario, &args)
+        let mut result = on_one_thread(run_scenario(scenario.clone(), args.clone()))
             .await
             .with_context(|| format!("scenario {}", scenario.name))?;
         let before = raw_limits.last().map_or(0.0, |raw| raw.requests_per_s);
@@ -401,7 +401,30 @@ impl Publisher {
     }
 }
 
-async fn run_scenario(scenario: &Scenario, args: &BenchArgs) -> anyhow::Result<ScenarioResult> {
+/// Runs `work` on a single-threaded runtime of its own. A scenario's publishers and
+/// receiver need a fraction of a core; spread over a multi-threaded runtime's workers, they
+/// would spend the machine's CPU on waking each other (futexes) instead of leaving it to
+/// the server measured. (The raw phase keeps the multi-threaded runtime: it has the
+/// machine to itself and needs every core.)
+async fn on_one_thread<T: Send + 'static>(
+    work: impl std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+) -> anyhow::Result<T> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("bench-scenario".into())
+        .spawn(move || {
+            let ran = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|runtime| runtime.block_on(work));
+            let _ = done.send(ran);
+        })?;
+    result.await.context("the scenario's thread ended without a result")?
+}
+
+async fn run_scenario(scenario: Scenario, args: BenchArgs) -> anyhow::Result<ScenarioResult> {
+    let (scenario, args) = (&scenario, &args);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
