@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::config::available_cores;
+use crate::targets::http::send_once_client;
 use receiver::{Behaviour, FirstArrivals, Receiver};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -240,7 +241,8 @@ fn body_of(bytes: usize) -> Bytes {
 /// minimal receiver hookrelay will deliver to.
 async fn raw_limit(concurrency: usize, duration: Duration) -> anyhow::Result<RawResult> {
     let receiver = Receiver::start(Behaviour::Instant).await?;
-    let client = reqwest::Client::builder()
+    // Configured as hookrelay's own client, so neither side pays for work the other skips.
+    let client = send_once_client()
         .pool_max_idle_per_host(concurrency)
         .build()?;
     let body = body_of(1024);
@@ -420,14 +422,14 @@ async fn on_one_thread<T: Send + 'static>(
                 .and_then(|runtime| runtime.block_on(work));
             let _ = done.send(ran);
         })?;
-    result.await.context("the scenario's thread ended without a result")?
+    result
+        .await
+        .context("the scenario's thread ended without a result")?
 }
 
 async fn run_scenario(scenario: Scenario, args: BenchArgs) -> anyhow::Result<ScenarioResult> {
     let (scenario, args) = (&scenario, &args);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()?;
+    let client = send_once_client().pool_max_idle_per_host(256).build()?;
     let server = Server::start(args, &client).await?;
     let receiver = Receiver::start(scenario.behaviour).await?;
     let api = |path: &str| format!("{}/api/v1{path}", server.base);

@@ -119,10 +119,20 @@ impl Resolve for PublicOnlyResolver {
     }
 }
 
+/// An HTTP client that sends each request exactly once, as it was made: redirects are
+/// never followed (a webhook answers, it does not forward), and reqwest's own retry of
+/// refused HTTP/2 streams is off (an attempt the log shows is one request; hookrelay's
+/// retry schedule decides what happens next). With no retry allowed, reqwest also stops
+/// copying every request (headers and all) in case it has to send it again.
+pub fn send_once_client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never().max_retries_per_request(0))
+}
+
 impl HttpTarget {
     pub fn new(settings: HttpSettings) -> anyhow::Result<Self> {
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        let mut builder = send_once_client()
             // Environment proxies would bypass the address checks.
             .no_proxy()
             .connect_timeout(Duration::from_secs(5))
