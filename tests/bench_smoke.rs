@@ -15,6 +15,7 @@ fn a_short_bench_run_reports_every_figure_and_loses_nothing() {
             "--concurrency=8",
             "--publishers=4",
             "--only=fanout10-0ms-1KiB-max",
+            "--repeat=2",
         ])
         .arg(format!("--json={}", json.display()))
         .output()
@@ -30,18 +31,36 @@ fn a_short_bench_run_reports_every_figure_and_loses_nothing() {
         "{table}"
     );
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    // The raw limit is measured before the scenario and again after it; the scenario is
-    // compared with the mean of the two.
+    // The raw limit is measured before the first run and again after each; each run is
+    // compared with the mean of the two measurements around it.
     let raw: Vec<f64> = report["raw_limits"]
         .as_array()
         .expect("raw limits")
         .iter()
         .map(|raw| raw["requests_per_s"].as_f64().unwrap())
         .collect();
-    assert_eq!(raw.len(), 2, "{raw:?}");
+    assert_eq!(raw.len(), 3, "{raw:?}");
     assert!(raw.iter().all(|&r| r > 0.0), "{raw:?}");
     assert_eq!(report["publishers"], 4);
-    let scenario = &report["scenarios"][0];
+    let runs = report["scenarios"].as_array().expect("runs");
+    assert_eq!(runs.len(), 2);
+    let second = runs[1]["raw_limit_per_s"].as_f64().unwrap();
+    assert!((second - (raw[1] + raw[2]) / 2.0).abs() < 1e-6, "{second}");
+    // Repeated, the scenario also gets its medians.
+    let medians = &report["medians"][0];
+    assert_eq!(medians["name"], "fanout10-0ms-1KiB-max");
+    assert_eq!(medians["runs"], 2);
+    let percents: Vec<f64> = runs
+        .iter()
+        .map(|run| run["percent_of_raw_limit"].as_f64().unwrap())
+        .collect();
+    let median = medians["percent_of_raw_limit"].as_f64().unwrap();
+    assert!(
+        (median - (percents[0] + percents[1]) / 2.0).abs() < 1e-6,
+        "{median}"
+    );
+    assert!(table.contains("medians"), "{table}");
+    let scenario = &runs[0];
     assert_eq!(scenario["fan_out"], 10);
     let accepted = scenario["calls_accepted"].as_u64().unwrap();
     assert!(accepted > 0);

@@ -45,6 +45,10 @@ pub struct BenchArgs {
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Runs the scenarios this many times, in turn, and adds each one's medians: on a
+    /// shared machine one run's share of the raw limit scatters by ±10 %.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -173,7 +177,65 @@ struct Report {
     /// Every measurement of the raw limit, in order: before the first scenario and after
     /// each one.
     raw_limits: Vec<RawResult>,
+    /// Every run of every scenario, in the order they ran.
     scenarios: Vec<ScenarioResult>,
+    /// Per scenario run more than once (`--repeat`): the medians of its runs.
+    medians: Vec<ScenarioMedians>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+struct ScenarioMedians {
+    name: String,
+    runs: usize,
+    deliveries_per_s: f64,
+    percent_of_raw_limit: f64,
+    percent_of_raw_limit_min: f64,
+    percent_of_raw_limit_max: f64,
+    /// Runs that delivered at least half the raw limit around them.
+    runs_at_half_the_raw_limit: usize,
+    latency_ms_p99: f64,
+    server_peak_rss_mb: f64,
+}
+
+/// The medians of each scenario that ran more than once, in the order scenarios first ran.
+fn medians(results: &[ScenarioResult]) -> Vec<ScenarioMedians> {
+    let mut names: Vec<&str> = Vec::new();
+    for r in results {
+        if !names.contains(&r.name.as_str()) {
+            names.push(&r.name);
+        }
+    }
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let runs: Vec<&ScenarioResult> = results.iter().filter(|r| r.name == name).collect();
+            if runs.len() < 2 {
+                return None;
+            }
+            let median = |figure: fn(&ScenarioResult) -> f64| {
+                let mut values: Vec<f64> = runs.iter().map(|r| figure(r)).collect();
+                values.sort_by(f64::total_cmp);
+                let middle = values.len() / 2;
+                if values.len().is_multiple_of(2) {
+                    (values[middle - 1] + values[middle]) / 2.0
+                } else {
+                    values[middle]
+                }
+            };
+            let percents = runs.iter().map(|r| r.percent_of_raw_limit);
+            Some(ScenarioMedians {
+                name: name.to_owned(),
+                runs: runs.len(),
+                deliveries_per_s: median(|r| r.deliveries_per_s),
+                percent_of_raw_limit: median(|r| r.percent_of_raw_limit),
+                percent_of_raw_limit_min: percents.clone().fold(f64::INFINITY, f64::min),
+                percent_of_raw_limit_max: percents.clone().fold(0.0, f64::max),
+                runs_at_half_the_raw_limit: percents.filter(|&p| p >= 50.0).count(),
+                latency_ms_p99: median(|r| r.latency_ms_p99),
+                server_peak_rss_mb: median(|r| r.server_peak_rss_mb),
+            })
+        })
+        .collect()
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -189,15 +251,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     let mut raw_limits = vec![measure_raw().await?];
     let mut results = Vec::new();
-    for scenario in scenarios() {
-        if args
-            .only
-            .as_deref()
-            .is_some_and(|only| !scenario.name.contains(only))
-        {
-            continue;
-        }
-        eprintln!("scenario {}…", scenario.name);
+    let selected: Vec<Scenario> = scenarios()
+        .into_iter()
+        .filter(|scenario| {
+            args.only
+                .as_deref()
+                .is_none_or(|only| scenario.name.contains(only))
+        })
+        .collect();
+    let repeat = args.repeat.max(1);
+    for (run, scenario) in (1..=repeat).flat_map(|run| selected.iter().map(move |s| (run, s))) {
+        eprintln!("scenario {} (run {run} of {repeat})…", scenario.name);
         let mut result = on_one_thread(run_scenario(scenario.clone(), args.clone()))
             .await
             .with_context(|| format!("scenario {}", scenario.name))?;
@@ -219,6 +283,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .to_owned(),
         publishers: args.publishers.max(1),
         raw_limits,
+        medians: medians(&results),
         scenarios: results,
     };
     print_table(&report);
@@ -731,6 +796,28 @@ fn print_table(report: &Report) {
             r.stolen_cores
         );
     }
+    if !report.medians.is_empty() {
+        println!(
+            "\n{:<30} {:>5} {:>10} {:>7} {:>15} {:>9} {:>8} {:>9}",
+            "medians", "runs", "deliv/s", "% raw", "% raw min-max", ">= 50 %", "p99 ms", "peak MB"
+        );
+        for m in &report.medians {
+            println!(
+                "{:<30} {:>5} {:>10.0} {:>6.1}% {:>15} {:>9} {:>8.1} {:>9.1}",
+                m.name,
+                m.runs,
+                m.deliveries_per_s,
+                m.percent_of_raw_limit,
+                format!(
+                    "{:.1}-{:.1}%",
+                    m.percent_of_raw_limit_min, m.percent_of_raw_limit_max
+                ),
+                m.runs_at_half_the_raw_limit,
+                m.latency_ms_p99,
+                m.server_peak_rss_mb
+            );
+        }
+    }
     let stolen_from_raw = report
         .raw_limits
         .iter()
@@ -756,6 +843,43 @@ const STOLEN_WORTH_A_WARNING: f64 = 0.1;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn run_of(name: &str, percent: f64, p99: f64) -> ScenarioResult {
+        ScenarioResult {
+            name: name.into(),
+            deliveries_per_s: percent * 100.0,
+            percent_of_raw_limit: percent,
+            latency_ms_p99: p99,
+            ..ScenarioResult::default()
+        }
+    }
+
+    #[test]
+    fn medians_cover_each_repeated_scenario_in_the_order_it_first_ran() {
+        let runs = [
+            run_of("b", 40.0, 10.0),
+            run_of("a", 70.0, 1.0),
+            run_of("b", 55.0, 30.0),
+            run_of("b", 60.0, 20.0),
+        ];
+        let found = medians(&runs);
+        assert_eq!(found.len(), 1, "a scenario run once has no medians");
+        let b = &found[0];
+        assert_eq!((b.name.as_str(), b.runs), ("b", 3));
+        assert_eq!(b.percent_of_raw_limit, 55.0);
+        assert_eq!(b.deliveries_per_s, 5500.0);
+        assert_eq!(
+            (b.percent_of_raw_limit_min, b.percent_of_raw_limit_max),
+            (40.0, 60.0)
+        );
+        assert_eq!(b.runs_at_half_the_raw_limit, 2);
+        assert_eq!(b.latency_ms_p99, 20.0);
+        let even = medians(&runs[..3]);
+        assert_eq!(
+            even[0].percent_of_raw_limit, 47.5,
+            "an even count takes the mean of the middle two"
+        );
+    }
 
     #[test]
     fn stolen_cpu_is_read_from_the_machine_line_of_proc_stat() {
