@@ -165,6 +165,16 @@ struct ScenarioResult {
     /// Cores' worth of CPU the host took from this (virtual) machine meanwhile: figures
     /// measured while it did are lower than the machine's own and not comparable.
     stolen_cores: f64,
+    /// The most the host took during the two raw measurements around this run.
+    raw_stolen_cores: f64,
+}
+
+impl ScenarioResult {
+    /// Whether the host left the machine alone during this run and the raw measurements
+    /// around it, so its share of the raw limit compares with other runs'.
+    fn is_calm(&self) -> bool {
+        self.stolen_cores.max(self.raw_stolen_cores) < STOLEN_WORTH_A_WARNING
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -186,7 +196,11 @@ struct Report {
 #[derive(Debug, Serialize, PartialEq)]
 struct ScenarioMedians {
     name: String,
+    /// Runs the medians are of.
     runs: usize,
+    /// Runs left out because the host took CPU during them (or during a raw measurement
+    /// around them); none are left out when it took CPU during every run.
+    runs_left_out: usize,
     deliveries_per_s: f64,
     percent_of_raw_limit: f64,
     percent_of_raw_limit_min: f64,
@@ -208,10 +222,12 @@ fn medians(results: &[ScenarioResult]) -> Vec<ScenarioMedians> {
     names
         .into_iter()
         .filter_map(|name| {
-            let runs: Vec<&ScenarioResult> = results.iter().filter(|r| r.name == name).collect();
-            if runs.len() < 2 {
+            let all: Vec<&ScenarioResult> = results.iter().filter(|r| r.name == name).collect();
+            if all.len() < 2 {
                 return None;
             }
+            let calm: Vec<&ScenarioResult> = all.iter().copied().filter(|r| r.is_calm()).collect();
+            let runs = if calm.is_empty() { all.clone() } else { calm };
             let median = |figure: fn(&ScenarioResult) -> f64| {
                 let mut values: Vec<f64> = runs.iter().map(|r| figure(r)).collect();
                 values.sort_by(f64::total_cmp);
@@ -226,6 +242,7 @@ fn medians(results: &[ScenarioResult]) -> Vec<ScenarioMedians> {
             Some(ScenarioMedians {
                 name: name.to_owned(),
                 runs: runs.len(),
+                runs_left_out: all.len() - runs.len(),
                 deliveries_per_s: median(|r| r.deliveries_per_s),
                 percent_of_raw_limit: median(|r| r.percent_of_raw_limit),
                 percent_of_raw_limit_min: percents.clone().fold(f64::INFINITY, f64::min),
@@ -265,9 +282,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let mut result = on_one_thread(run_scenario(scenario.clone(), args.clone()))
             .await
             .with_context(|| format!("scenario {}", scenario.name))?;
-        let before = raw_limits.last().map_or(0.0, |raw| raw.requests_per_s);
+        let before = raw_limits
+            .last()
+            .map_or((0.0, 0.0), |raw| (raw.requests_per_s, raw.stolen_cores));
         let after = measure_raw().await?;
-        result.raw_limit_per_s = (before + after.requests_per_s) / 2.0;
+        result.raw_limit_per_s = (before.0 + after.requests_per_s) / 2.0;
+        result.raw_stolen_cores = before.1.max(after.stolen_cores);
         result.percent_of_raw_limit = 100.0 * result.deliveries_per_s / result.raw_limit_per_s;
         raw_limits.push(after);
         results.push(result);
@@ -645,6 +665,7 @@ async fn run_scenario(scenario: Scenario, args: BenchArgs) -> anyhow::Result<Sce
         server_cores,
         bench_cores,
         stolen_cores,
+        raw_stolen_cores: 0.0,
     })
 }
 
@@ -798,14 +819,23 @@ fn print_table(report: &Report) {
     }
     if !report.medians.is_empty() {
         println!(
-            "\n{:<30} {:>5} {:>10} {:>7} {:>15} {:>9} {:>8} {:>9}",
-            "medians", "runs", "deliv/s", "% raw", "% raw min-max", ">= 50 %", "p99 ms", "peak MB"
+            "\n{:<30} {:>5} {:>9} {:>10} {:>7} {:>15} {:>9} {:>8} {:>9}",
+            "medians",
+            "runs",
+            "left out",
+            "deliv/s",
+            "% raw",
+            "% raw min-max",
+            ">= 50 %",
+            "p99 ms",
+            "peak MB"
         );
         for m in &report.medians {
             println!(
-                "{:<30} {:>5} {:>10.0} {:>6.1}% {:>15} {:>9} {:>8.1} {:>9.1}",
+                "{:<30} {:>5} {:>9} {:>10.0} {:>6.1}% {:>15} {:>9} {:>8.1} {:>9.1}",
                 m.name,
                 m.runs,
+                m.runs_left_out,
                 m.deliveries_per_s,
                 m.percent_of_raw_limit,
                 format!(
@@ -874,7 +904,25 @@ mod tests {
         );
         assert_eq!(b.runs_at_half_the_raw_limit, 2);
         assert_eq!(b.latency_ms_p99, 20.0);
-        let even = medians(&runs[..3]);
+        let mut stolen = run_of("b", 10.0, 99.0);
+        stolen.raw_stolen_cores = 0.5;
+        let with_stolen: Vec<ScenarioResult> = runs.into_iter().chain([stolen]).collect();
+        let calm = &medians(&with_stolen)[0];
+        assert_eq!(
+            (calm.runs, calm.runs_left_out),
+            (3, 1),
+            "a run with CPU stolen is left out"
+        );
+        assert_eq!(calm.percent_of_raw_limit, 55.0);
+        let mut all_stolen = vec![run_of("c", 30.0, 1.0), run_of("c", 40.0, 1.0)];
+        all_stolen.iter_mut().for_each(|r| r.stolen_cores = 0.3);
+        let fallback = &medians(&all_stolen)[0];
+        assert_eq!(
+            (fallback.runs, fallback.runs_left_out),
+            (2, 0),
+            "unless every run had some"
+        );
+        let even = medians(&with_stolen[..3]);
         assert_eq!(
             even[0].percent_of_raw_limit, 47.5,
             "an even count takes the mean of the middle two"
