@@ -41,6 +41,14 @@ fn a_short_bench_run_reports_every_figure_and_loses_nothing() {
         .collect();
     assert_eq!(raw.len(), 3, "{raw:?}");
     assert!(raw.iter().all(|&r| r > 0.0), "{raw:?}");
+    // Each measurement also sends bare POSTs, reported beside the delivery-shaped ones.
+    let bare: Vec<f64> = report["raw_limits"]
+        .as_array()
+        .expect("raw limits")
+        .iter()
+        .map(|raw| raw["bare_requests_per_s"].as_f64().unwrap())
+        .collect();
+    assert!(bare.iter().all(|&r| r > 0.0), "{bare:?}");
     assert_eq!(report["publishers"], 4);
     let runs = report["scenarios"].as_array().expect("runs");
     assert_eq!(runs.len(), 2);
@@ -82,6 +90,10 @@ fn a_short_bench_run_reports_every_figure_and_loses_nothing() {
         (percent - 100.0 * delivered / around).abs() < 1e-6,
         "{percent}"
     );
+    let bare_around = scenario["bare_raw_limit_per_s"].as_f64().unwrap();
+    assert!((bare_around - (bare[0] + bare[1]) / 2.0).abs() < 1e-6);
+    let percent_of_bare = scenario["percent_of_bare_raw_limit"].as_f64().unwrap();
+    assert!((percent_of_bare - 100.0 * delivered / bare_around).abs() < 1e-6);
     for field in [
         "latency_ms_p50",
         "latency_ms_p99",

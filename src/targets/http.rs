@@ -359,6 +359,48 @@ fn describe(error: &reqwest::Error, timeout: Duration) -> String {
     text
 }
 
+impl HttpTarget {
+    /// The request [`Target::deliver`] sends for `call` at `started_at`, and its headers
+    /// as the activity log shows them; `Err` says why it cannot be sent. (Public for the
+    /// bench, whose raw load generator sends the same requests without hookrelay's work
+    /// around them.)
+    pub fn request(
+        &self,
+        call: &ClaimedCall,
+        webhook: &Arc<WebhookRecord>,
+        started_at: i64,
+    ) -> Result<(reqwest::Request, Box<RawValue>), String> {
+        let prepared = self.prepared(webhook);
+        let url = prepared.url.as_ref().map_err(String::clone)?;
+        let fixed = prepared.headers.as_ref().map_err(String::clone)?;
+        let per_call = Self::per_call_headers(&prepared, call, webhook, started_at / 1000)?;
+        let logged = to_json(&LoggedRequestHeaders {
+            fixed: &fixed.logged,
+            per_call: &per_call,
+        });
+        // The header map is sized once for the fixed and the per-call headers: a clone of
+        // the fixed map has no room to spare, and growing it twice per call was 2 % of the
+        // delivering thread.
+        let mut request = reqwest::Request::new(reqwest::Method::POST, url.clone());
+        let headers = request.headers_mut();
+        headers.reserve(fixed.sent.len() + per_call.len());
+        for (name, value) in &fixed.sent {
+            headers.append(name, value.clone());
+        }
+        for (name, value) in per_call {
+            headers.insert(name, value);
+        }
+        *request.timeout_mut() = Some(Duration::from_millis(webhook.settings.timeout_ms));
+        *request.body_mut() = Some(call.body.clone().into());
+        Ok((request, logged))
+    }
+
+    /// The client deliveries are sent with.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
 impl Target for HttpTarget {
     async fn deliver(&self, call: &ClaimedCall, webhook: &Arc<WebhookRecord>) -> Outcome {
         let started_at = now_millis();
@@ -382,37 +424,10 @@ impl Target for HttpTarget {
             },
             delivered: false,
         };
-        let prepared = self.prepared(webhook);
-        let prepared_parts = prepared
-            .url
-            .as_ref()
-            .and_then(|url| Ok((url, prepared.headers.as_ref()?)));
-        let (url, fixed) = match prepared_parts {
-            Ok(parts) => parts,
+        let (request, request_headers) = match self.request(call, webhook, started_at) {
+            Ok(built) => built,
             Err(problem) => return failed(empty_object(), format!("not sent: {problem}")),
         };
-        let per_call = match Self::per_call_headers(&prepared, call, webhook, started_at / 1000) {
-            Ok(headers) => headers,
-            Err(problem) => return failed(empty_object(), format!("not sent: {problem}")),
-        };
-        let request_headers = to_json(&LoggedRequestHeaders {
-            fixed: &fixed.logged,
-            per_call: &per_call,
-        });
-        // The header map is sized once for the fixed and the per-call headers: a clone of
-        // the fixed map has no room to spare, and growing it twice per call was 2 % of the
-        // delivering thread.
-        let mut request = reqwest::Request::new(reqwest::Method::POST, url.clone());
-        let headers = request.headers_mut();
-        headers.reserve(fixed.sent.len() + per_call.len());
-        for (name, value) in &fixed.sent {
-            headers.append(name, value.clone());
-        }
-        for (name, value) in per_call {
-            headers.insert(name, value);
-        }
-        *request.timeout_mut() = Some(timeout);
-        *request.body_mut() = Some(call.body.clone().into());
         let mut response = match self.client.execute(request).await {
             Ok(response) => response,
             Err(e) => return failed(request_headers, describe(&e, timeout)),
