@@ -34,7 +34,7 @@ pub struct BenchArgs {
     /// Run hookrelay on this database instead of a fresh SQLite file per scenario.
     #[arg(long)]
     pub database_url: Option<String>,
-    /// How long each scenario publishes (and the raw test sends).
+    /// How long each scenario publishes (and each kind of raw request is sent).
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
     /// Concurrent requests of the raw load generator, and deliveries in flight in hookrelay
@@ -147,7 +147,7 @@ struct RawResult {
 #[derive(Debug, Clone, Copy)]
 enum RawRequests {
     /// The requests hookrelay's deliveries are: the same headers, a fresh `webhook-id`
-    /// each (which the receiver records, as it does in the scenarios), the same body. So
+    /// each (which the receiver records, as it does in the scenarios), a 1 KiB body. So
     /// the raw limit is the machine's for this traffic, and a scenario's share of it
     /// measures only what hookrelay adds: storing, scheduling, signing, logging.
     Deliveries,
@@ -475,7 +475,7 @@ impl RawRequests {
         Ok(request)
     }
 
-    /// The next request to send: a copy of `template`, as a delivery with a call id of its
+    /// The next request to send: a copy of `template`; a delivery gets a call id of its
     /// own. `None` if it cannot be copied (its body is a stream: never, here).
     fn next(self, template: &reqwest::Request) -> Option<reqwest::Request> {
         let mut request = template.try_clone()?;
