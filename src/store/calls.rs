@@ -474,6 +474,15 @@ impl WriteJob for ClaimDue {
 
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<Self::Output> {
         let dialect = tx.dialect();
+        if dialect == Dialect::Postgres {
+            // Every claim and result leaves a dead entry in the due index until vacuum
+            // runs. A bitmap scan (which the planner picks when it expects few due rows)
+            // reads all of them and never marks them dead; an index scan in due order
+            // stops at the limit and marks each dead entry it passes, so the next claims
+            // skip it: 700 index entries read per claim instead of 32 000 under load.
+            tx.execute(Sql::new(dialect, "SET LOCAL enable_bitmapscan = off"))
+                .await?;
+        }
         let mut claim = Sql::new(dialect, "UPDATE webhook_calls SET next_attempt_at = ");
         claim.bind(self.lease_until).push(", claim_token = ");
         claim.bind(self.claim_token.as_str());
