@@ -145,6 +145,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
             state,
             &ApiSettings {
                 max_body_bytes: args.max_body_bytes,
+                max_requests_in_flight: args.max_requests_in_flight as usize,
             },
         )
     } else {

@@ -130,6 +130,12 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// API and build-hook requests handled at once; beyond it a request is answered 503
+    /// with `Retry-After` at once, so overload cannot grow memory without bound.
+    #[arg(long, env = "HOOKRELAY_MAX_REQUESTS_IN_FLIGHT", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_requests_in_flight: u32,
+
     /// Response bodies are kept in the activity log up to this many bytes.
     #[arg(long, env = "HOOKRELAY_RESPONSE_BODY_LIMIT", default_value_t = 64 * 1024)]
     pub response_body_limit: usize,

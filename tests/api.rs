@@ -547,3 +547,67 @@ async fn splitting_roles_on_sqlite_is_refused_with_a_reason() {
     let error = hookrelay::app::start(args).await.err().expect("refused");
     assert!(error.to_string().contains("needs PostgreSQL"), "{error}");
 }
+
+/// Reads from `stream` until `marker` has arrived; returns everything read.
+async fn read_until(stream: &mut tokio::net::TcpStream, marker: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains(marker) {
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "connection closed before {marker:?}: {seen:?}");
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[tokio::test]
+async fn beyond_the_requests_in_flight_allowed_a_request_is_shed_with_503_and_retry_after() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start_with(&["--max-requests-in-flight=1"]).await;
+    // A request held inside: it asks to continue before sending its body, and the server
+    // says so once its handler reads the body, i.e. while it holds the one place.
+    let body = json!({"name": "held"}).to_string();
+    let address = server.base.trim_start_matches("http://");
+    let mut held = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /api/v1/sites HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nexpect: 100-continue\r\n\r\n",
+        server.token,
+        body.len()
+    );
+    held.write_all(head.as_bytes()).await.unwrap();
+    read_until(&mut held, "100 Continue\r\n\r\n").await;
+
+    let shed = server
+        .client
+        .get(format!("{}/api/v1/sites", server.base))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(shed.headers()["retry-after"], "1");
+    assert_eq!(shed.headers()["content-type"], "application/problem+json");
+    let problem: Value = shed.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--max-requests-in-flight"),
+        "{problem}"
+    );
+    // Health checks are never shed.
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+
+    // The held request completes, and its place is free again.
+    held.write_all(body.as_bytes()).await.unwrap();
+    let answer = read_until(&mut held, "\"held\"").await;
+    assert!(answer.contains("HTTP/1.1 201"), "{answer}");
+    let (status, sites) = server.get("/api/v1/sites").await;
+    assert_eq!(status, StatusCode::OK, "{sites}");
+    assert!(sites.to_string().contains("held"), "{sites}");
+}

@@ -15,12 +15,13 @@ mod webhooks;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
@@ -44,6 +45,9 @@ pub struct AppState {
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
     pub max_body_bytes: usize,
+    /// Requests handled at once (health checks aside); the excess is shed, see
+    /// [`shed_load`].
+    pub max_requests_in_flight: usize,
 }
 
 pub fn router(state: AppState, settings: &ApiSettings) -> Router {
@@ -102,9 +106,12 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
         .route("/sites/{site_id}/jobs/{job_id}", get(jobs::show))
         .route("/sites/{site_id}/jobs/{job_id}/cancel", post(jobs::cancel))
         .route("/sites/{site_id}/audit_log", get(audit::list));
+    let in_flight = Arc::new(Semaphore::new(settings.max_requests_in_flight));
     Router::new()
         .nest("/api/v1", api)
         .merge(incoming::router())
+        // Only the routes above: a health check is never shed.
+        .route_layer(middleware::from_fn_with_state(in_flight, shed_load))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -121,6 +128,31 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
             .into_response()
         }))
         .with_state(state)
+}
+
+/// Answers 503 at once when as many requests as allowed are being handled already. Each
+/// request waiting inside (for the database, for room in the dispatcher) holds its
+/// connection's buffers; under sustained overload they would pile up until the process
+/// runs out of memory, whereas a client told to retry keeps its event. The permit is
+/// held until the response is made.
+async fn shed_load(
+    State(in_flight): State<Arc<Semaphore>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Ok(_permit) = in_flight.clone().try_acquire_owned() else {
+        let mut response = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "hookrelay is handling as many requests as it is allowed to \
+             (--max-requests-in-flight); nothing was done, retry shortly",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    next.run(request).await
 }
 
 /// What a worker-only process serves: the health check.
