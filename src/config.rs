@@ -132,7 +132,7 @@ pub struct ServeArgs {
 
     /// API and build-hook requests handled at once; beyond it a request is answered 503
     /// with `Retry-After` at once, so overload cannot grow memory without bound.
-    #[arg(long, env = "HOOKRELAY_MAX_REQUESTS_IN_FLIGHT", default_value_t = 1024,
+    #[arg(long, env = "HOOKRELAY_MAX_REQUESTS_IN_FLIGHT", default_value_t = 512,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_requests_in_flight: u32,
 
