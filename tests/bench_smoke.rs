@@ -33,21 +33,19 @@ fn a_short_bench_run_reports_every_figure_and_loses_nothing() {
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     // The raw limit is measured before the first run and again after each; each run is
     // compared with the mean of the two measurements around it.
-    let raw: Vec<f64> = report["raw_limits"]
-        .as_array()
-        .expect("raw limits")
-        .iter()
-        .map(|raw| raw["requests_per_s"].as_f64().unwrap())
-        .collect();
+    let raw_limits = |field: &str| -> Vec<f64> {
+        report["raw_limits"]
+            .as_array()
+            .expect("raw limits")
+            .iter()
+            .map(|raw| raw[field].as_f64().unwrap())
+            .collect()
+    };
+    let raw = raw_limits("requests_per_s");
     assert_eq!(raw.len(), 3, "{raw:?}");
     assert!(raw.iter().all(|&r| r > 0.0), "{raw:?}");
     // Each measurement also sends bare POSTs, reported beside the delivery-shaped ones.
-    let bare: Vec<f64> = report["raw_limits"]
-        .as_array()
-        .expect("raw limits")
-        .iter()
-        .map(|raw| raw["bare_requests_per_s"].as_f64().unwrap())
-        .collect();
+    let bare = raw_limits("bare_requests_per_s");
     assert!(bare.iter().all(|&r| r > 0.0), "{bare:?}");
     assert_eq!(report["publishers"], 4);
     let runs = report["scenarios"].as_array().expect("runs");

@@ -23,7 +23,7 @@ use crate::config::available_cores;
 use crate::domain::event::DEFAULT_ENVIRONMENT;
 use crate::domain::ids;
 use crate::domain::time::now_millis;
-use crate::domain::webhook::{WebhookSettings, DEFAULT_CONTENT_TYPE, DEFAULT_TIMEOUT_MS};
+use crate::domain::webhook::WebhookSettings;
 use crate::store::{ClaimedCall, WebhookRecord};
 use crate::targets::http::{send_once_client, HttpSettings, HttpTarget};
 use receiver::{Behaviour, FirstArrivals, Receiver};
@@ -439,19 +439,7 @@ impl RawRequests {
         let webhook = Arc::new(WebhookRecord {
             id: ids::new_id(ids::WEBHOOK),
             site_id: ids::new_id(ids::SITE),
-            settings: WebhookSettings {
-                name: "raw".into(),
-                url: url.into(),
-                triggers: Vec::new(),
-                headers: Default::default(),
-                basic_auth: None,
-                timeout_ms: DEFAULT_TIMEOUT_MS,
-                enabled: true,
-                payload_template: None,
-                content_type: DEFAULT_CONTENT_TYPE.into(),
-                jws_secret: None,
-                jws_issuer: None,
-            },
+            settings: WebhookSettings::new("raw", url),
             secret: RAW_SIGNING_SECRET.into(),
             previous_secret: None,
             previous_secret_expires_at: None,

@@ -83,6 +83,24 @@ fn sample_event() -> NewEvent {
 }
 
 impl WebhookSettings {
+    /// A webhook named `name` sending to `url`, with no triggers and every optional
+    /// setting at its default (as the API fills in what a create leaves out).
+    pub fn new(name: &str, url: &str) -> Self {
+        WebhookSettings {
+            name: name.to_owned(),
+            url: url.to_owned(),
+            triggers: Vec::new(),
+            headers: BTreeMap::new(),
+            basic_auth: None,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            enabled: true,
+            payload_template: None,
+            content_type: DEFAULT_CONTENT_TYPE.into(),
+            jws_secret: None,
+            jws_issuer: None,
+        }
+    }
+
     pub fn escape(&self) -> Escape {
         Escape::for_content_type(&self.content_type)
     }
@@ -245,8 +263,6 @@ mod tests {
 
     fn valid() -> WebhookSettings {
         WebhookSettings {
-            name: "Rebuild site".into(),
-            url: "https://example.com/hook".into(),
             triggers: vec![Trigger {
                 entity_type: "item".into(),
                 event_types: vec!["publish".into()],
@@ -254,13 +270,7 @@ mod tests {
                 model_ids: vec![],
             }],
             headers: BTreeMap::from([("X-Team".into(), "blue".into())]),
-            basic_auth: None,
-            timeout_ms: DEFAULT_TIMEOUT_MS,
-            enabled: true,
-            payload_template: None,
-            content_type: DEFAULT_CONTENT_TYPE.into(),
-            jws_secret: None,
-            jws_issuer: None,
+            ..WebhookSettings::new("Rebuild site", "https://example.com/hook")
         }
     }
 

@@ -149,6 +149,46 @@ impl HttpTarget {
         })
     }
 
+    /// The request [`Target::deliver`] sends for `call` at `started_at`, and its headers
+    /// as the activity log shows them; `Err` says why it cannot be sent. (Public for the
+    /// bench, whose raw load generator sends the same requests without hookrelay's work
+    /// around them.)
+    pub fn request(
+        &self,
+        call: &ClaimedCall,
+        webhook: &Arc<WebhookRecord>,
+        started_at: i64,
+    ) -> Result<(reqwest::Request, Box<RawValue>), String> {
+        let prepared = self.prepared(webhook);
+        let url = prepared.url.as_ref().map_err(String::clone)?;
+        let fixed = prepared.headers.as_ref().map_err(String::clone)?;
+        let per_call = Self::per_call_headers(&prepared, call, webhook, started_at / 1000)?;
+        let logged = to_json(&LoggedRequestHeaders {
+            fixed: &fixed.logged,
+            per_call: &per_call,
+        });
+        // The header map is sized once for the fixed and the per-call headers: a clone of
+        // the fixed map has no room to spare, and growing it twice per call was 2 % of the
+        // delivering thread.
+        let mut request = reqwest::Request::new(reqwest::Method::POST, url.clone());
+        let headers = request.headers_mut();
+        headers.reserve(fixed.sent.len() + per_call.len());
+        for (name, value) in &fixed.sent {
+            headers.append(name, value.clone());
+        }
+        for (name, value) in per_call {
+            headers.insert(name, value);
+        }
+        *request.timeout_mut() = Some(Duration::from_millis(webhook.settings.timeout_ms));
+        *request.body_mut() = Some(call.body.clone().into());
+        Ok((request, logged))
+    }
+
+    /// The client deliveries are sent with.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// The preparation for this version of `webhook`, made on first use.
     fn prepared(&self, webhook: &Arc<WebhookRecord>) -> Arc<Prepared> {
         let mut prepared = self.prepared.lock().expect("prepared lock");
@@ -357,48 +397,6 @@ fn describe(error: &reqwest::Error, timeout: Duration) -> String {
         source = cause.source();
     }
     text
-}
-
-impl HttpTarget {
-    /// The request [`Target::deliver`] sends for `call` at `started_at`, and its headers
-    /// as the activity log shows them; `Err` says why it cannot be sent. (Public for the
-    /// bench, whose raw load generator sends the same requests without hookrelay's work
-    /// around them.)
-    pub fn request(
-        &self,
-        call: &ClaimedCall,
-        webhook: &Arc<WebhookRecord>,
-        started_at: i64,
-    ) -> Result<(reqwest::Request, Box<RawValue>), String> {
-        let prepared = self.prepared(webhook);
-        let url = prepared.url.as_ref().map_err(String::clone)?;
-        let fixed = prepared.headers.as_ref().map_err(String::clone)?;
-        let per_call = Self::per_call_headers(&prepared, call, webhook, started_at / 1000)?;
-        let logged = to_json(&LoggedRequestHeaders {
-            fixed: &fixed.logged,
-            per_call: &per_call,
-        });
-        // The header map is sized once for the fixed and the per-call headers: a clone of
-        // the fixed map has no room to spare, and growing it twice per call was 2 % of the
-        // delivering thread.
-        let mut request = reqwest::Request::new(reqwest::Method::POST, url.clone());
-        let headers = request.headers_mut();
-        headers.reserve(fixed.sent.len() + per_call.len());
-        for (name, value) in &fixed.sent {
-            headers.append(name, value.clone());
-        }
-        for (name, value) in per_call {
-            headers.insert(name, value);
-        }
-        *request.timeout_mut() = Some(Duration::from_millis(webhook.settings.timeout_ms));
-        *request.body_mut() = Some(call.body.clone().into());
-        Ok((request, logged))
-    }
-
-    /// The client deliveries are sent with.
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
-    }
 }
 
 impl Target for HttpTarget {
