@@ -274,6 +274,9 @@ async fn janitor(store: Store, mut shutdown: watch::Receiver<bool>) {
             Ok(n) => tracing::debug!(removed = n, "pruned idempotency keys"),
             Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
         }
+        if let Err(e) = store.prune_sessions(now_millis()).await {
+            tracing::warn!(error = %e, "pruning expired dashboard sessions failed");
+        }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
             _ = shutdown.wait_for(|stop| *stop) => return,

@@ -1,6 +1,7 @@
 //! hookrelay: durable, signed outgoing webhooks and incoming build hooks, in one binary.
 //!
-//! Layers, outside in: `cli` → `app` (wiring) → `api` (HTTP edge) and `dispatch` (worker)
+//! Layers, outside in: `cli` → `app` (wiring) → `api` (HTTP edge), `web` (the dashboard,
+//! over the API's handlers) and `dispatch` (worker)
 //! → `domain` (pure rules) and `store` (database) / `targets` (where calls go).
 
 pub mod api;
@@ -13,3 +14,4 @@ pub mod domain;
 pub mod jobs;
 pub mod store;
 pub mod targets;
+pub mod web;

@@ -11,8 +11,8 @@ use crate::store::{AuditEntry, Page};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
-    cursor: Option<String>,
-    limit: Option<String>,
+    pub(crate) cursor: Option<String>,
+    pub(crate) limit: Option<String>,
 }
 
 /// Who added or deleted hooks and webhooks (and locked the site), newest first.

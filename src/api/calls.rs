@@ -15,13 +15,13 @@ use crate::store::{CallDetail, CallFilter, CallSummary, Page};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CallQuery {
-    webhook_id: Option<String>,
-    status: Option<String>,
-    event_type: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    cursor: Option<String>,
-    limit: Option<String>,
+    pub(crate) webhook_id: Option<String>,
+    pub(crate) status: Option<String>,
+    pub(crate) event_type: Option<String>,
+    pub(crate) since: Option<String>,
+    pub(crate) until: Option<String>,
+    pub(crate) cursor: Option<String>,
+    pub(crate) limit: Option<String>,
 }
 
 impl CallQuery {

@@ -12,7 +12,8 @@ use super::AppState;
 use crate::domain::token::Role;
 use crate::store::{Actor, TokenRecord};
 
-/// The authenticated caller (from `Authorization: Bearer …`).
+/// The authenticated caller (from `Authorization: Bearer …`, or a dashboard session).
+#[derive(Clone)]
 pub struct Caller(pub TokenRecord);
 
 impl Caller {

@@ -16,24 +16,24 @@ use crate::store::{HookRecord, HookRequest, Page};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewHook {
-    title: String,
-    kind: JobKind,
+    pub(crate) title: String,
+    pub(crate) kind: JobKind,
     #[serde(default)]
-    verify: Option<HookVerify>,
+    pub(crate) verify: Option<HookVerify>,
 }
 
 #[derive(Serialize)]
 pub struct HookView {
-    id: String,
-    site_id: String,
-    title: String,
-    kind: JobKind,
+    pub(crate) id: String,
+    pub(crate) site_id: String,
+    pub(crate) title: String,
+    pub(crate) kind: JobKind,
     /// POST here to trigger a job. The URL is the credential: keep it secret.
-    url: String,
+    pub(crate) url: String,
     /// Secrets masked.
-    verify: Option<HookVerify>,
+    pub(crate) verify: Option<HookVerify>,
     #[serde(with = "rfc3339")]
-    created_at: UnixMillis,
+    pub(crate) created_at: UnixMillis,
 }
 
 fn view(state: &AppState, hook: HookRecord) -> HookView {
@@ -127,8 +127,8 @@ pub async fn delete(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestsQuery {
-    cursor: Option<String>,
-    limit: Option<String>,
+    pub(crate) cursor: Option<String>,
+    pub(crate) limit: Option<String>,
 }
 
 /// What the hook received: accepted triggers with their job, refused ones with the reason.

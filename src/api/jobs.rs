@@ -16,10 +16,10 @@ use crate::store::{JobDetail, JobFilter, JobRecord, NewJob, Page};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobQuery {
-    status: Option<String>,
-    kind: Option<String>,
-    cursor: Option<String>,
-    limit: Option<String>,
+    pub(crate) status: Option<String>,
+    pub(crate) kind: Option<String>,
+    pub(crate) cursor: Option<String>,
+    pub(crate) limit: Option<String>,
 }
 
 pub async fn list(
@@ -88,10 +88,10 @@ pub async fn show(
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct NewJobBody {
-    kind: Option<JobKind>,
-    data_source: Option<String>,
+    pub(crate) kind: Option<JobKind>,
+    pub(crate) data_source: Option<String>,
     #[serde(default)]
-    clear_cache: bool,
+    pub(crate) clear_cache: bool,
 }
 
 /// Starts a job by API; it coalesces with hook triggers like any other.

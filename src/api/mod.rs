@@ -1,17 +1,17 @@
 //! The HTTP edge: management API under `/api/v1`, health check. Handlers translate HTTP to
 //! domain and store calls and back; no business rule lives here.
 
-mod audit;
-mod calls;
-mod events;
-mod extract;
-mod hooks;
+pub(crate) mod audit;
+pub(crate) mod calls;
+pub(crate) mod events;
+pub(crate) mod extract;
+pub(crate) mod hooks;
 mod incoming;
-mod jobs;
-mod problem;
-mod sites;
-mod tokens;
-mod webhooks;
+pub(crate) mod jobs;
+pub(crate) mod problem;
+pub(crate) mod sites;
+pub(crate) mod tokens;
+pub(crate) mod webhooks;
 
 use std::sync::Arc;
 
@@ -88,6 +88,7 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
             "/sites/{site_id}/webhook_calls/{call_id}/resend",
             post(calls::resend),
         )
+        .route("/sites/{site_id}/activity", get(sites::activity))
         .route("/sites/{site_id}/lock", post(sites::lock))
         .route("/sites/{site_id}/unlock", post(sites::unlock))
         .route(
@@ -110,6 +111,7 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(incoming::router())
+        .merge(crate::web::router())
         // Only the routes above: a health check is never shed.
         .route_layer(middleware::from_fn_with_state(in_flight, shed_load))
         .route("/healthz", get(healthz))
@@ -219,6 +221,6 @@ fn limit_param(limit: Option<String>) -> Result<u32, ApiError> {
 
 /// `{ "data": [...] }`, the envelope of every list.
 #[derive(serde::Serialize)]
-struct List<T> {
-    data: Vec<T>,
+pub(crate) struct List<T> {
+    pub(crate) data: Vec<T>,
 }

@@ -5,10 +5,12 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
-use super::extract::{Caller, JsonBody};
+use super::extract::{Caller, JsonBody, QueryParams};
 use super::problem::{ApiError, OrNotFound};
 use super::{AppState, List};
+use crate::domain::activity::SiteActivity;
 use crate::domain::site::SiteSettings;
+use crate::domain::time::now_millis;
 use crate::domain::token::Role;
 use crate::jobs::publish_deploy_event;
 use crate::store::SiteRecord;
@@ -16,26 +18,26 @@ use crate::store::SiteRecord;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewSite {
-    name: String,
+    pub(crate) name: String,
 }
 
 /// Every field optional; `null` clears an optional one.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SitePatch {
-    name: Option<String>,
+    pub(crate) name: Option<String>,
     #[serde(default, deserialize_with = "super::extract::present")]
-    build_command: Option<Option<String>>,
+    pub(crate) build_command: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::extract::present")]
-    preview_command: Option<Option<String>>,
+    pub(crate) preview_command: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::extract::present")]
-    sync_command: Option<Option<String>>,
+    pub(crate) sync_command: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::extract::present")]
-    working_dir: Option<Option<String>>,
+    pub(crate) working_dir: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::extract::present")]
-    cache_dir: Option<Option<String>>,
-    job_timeout_s: Option<u64>,
-    env: Option<BTreeMap<String, String>>,
+    pub(crate) cache_dir: Option<Option<String>>,
+    pub(crate) job_timeout_s: Option<u64>,
+    pub(crate) env: Option<BTreeMap<String, String>>,
 }
 
 impl SitePatch {
@@ -189,4 +191,38 @@ pub async fn unlock(
     Path(site_id): Path<String>,
 ) -> Result<Json<SiteRecord>, ApiError> {
     set_lock(&state, &caller, &site_id, false).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityQuery {
+    pub hours: Option<String>,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// The site's calls of the last `hours` (default 24, at most a week) by hour and status,
+/// and by webhook, failing ones first.
+pub async fn activity(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(site_id): Path<String>,
+    QueryParams(query): QueryParams<ActivityQuery>,
+) -> Result<Json<SiteActivity>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let hours = match query.hours {
+        None => 24,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|h| (1..=168).contains(h))
+            .ok_or_else(|| ApiError::bad_field("hours", "must be a whole number from 1 to 168"))?,
+    };
+    Ok(Json(
+        state
+            .store
+            .site_activity(&site_id, now_millis(), HOUR_MS, hours)
+            .await
+            .or_not_found("site")?,
+    ))
 }

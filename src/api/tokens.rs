@@ -13,16 +13,16 @@ use crate::store::TokenRecord;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
-    name: String,
-    role: Role,
+    pub(crate) name: String,
+    pub(crate) role: Role,
 }
 
 #[derive(Serialize)]
 pub struct CreatedToken {
     #[serde(flatten)]
-    record: TokenRecord,
+    pub(crate) record: TokenRecord,
     /// Shown once; only its hash is stored.
-    token: String,
+    pub(crate) token: String,
 }
 
 pub async fn create(

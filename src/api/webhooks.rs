@@ -12,9 +12,10 @@ use crate::domain::event::NewEvent;
 use crate::domain::signing::{self, active_previous};
 use crate::domain::time::{now_millis, rfc3339, UnixMillis};
 use crate::domain::token::Role;
-use crate::domain::trigger::{any_matches, Trigger};
+use crate::domain::trigger::Trigger;
 use crate::domain::webhook::{
-    is_sensitive_header, BasicAuth, WebhookSettings, DEFAULT_CONTENT_TYPE, DEFAULT_TIMEOUT_MS,
+    is_sensitive_header, BasicAuth, Preview, WebhookSettings, DEFAULT_CONTENT_TYPE,
+    DEFAULT_TIMEOUT_MS,
 };
 use crate::store::WebhookRecord;
 
@@ -25,74 +26,74 @@ const MASK: &str = "********";
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
-    name: String,
-    url: String,
-    triggers: Vec<Trigger>,
+    pub(crate) name: String,
+    pub(crate) url: String,
+    pub(crate) triggers: Vec<Trigger>,
     #[serde(default)]
-    headers: BTreeMap<String, String>,
+    pub(crate) headers: BTreeMap<String, String>,
     #[serde(default)]
-    basic_auth: Option<BasicAuth>,
+    pub(crate) basic_auth: Option<BasicAuth>,
     #[serde(default)]
-    timeout_ms: Option<u64>,
+    pub(crate) timeout_ms: Option<u64>,
     #[serde(default)]
-    enabled: Option<bool>,
+    pub(crate) enabled: Option<bool>,
     #[serde(default)]
-    payload_template: Option<String>,
+    pub(crate) payload_template: Option<String>,
     #[serde(default)]
-    content_type: Option<String>,
+    pub(crate) content_type: Option<String>,
     #[serde(default)]
-    jws_secret: Option<String>,
+    pub(crate) jws_secret: Option<String>,
     #[serde(default)]
-    jws_issuer: Option<String>,
+    pub(crate) jws_issuer: Option<String>,
 }
 
 /// Every field optional; `basic_auth: null` removes it, `headers` replaces the whole set.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookPatch {
-    name: Option<String>,
-    url: Option<String>,
-    triggers: Option<Vec<Trigger>>,
-    headers: Option<BTreeMap<String, String>>,
+    pub(crate) name: Option<String>,
+    pub(crate) url: Option<String>,
+    pub(crate) triggers: Option<Vec<Trigger>>,
+    pub(crate) headers: Option<BTreeMap<String, String>>,
     #[serde(default, deserialize_with = "super::extract::present")]
-    basic_auth: Option<Option<BasicAuth>>,
-    timeout_ms: Option<u64>,
-    enabled: Option<bool>,
+    pub(crate) basic_auth: Option<Option<BasicAuth>>,
+    pub(crate) timeout_ms: Option<u64>,
+    pub(crate) enabled: Option<bool>,
     #[serde(default, deserialize_with = "super::extract::present")]
-    payload_template: Option<Option<String>>,
-    content_type: Option<String>,
+    pub(crate) payload_template: Option<Option<String>>,
+    pub(crate) content_type: Option<String>,
     #[serde(default, deserialize_with = "super::extract::present")]
-    jws_secret: Option<Option<String>>,
+    pub(crate) jws_secret: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::extract::present")]
-    jws_issuer: Option<Option<String>>,
+    pub(crate) jws_issuer: Option<Option<String>>,
 }
 
 #[derive(Serialize)]
 pub struct WebhookView {
-    id: String,
-    site_id: String,
-    name: String,
-    url: String,
-    triggers: Vec<Trigger>,
-    headers: BTreeMap<String, String>,
-    basic_auth: Option<BasicAuth>,
-    timeout_ms: u64,
-    enabled: bool,
-    payload_template: Option<String>,
-    content_type: String,
+    pub(crate) id: String,
+    pub(crate) site_id: String,
+    pub(crate) name: String,
+    pub(crate) url: String,
+    pub(crate) triggers: Vec<Trigger>,
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) basic_auth: Option<BasicAuth>,
+    pub(crate) timeout_ms: u64,
+    pub(crate) enabled: bool,
+    pub(crate) payload_template: Option<String>,
+    pub(crate) content_type: String,
     /// `********` when set.
-    jws_secret: Option<String>,
-    jws_issuer: Option<String>,
+    pub(crate) jws_secret: Option<String>,
+    pub(crate) jws_issuer: Option<String>,
     /// Until when the secret replaced by the last rotation still signs.
     #[serde(with = "rfc3339::option")]
-    previous_secret_expires_at: Option<UnixMillis>,
+    pub(crate) previous_secret_expires_at: Option<UnixMillis>,
     #[serde(with = "rfc3339")]
-    created_at: UnixMillis,
+    pub(crate) created_at: UnixMillis,
     #[serde(with = "rfc3339")]
-    updated_at: UnixMillis,
+    pub(crate) updated_at: UnixMillis,
     /// Only in the answer to a create; afterwards see `GET …/secret`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    secret: Option<String>,
+    pub(crate) secret: Option<String>,
 }
 
 impl From<WebhookRecord> for WebhookView {
@@ -206,7 +207,7 @@ pub async fn show(
 
 #[derive(Serialize)]
 pub struct SecretView {
-    secret: String,
+    pub(crate) secret: String,
 }
 
 pub async fn secret(
@@ -304,10 +305,10 @@ fn apply_patch(mut s: WebhookSettings, patch: WebhookPatch) -> WebhookSettings {
 
 #[derive(Serialize)]
 pub struct RotatedSecret {
-    secret: String,
+    pub(crate) secret: String,
     /// The old secret keeps signing (as a second signature) until then.
     #[serde(with = "rfc3339")]
-    previous_secret_expires_at: UnixMillis,
+    pub(crate) previous_secret_expires_at: UnixMillis,
 }
 
 /// A new signing secret; for a day both old and new signatures are sent, so receivers can
@@ -331,14 +332,6 @@ pub async fn rotate_secret(
     }))
 }
 
-#[derive(Serialize)]
-pub struct Preview {
-    /// Whether this event would trigger the webhook.
-    matches: bool,
-    content_type: String,
-    body: String,
-}
-
 /// Renders the body this webhook would send for an event, without sending anything.
 pub async fn preview(
     State(state): State<AppState>,
@@ -354,17 +347,7 @@ pub async fn preview(
         .webhook(&site_id, &webhook_id)
         .await
         .or_not_found("webhook")?;
-    let settings = hook.settings;
-    let rendered = settings.render_body(&event);
-    Ok(Json(Preview {
-        matches: any_matches(&settings.triggers, &event.key()),
-        content_type: if rendered.is_some() {
-            settings.content_type
-        } else {
-            DEFAULT_CONTENT_TYPE.to_owned()
-        },
-        body: rendered.unwrap_or_else(|| event.default_body()),
-    }))
+    Ok(Json(hook.settings.preview(&event)?))
 }
 
 pub async fn delete(

@@ -25,6 +25,12 @@ pub fn new_id(prefix: &str) -> String {
     id
 }
 
+/// The smallest id `new_id(prefix)` can make at `millis` (a UUIDv7 starts with its
+/// millisecond timestamp), so "created since" becomes a range on the primary key.
+pub fn floor_at(prefix: &str, millis: i64) -> String {
+    format!("{prefix}_{:012x}{}", millis.max(0), "0".repeat(20))
+}
+
 /// True when `id` has the shape `new_id(prefix)` produces; used to reject garbage cursors.
 pub fn has_shape(id: &str, prefix: &str) -> bool {
     id.strip_prefix(prefix)
@@ -54,6 +60,17 @@ mod tests {
         let b = new_id(CALL);
         assert!(has_shape(&a, CALL));
         assert!(a < b, "{a} should sort before {b}");
+    }
+
+    #[test]
+    fn floor_sorts_between_ids_made_before_and_after() {
+        let before = new_id(CALL);
+        let millis = crate::domain::time::now_millis() + 2;
+        let floor = floor_at(CALL, millis);
+        assert!(has_shape(&floor, CALL));
+        assert!(before < floor);
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        assert!(new_id(CALL) > floor);
     }
 
     #[test]

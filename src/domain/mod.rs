@@ -1,6 +1,7 @@
 //! Pure domain logic: no I/O, no clocks, no randomness except where passed in.
 //! Everything here is unit-tested in place.
 
+pub mod activity;
 pub mod call;
 pub mod destination;
 pub mod event;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::destination;
 use super::event::NewEvent;
 use super::template::{self, Escape};
-use super::trigger::Trigger;
+use super::trigger::{any_matches, Trigger};
 use super::validation::Violations;
 
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
@@ -46,6 +46,14 @@ pub struct BasicAuth {
     pub password: String,
 }
 
+/// The body a webhook would send for an event, and whether the event would trigger it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Preview {
+    pub matches: bool,
+    pub content_type: String,
+    pub body: String,
+}
+
 /// Everything a person configures on a webhook (the id and secret are the system's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookSettings {
@@ -68,7 +76,7 @@ pub struct WebhookSettings {
 /// The event a template is tried against when a webhook is saved. Its values are chosen to
 /// expose templates that only work by luck: a non-numeric id (so an unquoted `{{id}}`
 /// breaks) and a title with quotes and a newline.
-fn sample_event() -> NewEvent {
+pub fn sample_event() -> NewEvent {
     NewEvent {
         entity_type: "item".into(),
         event_type: "update".into(),
@@ -117,6 +125,34 @@ impl WebhookSettings {
                 None
             }
         }
+    }
+
+    /// What this webhook would send for `event`, without sending it: for the API's preview
+    /// of a saved webhook and the dashboard's live preview of one being edited. Unlike
+    /// [`render_body`](Self::render_body), a template that does not compile is an error.
+    pub fn preview(&self, event: &NewEvent) -> Result<Preview, Violations> {
+        let mut v = Violations::default();
+        self.validate_payload(&mut v);
+        v.into_result()?;
+        let body = match &self.payload_template {
+            Some(source) => template::compile(source)
+                .map_err(|e| {
+                    let mut v = Violations::default();
+                    v.add("payload_template", e.to_string());
+                    v
+                })?
+                .render(&event.body_value(), self.escape()),
+            None => event.default_body(),
+        };
+        Ok(Preview {
+            matches: any_matches(&self.triggers, &event.key()),
+            content_type: if self.payload_template.is_some() {
+                self.content_type.clone()
+            } else {
+                DEFAULT_CONTENT_TYPE.to_owned()
+            },
+            body,
+        })
     }
 
     fn validate_payload(&self, v: &mut Violations) {
@@ -279,6 +315,30 @@ mod tests {
             Ok(()) => vec![],
             Err(v) => v.0.into_iter().map(|e| e.field).collect(),
         }
+    }
+
+    #[test]
+    fn preview_renders_the_template_or_names_its_fault() {
+        let mut s = valid();
+        s.payload_template = Some(r#"{"id": "{{entity.id}}", "t": "{{event_type}}"}"#.into());
+        let event = sample_event();
+        let shown = s.preview(&event).expect("renders");
+        assert_eq!(shown.body, r#"{"id": "sample-item", "t": "update"}"#);
+        assert!(
+            !shown.matches,
+            "the sample is an update, the trigger wants publish"
+        );
+        assert_eq!(shown.content_type, DEFAULT_CONTENT_TYPE);
+
+        s.payload_template = Some("{{#entity}}".into());
+        let fault = s.preview(&event).expect_err("unclosed section");
+        assert_eq!(fault.0[0].field, "payload_template");
+
+        s.payload_template = None;
+        assert_eq!(
+            s.preview(&event).expect("default").body,
+            event.default_body()
+        );
     }
 
     #[test]

@@ -33,6 +33,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "build_hooks_and_jobs",
         script: include_str!("../../migrations/0003_build_hooks_and_jobs.sql"),
     },
+    Migration {
+        version: 4,
+        name: "dashboard",
+        script: include_str!("../../migrations/0004_dashboard.sql"),
+    },
 ];
 
 /// Arbitrary, fixed key of the PostgreSQL advisory lock that serialises migrations.

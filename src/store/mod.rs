@@ -9,6 +9,7 @@
 //! dedicated writer thread with its own connection (see `tx.rs`); administrative writes use
 //! one sqlx connection; WAL lets readers carry on beside both.
 
+mod activity;
 mod audit;
 mod cache;
 mod calls;
@@ -17,6 +18,7 @@ mod handoff;
 mod hooks;
 mod jobs;
 mod migrate;
+mod sessions;
 mod sites;
 mod sql;
 mod tokens;
@@ -39,6 +41,7 @@ pub use events::{IdempotencyKey, PublishOutcome, Published};
 pub use handoff::{HandedCall, Handoff};
 pub use hooks::{HookRecord, HookRequest};
 pub use jobs::{JobDetail, JobFilter, JobRecord, NewJob, JOB_PREFIX};
+pub use sessions::SessionRecord;
 pub use sites::SiteRecord;
 pub use tokens::TokenRecord;
 pub use webhooks::WebhookRecord;

@@ -16,7 +16,7 @@ pub struct TokenRecord {
     pub created_at: UnixMillis,
 }
 
-fn from_row(row: &AnyRow) -> Result<TokenRecord> {
+pub(super) fn from_row(row: &AnyRow) -> Result<TokenRecord> {
     let role: String = row.try_get("role")?;
     Ok(TokenRecord {
         id: row.try_get("id")?,

@@ -1,0 +1,244 @@
+//! Build hooks: their secret URLs (with a copy button), creation, deletion, and what each
+//! one received: accepted triggers with their job, refused ones with the reason.
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use maud::{html, Markup};
+
+use super::layout::{badge, field_errors, form_problem, notice, page, when, Nav, PageError, Tab};
+use super::session::{csrf_field, Posted, WebUser};
+use super::{api_body, load_site, see_other, NoticeQuery};
+use crate::api::extract::QueryParams;
+use crate::api::hooks::{self as api, HookView, NewHook, RequestsQuery};
+use crate::api::{ApiError, AppState};
+use crate::domain::job::JobKind;
+use crate::domain::token::Role;
+use crate::store::SiteRecord;
+
+const KINDS: [(JobKind, &str); 3] = [
+    (JobKind::Build, "Production build"),
+    (JobKind::Preview, "Preview build"),
+    (JobKind::Sync, "Data sync"),
+];
+
+/// A URL in a read-only field with a copy button (shown when script runs).
+fn copy_url(id: &str, url: &str) -> Markup {
+    html! {
+        div.copy-field {
+            input id=(id) type="text" readonly value=(url) aria-label="Hook URL";
+            button type="button" data-copy=(id) hidden { "Copy" }
+        }
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(site_id): Path<String>,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Markup, PageError> {
+    let site = load_site(&state, &user, &site_id).await?;
+    let Json(hooks) = api::list(State(state.clone()), user.caller(), Path(site_id)).await?;
+    Ok(list_page(
+        &state,
+        &user,
+        &site,
+        &hooks.data,
+        None,
+        q.notice.as_deref(),
+    ))
+}
+
+fn list_page(
+    state: &AppState,
+    user: &WebUser,
+    site: &SiteRecord,
+    hooks: &[HookView],
+    problem: Option<&ApiError>,
+    notice_code: Option<&str>,
+) -> Markup {
+    let errors = problem.map_or(&[][..], |p| &p.errors);
+    let base = format!("/sites/{}/hooks", site.id);
+    let content = html! {
+        div.page-head { div { h1 { "Build hooks" } p.lead { "A POST to a hook's URL (any body, even empty) starts a job. Bursts coalesce into one run." } } }
+        (notice(notice_code))
+        @if hooks.is_empty() {
+            div.card {
+                p { "No named hooks. Until one exists, the site's default hook works:" }
+                (copy_url("default-hook-url", &format!("{}/hooks/sites/{}", state.public_url.trim_end_matches('/'), site.id)))
+            }
+        } @else {
+            div.table-wrap { table #hooks {
+                thead { tr { th { "Title" } th { "Kind" } th { "URL" } th.hide-narrow { "Created" } } }
+                tbody {
+                    @for (i, h) in hooks.iter().enumerate() {
+                        tr {
+                            td { a href={ (base) "/" (h.id) } { strong { (h.title) } } }
+                            td { (h.kind.as_str()) }
+                            td { (copy_url(&format!("hook-url-{i}"), &h.url)) }
+                            td.hide-narrow { (when(h.created_at)) }
+                        }
+                    }
+                }
+            } }
+        }
+        @if user.can(Role::Developer) {
+            div.card {
+                h2 { "New build hook" }
+                (form_problem(problem))
+                form method="post" action=(base) novalidate {
+                    (csrf_field(user))
+                    div.row {
+                        div {
+                            label for="title" { "Title" }
+                            input #title type="text" name="title" maxlength="200" placeholder="CMS publish" required;
+                            (field_errors(errors, "title"))
+                        }
+                        div {
+                            label for="kind" { "Job" }
+                            select #kind name="kind" {
+                                @for (kind, label) in KINDS { option value=(kind.as_str()) { (label) } }
+                            }
+                        }
+                    }
+                    p.field-hint { "Jobs show \"Triggered by <title>\". Sender verification (signatures, shared secrets) is set through the API." }
+                    div.actions { button.primary type="submit" { "Create hook" } }
+                }
+            }
+        }
+    };
+    page(
+        "Build hooks",
+        Nav {
+            user,
+            site: Some(site),
+            tab: Tab::Hooks,
+        },
+        content,
+    )
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Path(site_id): Path<String>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let Posted { user, form } = posted;
+    let site = load_site(&state, &user, &site_id).await?;
+    let Some(kind) = JobKind::parse(&form.text("kind")) else {
+        return Err(PageError::BadRequest(
+            "`kind` must be build, preview or sync".into(),
+        ));
+    };
+    let body = api_body(NewHook {
+        title: form.text("title"),
+        kind,
+        verify: None,
+    });
+    match api::create(
+        State(state.clone()),
+        user.caller(),
+        Path(site_id.clone()),
+        body,
+    )
+    .await
+    {
+        Ok((_, Json(hook))) => Ok(see_other(
+            &format!("/sites/{site_id}/hooks/{}", hook.id),
+            "created",
+        )),
+        Err(problem) if !problem.errors.is_empty() => {
+            let Json(hooks) = api::list(State(state.clone()), user.caller(), Path(site_id)).await?;
+            Ok((
+                problem.status,
+                list_page(&state, &user, &site, &hooks.data, Some(&problem), None),
+            )
+                .into_response())
+        }
+        Err(problem) => Err(problem.into()),
+    }
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path((site_id, hook_id)): Path<(String, String)>,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Markup, PageError> {
+    let site = load_site(&state, &user, &site_id).await?;
+    let ids = (site_id.clone(), hook_id.clone());
+    let Json(hook) = api::show(State(state.clone()), user.caller(), Path(ids.clone())).await?;
+    let Json(requests) = api::requests(
+        State(state),
+        user.caller(),
+        Path(ids),
+        QueryParams(RequestsQuery {
+            cursor: None,
+            limit: Some("50".into()),
+        }),
+    )
+    .await?;
+    let base = format!("/sites/{site_id}");
+    let content = html! {
+        div.page-head {
+            div { h1 { (hook.title) } p.lead { (hook.kind.as_str()) " hook · created " (when(hook.created_at)) } }
+            @if user.can(Role::Developer) {
+                form method="post" action={ (base) "/hooks/" (hook.id) "/delete" } data-confirm="Delete this build hook? Its URL stops working at once." {
+                    (csrf_field(&user))
+                    button.danger type="submit" { "Delete hook" }
+                }
+            }
+        }
+        (notice(q.notice.as_deref()))
+        div.card {
+            h2 { "URL" }
+            p.hint { "The URL is the credential: anyone who has it can start a job. Keep it secret." }
+            (copy_url("hook-url", &hook.url))
+            p.hint { "Try it: " code { "curl -X POST " (hook.url) } }
+        }
+        h2 { "Recent requests" }
+        @if requests.data.is_empty() {
+            div.card.empty { "No requests yet." }
+        } @else {
+            div.table-wrap { table #requests {
+                thead { tr { th { "Received" } th { "Result" } th { "Job or reason" } } }
+                tbody {
+                    @for r in &requests.data {
+                        tr {
+                            td { (when(r.received_at)) }
+                            td { @if r.accepted { (badge("accepted")) } @else { (badge("refused")) } }
+                            td {
+                                @if let Some(job) = &r.job_id { a href={ (base) "/jobs/" (job) } { (job) } }
+                                @if let Some(reason) = &r.reason { " " span.muted { (reason) } }
+                            }
+                        }
+                    }
+                }
+            } }
+        }
+    };
+    Ok(page(
+        &hook.title,
+        Nav {
+            user: &user,
+            site: Some(&site),
+            tab: Tab::Hooks,
+        },
+        content,
+    ))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((site_id, hook_id)): Path<(String, String)>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    api::delete(
+        State(state),
+        posted.user.caller(),
+        Path((site_id.clone(), hook_id)),
+    )
+    .await?;
+    Ok(see_other(&format!("/sites/{site_id}/hooks"), "deleted"))
+}

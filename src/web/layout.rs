@@ -1,0 +1,284 @@
+//! The page shell (head, header, site tabs), the error page, and small pieces every page
+//! uses: times, status badges, field errors.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+
+use super::session::{csrf_field, WebUser};
+use crate::api::ApiError;
+use crate::domain::time::UnixMillis;
+use crate::domain::token::Role;
+use crate::domain::validation::FieldError;
+use crate::store::{SiteRecord, StoreError};
+
+/// What a page handler can fail with; each renders as a page a person can act on.
+#[derive(Debug)]
+pub enum PageError {
+    /// Not signed in (or the session ended): off to the sign-in form, then back here.
+    SignIn(String),
+    Forbidden(String),
+    BadRequest(String),
+    Api(ApiError),
+}
+
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> Self {
+        PageError::Api(e)
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        PageError::Api(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, detail) = match self {
+            PageError::SignIn(next) => {
+                let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
+                return Redirect::to(&format!("/sign-in?{query}")).into_response();
+            }
+            PageError::Forbidden(detail) => (StatusCode::FORBIDDEN, detail),
+            PageError::BadRequest(detail) => (StatusCode::BAD_REQUEST, detail),
+            PageError::Api(e) => (e.status, e.detail),
+        };
+        let title = status.canonical_reason().unwrap_or("Error");
+        let body = bare(
+            title,
+            html! {
+                main.narrow {
+                    h1 { (status.as_u16()) " " (title) }
+                    p.alert.alert-error role="alert" { (detail) }
+                    p { a href="/sites" { "Back to the dashboard" } }
+                }
+            },
+        );
+        (status, body).into_response()
+    }
+}
+
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · hookrelay" }
+            link rel="stylesheet" href=(super::assets::CSS_PATH);
+            link rel="icon" href=(super::assets::ICON_PATH) type="image/svg+xml";
+            script src=(super::assets::JS_PATH) defer {}
+        }
+    }
+}
+
+/// A page without navigation (sign-in, errors).
+pub fn bare(title: &str, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(title))
+            body { (content) }
+        }
+    }
+}
+
+/// Where a page sits, for the navigation's highlighted entry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Sites,
+    Tokens,
+    Overview,
+    Webhooks,
+    Activity,
+    Hooks,
+    Jobs,
+    Settings,
+    Audit,
+}
+
+const SITE_TABS: [(Tab, &str, &str); 7] = [
+    (Tab::Overview, "", "Overview"),
+    (Tab::Webhooks, "/webhooks", "Webhooks"),
+    (Tab::Activity, "/calls", "Activity log"),
+    (Tab::Hooks, "/hooks", "Build hooks"),
+    (Tab::Jobs, "/jobs", "Jobs"),
+    (Tab::Settings, "/settings", "Settings"),
+    (Tab::Audit, "/audit", "Audit log"),
+];
+
+pub struct Nav<'a> {
+    pub user: &'a WebUser,
+    pub site: Option<&'a SiteRecord>,
+    pub tab: Tab,
+}
+
+/// A dashboard page: header with the signed-in token, the site's tabs, then `content`.
+pub fn page(title: &str, nav: Nav<'_>, content: Markup) -> Markup {
+    let token = &nav.user.session.token;
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(title))
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    a.brand href="/sites" { (PreEscaped(super::assets::LOGO_SVG)) span { "hookrelay" } }
+                    nav aria-label="Main" {
+                        a href="/sites" aria-current=[(nav.tab == Tab::Sites).then_some("page")] { "Sites" }
+                        @if nav.user.can(Role::Owner) {
+                            a href="/tokens" aria-current=[(nav.tab == Tab::Tokens).then_some("page")] { "API tokens" }
+                        }
+                    }
+                    div.who {
+                        span title="The API token this session acts as" {
+                            (token.name) " " span.role { (token.role.as_str()) }
+                        }
+                        form method="post" action="/sign-out" {
+                            (csrf_field(nav.user))
+                            button.link type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                @if let Some(site) = nav.site {
+                    div.site-bar {
+                        div.site-name {
+                            a href={ "/sites/" (site.id) } { (site.settings.name) }
+                            @if site.locked { " " span.badge.badge-locked { "locked" } }
+                        }
+                        nav.tabs aria-label="Site" {
+                            @for (tab, path, label) in SITE_TABS {
+                                a href={ "/sites/" (site.id) (path) }
+                                    aria-current=[(nav.tab == tab).then_some("page")] { (label) }
+                            }
+                        }
+                    }
+                }
+                main #main { (content) }
+            }
+        }
+    }
+}
+
+/// An instant as a person reads it, with the exact value for machines and tooltips.
+pub fn when(ms: UnixMillis) -> Markup {
+    let exact = crate::domain::time::to_rfc3339(ms);
+    html! { time datetime=(exact) title=(exact) { (human_time(ms)) } }
+}
+
+pub fn when_opt(ms: Option<UnixMillis>) -> Markup {
+    match ms {
+        Some(ms) => when(ms),
+        None => html! { span.muted { "—" } },
+    }
+}
+
+/// `2026-12-03 14:05:09 UTC`.
+pub fn human_time(ms: UnixMillis) -> String {
+    match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+        Err(_) => ms.to_string(),
+    }
+}
+
+/// `1.2 s`, `340 ms`, `3 min 5 s`.
+pub fn duration(ms: i64) -> String {
+    match ms {
+        ..1_000 => format!("{ms} ms"),
+        1_000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        _ => format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000),
+    }
+}
+
+/// A coloured status word (`success`, `failed`, `running`, …).
+pub fn badge(status: &str) -> Markup {
+    html! { span class={ "badge badge-" (status) } { (status) } }
+}
+
+/// The messages of every error about `field` (or a part of it, `field[0]`, `field.x`).
+pub fn field_errors(errors: &[FieldError], field: &str) -> Markup {
+    let about = |e: &&FieldError| {
+        e.field == field
+            || e.field
+                .strip_prefix(field)
+                .is_some_and(|rest| rest.starts_with(['.', '[']))
+    };
+    html! {
+        @for e in errors.iter().filter(about) {
+            p.field-error id={ "error-" (field) } { (e.message) }
+        }
+    }
+}
+
+/// A short confirmation after a redirect (`?notice=saved`); fixed texts only.
+pub fn notice(code: Option<&str>) -> Markup {
+    let text = match code {
+        Some("created") => "Created.",
+        Some("saved") => "Saved.",
+        Some("deleted") => "Deleted.",
+        Some("rotated") => {
+            "A new signing secret is active; the old one signs alongside it for 24 hours."
+        }
+        Some("resent") => "Queued a new attempt; it appears below as soon as it is made.",
+        Some("cancelled") => "Cancelled.",
+        Some("locked") => {
+            "The site is locked: triggers queue, but no job starts until it is unlocked."
+        }
+        Some("unlocked") => "The site is unlocked.",
+        Some("revoked") => "The token is revoked, and its dashboard sessions are signed out.",
+        _ => return html! {},
+    };
+    html! { p.alert.alert-ok role="status" { (text) } }
+}
+
+/// A page's problem shown above a form: the API's detail and, beside each field, its error.
+pub fn form_problem(problem: Option<&ApiError>) -> Markup {
+    html! {
+        @if let Some(e) = problem {
+            div.alert.alert-error role="alert" {
+                strong { "Not saved. " }
+                @if e.errors.is_empty() { (e.detail) } @else { "Please correct the fields marked below." }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_durations_read_naturally() {
+        assert_eq!(human_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(duration(340), "340 ms");
+        assert_eq!(duration(1_250), "1.2 s");
+        assert_eq!(duration(185_000), "3 min 5 s");
+    }
+
+    #[test]
+    fn field_errors_match_the_field_and_its_parts_only() {
+        let errors = vec![
+            FieldError {
+                field: "triggers[0].event_types".into(),
+                message: "must list at least one".into(),
+            },
+            FieldError {
+                field: "url_extra".into(),
+                message: "other".into(),
+            },
+        ];
+        assert!(field_errors(&errors, "triggers")
+            .into_string()
+            .contains("must list at least one"));
+        assert!(field_errors(&errors, "url").into_string().is_empty());
+    }
+}

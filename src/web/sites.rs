@@ -1,0 +1,382 @@
+//! Sites: the list, the overview (activity chart, failing webhooks, jobs, lock) and the
+//! settings of the jobs that build hooks start.
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use maud::{html, Markup};
+
+use super::chart::{calls_chart, success_meter};
+use super::layout::{
+    badge, field_errors, form_problem, notice, page, when, when_opt, Nav, PageError, Tab,
+};
+use super::session::{csrf_field, Posted, WebUser};
+use super::{api_body, load_site, see_other, NoticeQuery};
+use crate::api::sites::{ActivityQuery, NewSite, SitePatch};
+use crate::api::{jobs as api_jobs, sites as api, webhooks as api_webhooks, ApiError, AppState};
+use crate::domain::token::Role;
+use crate::store::SiteRecord;
+
+pub async fn list(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Markup, PageError> {
+    let Json(sites) = api::list(State(state), user.caller()).await?;
+    Ok(list_page(&user, &sites.data, None, q.notice.as_deref()))
+}
+
+fn list_page(
+    user: &WebUser,
+    sites: &[SiteRecord],
+    problem: Option<&ApiError>,
+    notice_code: Option<&str>,
+) -> Markup {
+    let errors = problem.map_or(&[][..], |p| &p.errors);
+    let content = html! {
+        div.page-head { div { h1 { "Sites" } p.lead { "Everything belongs to a site: its webhooks, build hooks, jobs and activity." } } }
+        (notice(notice_code))
+        @if sites.is_empty() {
+            div.card.empty { "No sites yet." @if user.can(Role::Developer) { " Create the first one below." } }
+        } @else {
+            div.table-wrap { table {
+                thead { tr { th { "Name" } th { "Id" } th { "Jobs" } th.hide-narrow { "Created" } } }
+                tbody {
+                    @for site in sites {
+                        tr {
+                            td { a href={ "/sites/" (site.id) } { strong { (site.settings.name) } } }
+                            td.mono { (site.id) }
+                            td { @if site.locked { (badge("locked")) } @else { span.muted { "unlocked" } } }
+                            td.hide-narrow { (when(site.created_at)) }
+                        }
+                    }
+                }
+            } }
+        }
+        @if user.can(Role::Developer) {
+            div.card {
+                h2 { "New site" }
+                (form_problem(problem))
+                form method="post" action="/sites" novalidate {
+                    (csrf_field(user))
+                    label for="name" { "Name" }
+                    input #name type="text" name="name" required maxlength="200" placeholder="Blog"
+                        aria-invalid=[(!errors.is_empty()).then_some("true")];
+                    (field_errors(errors, "name"))
+                    div.actions { button.primary type="submit" { "Create site" } }
+                }
+            }
+        }
+    };
+    page(
+        "Sites",
+        Nav {
+            user,
+            site: None,
+            tab: Tab::Sites,
+        },
+        content,
+    )
+}
+
+pub async fn create(State(state): State<AppState>, posted: Posted) -> Result<Response, PageError> {
+    let Posted { user, form } = posted;
+    let body = api_body(NewSite {
+        name: form.text("name"),
+    });
+    match api::create(State(state.clone()), user.caller(), body).await {
+        Ok((_, Json(site))) => Ok(see_other(&format!("/sites/{}", site.id), "created")),
+        Err(problem) if !problem.errors.is_empty() => {
+            let Json(sites) = api::list(State(state), user.caller()).await?;
+            Ok((
+                problem.status,
+                list_page(&user, &sites.data, Some(&problem), None),
+            )
+                .into_response())
+        }
+        Err(problem) => Err(problem.into()),
+    }
+}
+
+pub async fn overview(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(site_id): Path<String>,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Markup, PageError> {
+    let site = load_site(&state, &user, &site_id).await?;
+    let Json(activity) = api::activity(
+        State(state.clone()),
+        user.caller(),
+        Path(site_id.clone()),
+        crate::api::extract::QueryParams(ActivityQuery::default()),
+    )
+    .await?;
+    let Json(webhooks) =
+        api_webhooks::list(State(state.clone()), user.caller(), Path(site_id.clone())).await?;
+    let mut active_jobs = Vec::new();
+    for status in ["running", "queued"] {
+        let Json(jobs) = api_jobs::list(
+            State(state.clone()),
+            user.caller(),
+            Path(site_id.clone()),
+            crate::api::extract::QueryParams(api_jobs::JobQuery {
+                status: Some(status.into()),
+                kind: None,
+                cursor: None,
+                limit: Some("10".into()),
+            }),
+        )
+        .await?;
+        active_jobs.extend(jobs.data);
+    }
+    let totals =
+        activity
+            .buckets
+            .iter()
+            .fold(crate::domain::activity::Tally::default(), |mut t, b| {
+                t.success += b.calls.success;
+                t.failed += b.calls.failed;
+                t.pending += b.calls.pending;
+                t
+            });
+    let name_of = |id: &str| {
+        webhooks
+            .data
+            .iter()
+            .find(|w| w.id == id)
+            .map_or_else(|| id.to_owned(), |w| w.name.clone())
+    };
+    let base = format!("/sites/{}", site.id);
+    let content = html! {
+        (notice(q.notice.as_deref()))
+        div.card {
+            h2 { "Calls in the last 24 hours" }
+            div.stats {
+                div.stat { strong { (totals.total()) } span { "calls" } }
+                div.stat { strong { (totals.success) } span { "delivered" } }
+                div.stat { strong { (totals.failed) } span { "failed" } }
+                div.stat { strong { (totals.pending) } span { "pending" } }
+            }
+            (calls_chart(&activity.buckets))
+        }
+        div.grid {
+            div.card {
+                h2 { "Webhooks, failing first" }
+                @if activity.webhooks.is_empty() {
+                    p.muted { "No calls in the last 24 hours." }
+                    @if webhooks.data.is_empty() { p { a href={ (base) "/webhooks/new" } { "Add a webhook" } } }
+                } @else {
+                    table {
+                        thead { tr { th { "Webhook" } th { "Success" } th.num { "Failed" } } }
+                        tbody {
+                            @for w in &activity.webhooks {
+                                tr {
+                                    td { a href={ (base) "/webhooks/" (w.webhook_id) } { (name_of(&w.webhook_id)) } }
+                                    td { (success_meter(&w.calls)) }
+                                    td.num { a href={ (base) "/calls?status=failed&webhook_id=" (w.webhook_id) } { (w.calls.failed) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            div.card {
+                h2 { "Jobs" }
+                p {
+                    "Deploys are "
+                    @if site.locked { (badge("locked")) " — triggers queue, nothing starts." } @else { strong { "unlocked" } "." }
+                }
+                @if active_jobs.is_empty() {
+                    p.muted { "No job running or queued." }
+                } @else {
+                    table { tbody {
+                        @for job in &active_jobs {
+                            tr {
+                                td { a href={ (base) "/jobs/" (job.id) } { (job.kind.as_str()) } }
+                                td { (badge(job.status.as_str())) }
+                                td { (job.triggered_by) }
+                                td { (when_opt(job.started_at.or(Some(job.created_at)))) }
+                            }
+                        }
+                    } }
+                }
+                @if user.can(Role::Developer) { (lock_form(&user, &site)) }
+            }
+        }
+    };
+    Ok(page(
+        &site.settings.name,
+        Nav {
+            user: &user,
+            site: Some(&site),
+            tab: Tab::Overview,
+        },
+        content,
+    ))
+}
+
+fn lock_form(user: &WebUser, site: &SiteRecord) -> Markup {
+    let (action, label) = if site.locked {
+        ("unlock", "Unlock deploys")
+    } else {
+        ("lock", "Lock deploys")
+    };
+    html! {
+        form method="post" action={ "/sites/" (site.id) "/" (action) } {
+            (csrf_field(user))
+            button type="submit" { (label) }
+        }
+    }
+}
+
+pub async fn settings(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(site_id): Path<String>,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Markup, PageError> {
+    let site = load_site(&state, &user, &site_id).await?;
+    Ok(settings_page(&user, &site, None, q.notice.as_deref()))
+}
+
+const COMMANDS: [(&str, &str, &str); 5] = [
+    ("build_command", "Build command", "npm run build"),
+    ("preview_command", "Preview command", "npm run preview"),
+    ("sync_command", "Data sync command", "./sync.sh"),
+    (
+        "working_dir",
+        "Working directory",
+        "default: <data dir>/sites/<site id>",
+    ),
+    (
+        "cache_dir",
+        "Cache directory",
+        "emptied when a trigger sends x-cache: false",
+    ),
+];
+
+fn settings_page(
+    user: &WebUser,
+    site: &SiteRecord,
+    problem: Option<&ApiError>,
+    notice_code: Option<&str>,
+) -> Markup {
+    let errors = problem.map_or(&[][..], |p| &p.errors);
+    let s = &site.settings;
+    let value = |field: &str| match field {
+        "build_command" => s.build_command.clone(),
+        "preview_command" => s.preview_command.clone(),
+        "sync_command" => s.sync_command.clone(),
+        "working_dir" => s.working_dir.clone(),
+        _ => s.cache_dir.clone(),
+    };
+    let may_edit = user.can(Role::Developer);
+    let may_run = user.can(Role::Owner);
+    let content = html! {
+        div.page-head { div { h1 { "Settings" } p.lead { "What the jobs started by this site's build hooks run, and where." } } }
+        (notice(notice_code))
+        (form_problem(problem))
+        form.card method="post" action={ "/sites/" (site.id) "/settings" } novalidate {
+            (csrf_field(user))
+            label for="name" { "Name" }
+            input #name type="text" name="name" value=(s.name) disabled[!may_edit] maxlength="200";
+            (field_errors(errors, "name"))
+            @if !may_run {
+                p.alert.alert-warn { "Only an owner token can change the commands and directories: they decide what runs on the server." }
+            }
+            @for (field, label, hint) in COMMANDS {
+                label for=(field) { (label) }
+                input id=(field) type="text" name=(field) value=[value(field)] placeholder=(hint) disabled[!may_run]
+                    aria-invalid=[errors.iter().any(|e| e.field == field).then_some("true")];
+                (field_errors(errors, field))
+            }
+            label for="job_timeout_s" { "Job timeout (seconds)" }
+            input #job_timeout_s type="number" min="1" name="job_timeout_s" value=(s.job_timeout_s) disabled[!may_run];
+            (field_errors(errors, "job_timeout_s"))
+            @if may_edit { div.actions { button.primary type="submit" { "Save settings" } } }
+        }
+        div.card {
+            h2 { "Deploy lock" }
+            p { "While a site is locked, build hook triggers are accepted and coalesced, but no job starts until it is unlocked." }
+            p { "Now: " @if site.locked { (badge("locked")) } @else { strong { "unlocked" } } }
+            @if may_edit { (lock_form(user, site)) }
+        }
+    };
+    page(
+        "Settings",
+        Nav {
+            user,
+            site: Some(site),
+            tab: Tab::Settings,
+        },
+        content,
+    )
+}
+
+pub async fn save_settings(
+    State(state): State<AppState>,
+    Path(site_id): Path<String>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let Posted { user, form } = posted;
+    let site = load_site(&state, &user, &site_id).await?;
+    let may_run = user.can(Role::Owner);
+    let command = |field: &str| may_run.then(|| form.optional(field));
+    let timeout = form.text("job_timeout_s");
+    let patch = SitePatch {
+        name: Some(form.text("name")),
+        build_command: command("build_command"),
+        preview_command: command("preview_command"),
+        sync_command: command("sync_command"),
+        working_dir: command("working_dir"),
+        cache_dir: command("cache_dir"),
+        job_timeout_s: match (may_run, timeout.parse::<u64>()) {
+            (false, _) => None,
+            (true, Ok(seconds)) => Some(seconds),
+            (true, Err(_)) => {
+                let problem =
+                    ApiError::bad_field("job_timeout_s", "must be a whole number of seconds");
+                return Ok((
+                    problem.status,
+                    settings_page(&user, &site, Some(&problem), None),
+                )
+                    .into_response());
+            }
+        },
+        env: None,
+    };
+    match api::update(
+        State(state),
+        user.caller(),
+        Path(site_id.clone()),
+        api_body(patch),
+    )
+    .await
+    {
+        Ok(_) => Ok(see_other(&format!("/sites/{site_id}/settings"), "saved")),
+        Err(problem) => Ok((
+            problem.status,
+            settings_page(&user, &site, Some(&problem), None),
+        )
+            .into_response()),
+    }
+}
+
+pub async fn lock(
+    State(state): State<AppState>,
+    Path(site_id): Path<String>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let _ = api::lock(State(state), posted.user.caller(), Path(site_id.clone())).await?;
+    Ok(see_other(&format!("/sites/{site_id}"), "locked"))
+}
+
+pub async fn unlock(
+    State(state): State<AppState>,
+    Path(site_id): Path<String>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let _ = api::unlock(State(state), posted.user.caller(), Path(site_id.clone())).await?;
+    Ok(see_other(&format!("/sites/{site_id}"), "unlocked"))
+}

@@ -1,0 +1,447 @@
+//! The webhook form: what its fields hold, read from a POST or from a saved webhook, turned
+//! into the API's create and update bodies, and drawn with each field's errors beside it.
+
+use std::collections::BTreeMap;
+
+use maud::{html, Markup};
+
+use super::super::form::{list, FormData};
+use super::super::layout::field_errors;
+use crate::api::webhooks::{NewWebhook, WebhookPatch, WebhookView};
+use crate::api::ApiError;
+use crate::domain::trigger::Trigger;
+use crate::domain::validation::{FieldError, Violations};
+use crate::domain::webhook::{
+    sample_event, BasicAuth, WebhookSettings, DEFAULT_CONTENT_TYPE, DEFAULT_TIMEOUT_MS,
+};
+
+/// Entity types DESIGN.md names; offered as suggestions, any string is allowed.
+const ENTITY_TYPES: [&str; 7] = [
+    "item",
+    "item_type",
+    "upload",
+    "build_trigger",
+    "environment",
+    "deploy",
+    "form_submission",
+];
+/// Blank trigger rows offered below the filled ones (more can be added after saving).
+const SPARE_TRIGGER_ROWS: usize = 2;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TriggerRow {
+    pub entity_type: String,
+    pub event_types: String,
+    pub entity_ids: String,
+    pub model_ids: String,
+}
+
+impl TriggerRow {
+    fn is_blank(&self) -> bool {
+        [
+            &self.entity_type,
+            &self.event_types,
+            &self.entity_ids,
+            &self.model_ids,
+        ]
+        .iter()
+        .all(|s| s.trim().is_empty())
+    }
+}
+
+/// The form's fields as typed: redrawn as they were when the server refuses them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookForm {
+    pub name: String,
+    pub url: String,
+    pub triggers: Vec<TriggerRow>,
+    /// `Name: value` per line.
+    pub headers: String,
+    pub basic_user: String,
+    pub basic_password: String,
+    pub enabled: bool,
+    pub timeout_ms: String,
+    pub content_type: String,
+    pub payload_template: String,
+    pub jws_secret: String,
+    pub jws_issuer: String,
+    /// The event the preview renders; not saved.
+    pub sample: String,
+}
+
+fn sample_text(triggers: &[Trigger]) -> String {
+    let mut event = sample_event();
+    if let Some(first) = triggers.first() {
+        event.entity_type = first.entity_type.clone();
+        if let Some(event_type) = first.event_types.iter().find(|t| *t != "*") {
+            event.event_type = event_type.clone();
+        }
+    }
+    serde_json::to_string_pretty(&serde_json::json!({
+        "entity_type": event.entity_type,
+        "event_type": event.event_type,
+        "entity": event.entity,
+    }))
+    .expect("plain JSON")
+}
+
+impl WebhookForm {
+    pub fn blank() -> Self {
+        let first = Trigger {
+            entity_type: "item".into(),
+            event_types: vec!["publish".into()],
+            entity_ids: Vec::new(),
+            model_ids: Vec::new(),
+        };
+        WebhookForm {
+            name: String::new(),
+            url: String::new(),
+            triggers: vec![TriggerRow {
+                entity_type: "item".into(),
+                event_types: "publish".into(),
+                ..TriggerRow::default()
+            }],
+            headers: String::new(),
+            basic_user: String::new(),
+            basic_password: String::new(),
+            enabled: true,
+            timeout_ms: DEFAULT_TIMEOUT_MS.to_string(),
+            content_type: DEFAULT_CONTENT_TYPE.into(),
+            payload_template: String::new(),
+            jws_secret: String::new(),
+            jws_issuer: String::new(),
+            sample: sample_text(&[first]),
+        }
+    }
+
+    /// A saved webhook, as the API shows it (credentials masked).
+    pub fn from_view(w: &WebhookView) -> Self {
+        WebhookForm {
+            name: w.name.clone(),
+            url: w.url.clone(),
+            triggers: w
+                .triggers
+                .iter()
+                .map(|t| TriggerRow {
+                    entity_type: t.entity_type.clone(),
+                    event_types: t.event_types.join(", "),
+                    entity_ids: t.entity_ids.join(", "),
+                    model_ids: t.model_ids.join(", "),
+                })
+                .collect(),
+            headers: w
+                .headers
+                .iter()
+                .map(|(name, value)| format!("{name}: {value}\n"))
+                .collect(),
+            basic_user: w
+                .basic_auth
+                .as_ref()
+                .map_or_else(String::new, |a| a.username.clone()),
+            basic_password: w
+                .basic_auth
+                .as_ref()
+                .map_or_else(String::new, |a| a.password.clone()),
+            enabled: w.enabled,
+            timeout_ms: w.timeout_ms.to_string(),
+            content_type: w.content_type.clone(),
+            payload_template: w.payload_template.clone().unwrap_or_default(),
+            jws_secret: w.jws_secret.clone().unwrap_or_default(),
+            jws_issuer: w.jws_issuer.clone().unwrap_or_default(),
+            sample: sample_text(&w.triggers),
+        }
+    }
+
+    pub fn from_post(form: &FormData) -> Self {
+        let triggers = (0..)
+            .map_while(|i| {
+                let field =
+                    |part: &str| form.get(&format!("trigger_{i}_{part}")).map(str::to_owned);
+                Some(TriggerRow {
+                    entity_type: field("entity_type")?,
+                    event_types: field("event_types").unwrap_or_default(),
+                    entity_ids: field("entity_ids").unwrap_or_default(),
+                    model_ids: field("model_ids").unwrap_or_default(),
+                })
+            })
+            .filter(|row| !row.is_blank())
+            .collect();
+        WebhookForm {
+            name: form.text("name"),
+            url: form.text("url"),
+            triggers,
+            headers: form.get("headers").unwrap_or_default().to_owned(),
+            basic_user: form.text("basic_user"),
+            basic_password: form.get("basic_password").unwrap_or_default().to_owned(),
+            enabled: form.checked("enabled"),
+            timeout_ms: form.text("timeout_ms"),
+            content_type: form.text("content_type"),
+            payload_template: form.get("payload_template").unwrap_or_default().to_owned(),
+            jws_secret: form.get("jws_secret").unwrap_or_default().to_owned(),
+            jws_issuer: form.text("jws_issuer"),
+            sample: form.get("sample").unwrap_or_default().to_owned(),
+        }
+    }
+
+    /// The settings the fields stand for. Only what the form itself must parse is checked
+    /// here (header lines, the timeout's digits); every rule is the API's.
+    pub fn settings(&self) -> Result<WebhookSettings, ApiError> {
+        let mut v = Violations::default();
+        let mut headers = BTreeMap::new();
+        for line in self.headers.lines().filter(|l| !l.trim().is_empty()) {
+            match line.split_once(':') {
+                Some((name, value)) => {
+                    headers.insert(name.trim().to_owned(), value.trim().to_owned());
+                }
+                None => v.add(
+                    "headers",
+                    format!("`{}` is not a `Name: value` line", line.trim()),
+                ),
+            }
+        }
+        let timeout_ms = self.timeout_ms.parse::<u64>().unwrap_or_else(|_| {
+            v.add("timeout_ms", "must be a whole number of milliseconds");
+            DEFAULT_TIMEOUT_MS
+        });
+        v.into_result()?;
+        let optional = |s: &str| Some(s.to_owned()).filter(|s| !s.trim().is_empty());
+        Ok(WebhookSettings {
+            name: self.name.clone(),
+            url: self.url.clone(),
+            triggers: self
+                .triggers
+                .iter()
+                .map(|row| Trigger {
+                    entity_type: row.entity_type.trim().to_owned(),
+                    event_types: list(&row.event_types),
+                    entity_ids: list(&row.entity_ids),
+                    model_ids: list(&row.model_ids),
+                })
+                .collect(),
+            headers,
+            basic_auth: optional(&self.basic_user).map(|username| BasicAuth {
+                username,
+                password: self.basic_password.clone(),
+            }),
+            timeout_ms,
+            enabled: self.enabled,
+            payload_template: optional(&self.payload_template),
+            content_type: optional(&self.content_type)
+                .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
+            jws_secret: optional(&self.jws_secret),
+            jws_issuer: optional(&self.jws_issuer),
+        })
+    }
+
+    pub fn create_body(&self) -> Result<NewWebhook, ApiError> {
+        let s = self.settings()?;
+        Ok(NewWebhook {
+            name: s.name,
+            url: s.url,
+            triggers: s.triggers,
+            headers: s.headers,
+            basic_auth: s.basic_auth,
+            timeout_ms: Some(s.timeout_ms),
+            enabled: Some(s.enabled),
+            payload_template: s.payload_template,
+            content_type: Some(s.content_type),
+            jws_secret: s.jws_secret,
+            jws_issuer: s.jws_issuer,
+        })
+    }
+
+    /// Every field, so the saved webhook becomes what the form shows. Masked values
+    /// (`********`) keep what is stored, as in any PATCH.
+    pub fn update_body(&self) -> Result<WebhookPatch, ApiError> {
+        let s = self.settings()?;
+        Ok(WebhookPatch {
+            name: Some(s.name),
+            url: Some(s.url),
+            triggers: Some(s.triggers),
+            headers: Some(s.headers),
+            basic_auth: Some(s.basic_auth),
+            timeout_ms: Some(s.timeout_ms),
+            enabled: Some(s.enabled),
+            payload_template: Some(s.payload_template),
+            content_type: Some(s.content_type),
+            jws_secret: Some(s.jws_secret),
+            jws_issuer: Some(s.jws_issuer),
+        })
+    }
+}
+
+fn invalid(errors: &[FieldError], field: &str) -> Option<&'static str> {
+    errors
+        .iter()
+        .any(|e| {
+            e.field == field
+                || e.field
+                    .strip_prefix(field)
+                    .is_some_and(|rest| rest.starts_with(['.', '[']))
+        })
+        .then_some("true")
+}
+
+/// The form's fields (the caller wraps them in a `<form>` with its action and buttons).
+pub fn fields(f: &WebhookForm, errors: &[FieldError], editable: bool) -> Markup {
+    let rows = f.triggers.len() + SPARE_TRIGGER_ROWS;
+    let blank = TriggerRow::default();
+    html! {
+        fieldset disabled[!editable] {
+            legend { "Destination" }
+            label for="name" { "Name" }
+            input #name type="text" name="name" value=(f.name) maxlength="200" required aria-invalid=[invalid(errors, "name")];
+            (field_errors(errors, "name"))
+            label for="url" { "URL" }
+            input #url type="url" name="url" value=(f.url) required placeholder="https://example.com/hooks/cms" aria-invalid=[invalid(errors, "url")] aria-describedby="url-hint";
+            p.field-hint #url-hint { "Called with a signed POST. Private and loopback addresses are refused unless the server allows them." }
+            (field_errors(errors, "url"))
+            label.inline { input type="checkbox" name="enabled" checked[f.enabled]; "Enabled" }
+        }
+        fieldset disabled[!editable] {
+            legend { "Triggers" }
+            p.field-hint { "The webhook is called when any row matches. Event types are comma-separated (" code { "create, update, publish, *" } "); ids and models narrow a row to those entities." }
+            (field_errors(errors, "triggers"))
+            datalist #entity-types { @for t in ENTITY_TYPES { option value=(t) {} } }
+            @for i in 0..rows {
+                @let row = f.triggers.get(i).unwrap_or(&blank);
+                @let field = format!("triggers[{i}]");
+                div.row.trigger-row {
+                    div {
+                        label for={ "trigger_" (i) "_entity_type" } { "Entity type" }
+                        input id={ "trigger_" (i) "_entity_type" } type="text" name={ "trigger_" (i) "_entity_type" } value=(row.entity_type) list="entity-types" placeholder="item" aria-invalid=[invalid(errors, &format!("{field}.entity_type"))];
+                    }
+                    div {
+                        label for={ "trigger_" (i) "_event_types" } { "Event types" }
+                        input id={ "trigger_" (i) "_event_types" } type="text" name={ "trigger_" (i) "_event_types" } value=(row.event_types) placeholder="publish, unpublish" aria-invalid=[invalid(errors, &format!("{field}.event_types"))];
+                    }
+                    div {
+                        label for={ "trigger_" (i) "_entity_ids" } { "Only entity ids" }
+                        input id={ "trigger_" (i) "_entity_ids" } type="text" name={ "trigger_" (i) "_entity_ids" } value=(row.entity_ids) placeholder="any";
+                    }
+                    div {
+                        label for={ "trigger_" (i) "_model_ids" } { "Only models" }
+                        input id={ "trigger_" (i) "_model_ids" } type="text" name={ "trigger_" (i) "_model_ids" } value=(row.model_ids) placeholder="any";
+                    }
+                }
+                (field_errors(errors, &field))
+            }
+        }
+        fieldset disabled[!editable] {
+            legend { "Request" }
+            label for="headers" { "Custom headers" }
+            textarea #headers name="headers" rows="3" placeholder="X-Team: web" aria-invalid=[invalid(errors, "headers")] { (f.headers) }
+            p.field-hint { "One " code { "Name: value" } " per line. Values of headers whose name suggests a credential are masked once saved; leave " code { "********" } " to keep them." }
+            (field_errors(errors, "headers"))
+            div.row {
+                div {
+                    label for="basic_user" { "Basic auth user" }
+                    input #basic_user type="text" name="basic_user" value=(f.basic_user) autocomplete="off" aria-invalid=[invalid(errors, "basic_auth")];
+                    (field_errors(errors, "basic_auth"))
+                }
+                div {
+                    label for="basic_password" { "Basic auth password" }
+                    input #basic_password type="password" name="basic_password" value=(f.basic_password) autocomplete="new-password";
+                }
+                div {
+                    label for="timeout_ms" { "Timeout (ms)" }
+                    input #timeout_ms type="number" name="timeout_ms" min="100" max="60000" value=(f.timeout_ms) aria-invalid=[invalid(errors, "timeout_ms")];
+                    (field_errors(errors, "timeout_ms"))
+                }
+            }
+        }
+        fieldset disabled[!editable] {
+            legend { "Payload" }
+            p.field-hint { "Empty: the event as published. Otherwise a " a href="https://mustache.github.io/mustache.5.html" { "Mustache" } " template rendered against " code { "{entity_type, event_type, environment, entity}" } "." }
+            label for="payload_template" { "Template" }
+            textarea #payload_template name="payload_template" rows="6" placeholder="{\"message\": \"{{event_type}} on {{entity_type}}\", \"id\": \"{{entity.id}}\"}" aria-invalid=[invalid(errors, "payload_template")] { (f.payload_template) }
+            (field_errors(errors, "payload_template"))
+            label for="content_type" { "Content type" }
+            input #content_type type="text" name="content_type" value=(f.content_type) aria-invalid=[invalid(errors, "content_type")];
+            (field_errors(errors, "content_type"))
+            label for="sample" { "Sample event for the preview" }
+            textarea #sample name="sample" rows="8" { (f.sample) }
+            div.actions { button #preview-button type="button" { "Preview" } }
+            p #preview-verdict.hint aria-live="polite" {}
+            pre #preview-output aria-live="polite" { "The preview appears here as you type (it needs JavaScript)." }
+        }
+        fieldset disabled[!editable] {
+            legend { "X-Nf-Sign (JWS)" }
+            p.field-hint { "Optional: also sign each call with an HS256 JWT in " code { "X-Nf-Sign" } ", for receivers written for Netlify-style hooks." }
+            div.row {
+                div {
+                    label for="jws_secret" { "JWS secret" }
+                    input #jws_secret type="password" name="jws_secret" value=(f.jws_secret) autocomplete="new-password" aria-invalid=[invalid(errors, "jws_secret")];
+                    (field_errors(errors, "jws_secret"))
+                }
+                div {
+                    label for="jws_issuer" { "JWS issuer" }
+                    input #jws_issuer type="text" name="jws_issuer" value=(f.jws_issuer) placeholder="hookrelay";
+                    (field_errors(errors, "jws_issuer"))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn posted(pairs: &[(&str, &str)]) -> FormData {
+        let body = serde_urlencoded::to_string(pairs).unwrap();
+        FormData::parse(body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_post_becomes_the_apis_create_body() {
+        let form = WebhookForm::from_post(&posted(&[
+            ("name", " Rebuild "),
+            ("url", "https://example.com/hook"),
+            ("trigger_0_entity_type", "item"),
+            ("trigger_0_event_types", "publish, unpublish"),
+            ("trigger_0_entity_ids", ""),
+            ("trigger_0_model_ids", "blog_post"),
+            ("trigger_1_entity_type", ""),
+            ("trigger_1_event_types", ""),
+            ("headers", "X-Team: web\n\nX-Env:  prod \n"),
+            ("enabled", "on"),
+            ("timeout_ms", "2500"),
+            ("content_type", "application/json"),
+            ("payload_template", ""),
+        ]));
+        let body = form.create_body().expect("parses");
+        assert_eq!(body.name, "Rebuild");
+        assert_eq!(body.triggers.len(), 1, "blank rows are dropped");
+        assert_eq!(body.triggers[0].event_types, ["publish", "unpublish"]);
+        assert_eq!(body.triggers[0].model_ids, ["blog_post"]);
+        assert_eq!(body.headers.get("X-Env").map(String::as_str), Some("prod"));
+        assert_eq!(body.timeout_ms, Some(2500));
+        assert_eq!(body.enabled, Some(true));
+        assert_eq!(body.payload_template, None);
+        assert!(body.basic_auth.is_none());
+    }
+
+    #[test]
+    fn lines_the_form_cannot_read_are_field_errors() {
+        let mut form = WebhookForm::blank();
+        form.headers = "not a header line".into();
+        form.timeout_ms = "soon".into();
+        let problem = form.settings().expect_err("refused");
+        let fields: Vec<_> = problem.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["headers", "timeout_ms"]);
+    }
+
+    #[test]
+    fn an_unticked_box_disables_and_errors_mark_their_field() {
+        let form = WebhookForm::from_post(&posted(&[("name", "x"), ("timeout_ms", "100")]));
+        assert!(!form.enabled);
+        let errors = vec![FieldError {
+            field: "url".into(),
+            message: "must be an http or https URL".into(),
+        }];
+        let html = fields(&form, &errors, true).into_string();
+        assert!(html.contains("must be an http or https URL"));
+        assert!(html.contains(r#"id="url" type="url" name="url" value="" required placeholder="https://example.com/hooks/cms" aria-invalid="true""#));
+    }
+}

@@ -1,0 +1,404 @@
+//! Webhooks: the list with each one's recent success rate, one form to create and edit
+//! (with a live preview of the payload), the signing secret on demand, rotation, deletion.
+
+mod form;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use maud::{html, Markup};
+
+use self::form::{fields, WebhookForm};
+use super::chart::success_meter;
+use super::layout::{badge, form_problem, notice, page, Nav, PageError, Tab};
+use super::session::{check_csrf_header, csrf_field, Posted, WebUser};
+use super::{api_body, load_site, see_other, NoticeQuery};
+use crate::api::extract::{parse_json, QueryParams};
+use crate::api::webhooks::{self as api, WebhookView};
+use crate::api::{sites as api_sites, ApiError, AppState};
+use crate::domain::event::NewEvent;
+use crate::domain::token::Role;
+use crate::store::SiteRecord;
+
+pub async fn list(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(site_id): Path<String>,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Markup, PageError> {
+    let site = load_site(&state, &user, &site_id).await?;
+    let Json(hooks) = api::list(State(state.clone()), user.caller(), Path(site_id.clone())).await?;
+    let Json(activity) = api_sites::activity(
+        State(state),
+        user.caller(),
+        Path(site_id.clone()),
+        QueryParams(api_sites::ActivityQuery::default()),
+    )
+    .await?;
+    let base = format!("/sites/{site_id}/webhooks");
+    let content = html! {
+        div.page-head {
+            div { h1 { "Webhooks" } p.lead { "Where this site's events are sent, and which events each one wants." } }
+            @if user.can(Role::Developer) { a.button.primary href={ (base) "/new" } { "New webhook" } }
+        }
+        (notice(q.notice.as_deref()))
+        @if hooks.data.is_empty() {
+            div.card.empty { "No webhooks yet." }
+        } @else {
+            div.table-wrap { table {
+                thead { tr { th { "Name" } th.hide-narrow { "URL" } th { "Triggers" } th { "Success, 24 h" } th { "State" } } }
+                tbody {
+                    @for w in &hooks.data {
+                        @let calls = activity.webhooks.iter().find(|a| a.webhook_id == w.id).map(|a| a.calls).unwrap_or_default();
+                        tr {
+                            td { a href={ (base) "/" (w.id) } { strong { (w.name) } } }
+                            td.hide-narrow.mono { (w.url) }
+                            td { @for t in &w.triggers { div { (t.entity_type) ": " (t.event_types.join(", ")) } } }
+                            td { (success_meter(&calls)) }
+                            td { @if w.enabled { (badge("enabled")) } @else { (badge("disabled")) } }
+                        }
+                    }
+                }
+            } }
+        }
+    };
+    Ok(page(
+        "Webhooks",
+        Nav {
+            user: &user,
+            site: Some(&site),
+            tab: Tab::Webhooks,
+        },
+        content,
+    ))
+}
+
+/// The create and edit page. `secret` is shown when the person asked for it.
+fn form_page(
+    user: &WebUser,
+    site: &SiteRecord,
+    saved: Option<&WebhookView>,
+    values: &WebhookForm,
+    problem: Option<&ApiError>,
+    secret: Option<&str>,
+    notice_code: Option<&str>,
+) -> Markup {
+    let errors = problem.map_or(&[][..], |p| &p.errors);
+    let editable = user.can(Role::Developer);
+    let base = format!("/sites/{}/webhooks", site.id);
+    let action = match saved {
+        Some(w) => format!("{base}/{}", w.id),
+        None => base.clone(),
+    };
+    let title = saved.map_or("New webhook", |w| w.name.as_str());
+    let content = html! {
+        div.page-head {
+            div {
+                h1 { (title) " " @if let Some(w) = saved { @if w.enabled { (badge("enabled")) } @else { (badge("disabled")) } } }
+                @if let Some(w) = saved { p.lead.mono { (w.id) } }
+            }
+            @if let Some(w) = saved {
+                div.actions {
+                    a.button href={ "/sites/" (site.id) "/calls?webhook_id=" (w.id) } { "Activity" }
+                    @if editable { a.button href={ (base) "/" (w.id) "/delete" } { "Delete…" } }
+                }
+            }
+        }
+        (notice(notice_code))
+        @if let Some(w) = saved { (secret_card(user, site, w, secret)) }
+        (form_problem(problem))
+        form.card method="post" action=(action) novalidate data-preview={ (base) "/preview" } {
+            (csrf_field(user))
+            (fields(values, errors, editable))
+            @if editable {
+                div.actions {
+                    button.primary type="submit" { @if saved.is_some() { "Save changes" } @else { "Create webhook" } }
+                    a.button href=(base) { "Cancel" }
+                }
+            }
+        }
+    };
+    page(
+        title,
+        Nav {
+            user,
+            site: Some(site),
+            tab: Tab::Webhooks,
+        },
+        content,
+    )
+}
+
+fn secret_card(user: &WebUser, site: &SiteRecord, w: &WebhookView, secret: Option<&str>) -> Markup {
+    let base = format!("/sites/{}/webhooks/{}", site.id, w.id);
+    html! {
+        div.card {
+            h2 { "Signing secret" }
+            p.hint { "Receivers check each call's " code { "webhook-signature" } " with it (Standard Webhooks, HMAC-SHA256)." }
+            @if let Some(secret) = secret {
+                div.copy-field {
+                    input #signing-secret type="text" readonly value=(secret) aria-label="Signing secret";
+                    button type="button" data-copy="signing-secret" hidden { "Copy" }
+                }
+            }
+            @if let Some(until) = w.previous_secret_expires_at {
+                p.alert.alert-warn { "The previous secret still signs alongside this one until " (super::layout::when(until)) "." }
+            }
+            @if user.can(Role::Developer) {
+                div.actions {
+                    @if secret.is_none() {
+                        form method="post" action={ (base) "/secret" } { (csrf_field(user)) button type="submit" { "Reveal secret" } }
+                    }
+                    form method="post" action={ (base) "/rotate" } data-confirm="Rotate the signing secret? The old one keeps signing for 24 hours." {
+                        (csrf_field(user)) button type="submit" { "Rotate secret" }
+                    }
+                }
+            } @else {
+                p.muted { "A viewer token cannot see the secret." }
+            }
+        }
+    }
+}
+
+pub async fn new_form(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(site_id): Path<String>,
+) -> Result<Markup, PageError> {
+    user.caller().require(Role::Developer)?;
+    let site = load_site(&state, &user, &site_id).await?;
+    Ok(form_page(
+        &user,
+        &site,
+        None,
+        &WebhookForm::blank(),
+        None,
+        None,
+        None,
+    ))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Path(site_id): Path<String>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let Posted { user, form } = posted;
+    let site = load_site(&state, &user, &site_id).await?;
+    let values = WebhookForm::from_post(&form);
+    let created = match values.create_body() {
+        Ok(body) => {
+            api::create(
+                State(state),
+                user.caller(),
+                Path(site_id.clone()),
+                api_body(body),
+            )
+            .await
+        }
+        Err(problem) => Err(problem),
+    };
+    match created {
+        Ok((_, Json(w))) => Ok(see_other(
+            &format!("/sites/{site_id}/webhooks/{}", w.id),
+            "created",
+        )),
+        Err(problem) if !problem.errors.is_empty() => Ok((
+            problem.status,
+            form_page(&user, &site, None, &values, Some(&problem), None, None),
+        )
+            .into_response()),
+        Err(problem) => Err(problem.into()),
+    }
+}
+
+async fn load(
+    state: &AppState,
+    user: &WebUser,
+    site_id: &str,
+    webhook_id: &str,
+) -> Result<(SiteRecord, WebhookView), PageError> {
+    let site = load_site(state, user, site_id).await?;
+    let Json(w) = api::show(
+        State(state.clone()),
+        user.caller(),
+        Path((site_id.to_owned(), webhook_id.to_owned())),
+    )
+    .await?;
+    Ok((site, w))
+}
+
+pub async fn edit_form(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path((site_id, webhook_id)): Path<(String, String)>,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Markup, PageError> {
+    let (site, w) = load(&state, &user, &site_id, &webhook_id).await?;
+    let values = WebhookForm::from_view(&w);
+    Ok(form_page(
+        &user,
+        &site,
+        Some(&w),
+        &values,
+        None,
+        None,
+        q.notice.as_deref(),
+    ))
+}
+
+pub async fn save(
+    State(state): State<AppState>,
+    Path((site_id, webhook_id)): Path<(String, String)>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let Posted { user, form } = posted;
+    let (site, w) = load(&state, &user, &site_id, &webhook_id).await?;
+    let values = WebhookForm::from_post(&form);
+    let updated = match values.update_body() {
+        Ok(body) => {
+            api::update(
+                State(state),
+                user.caller(),
+                Path((site_id.clone(), webhook_id.clone())),
+                api_body(body),
+            )
+            .await
+        }
+        Err(problem) => Err(problem),
+    };
+    match updated {
+        Ok(_) => Ok(see_other(
+            &format!("/sites/{site_id}/webhooks/{webhook_id}"),
+            "saved",
+        )),
+        Err(problem) if !problem.errors.is_empty() => Ok((
+            problem.status,
+            form_page(&user, &site, Some(&w), &values, Some(&problem), None, None),
+        )
+            .into_response()),
+        Err(problem) => Err(problem.into()),
+    }
+}
+
+/// A POST (not a link), so the secret is shown only to a person who asked on this page.
+pub async fn reveal_secret(
+    State(state): State<AppState>,
+    Path((site_id, webhook_id)): Path<(String, String)>,
+    posted: Posted,
+) -> Result<Markup, PageError> {
+    let user = posted.user;
+    let (site, w) = load(&state, &user, &site_id, &webhook_id).await?;
+    let Json(secret) =
+        api::secret(State(state), user.caller(), Path((site_id, webhook_id))).await?;
+    let values = WebhookForm::from_view(&w);
+    Ok(form_page(
+        &user,
+        &site,
+        Some(&w),
+        &values,
+        None,
+        Some(&secret.secret),
+        None,
+    ))
+}
+
+pub async fn rotate(
+    State(state): State<AppState>,
+    Path((site_id, webhook_id)): Path<(String, String)>,
+    posted: Posted,
+) -> Result<Markup, PageError> {
+    let user = posted.user;
+    let Json(rotated) = api::rotate_secret(
+        State(state.clone()),
+        user.caller(),
+        Path((site_id.clone(), webhook_id.clone())),
+    )
+    .await?;
+    let (site, w) = load(&state, &user, &site_id, &webhook_id).await?;
+    let values = WebhookForm::from_view(&w);
+    Ok(form_page(
+        &user,
+        &site,
+        Some(&w),
+        &values,
+        None,
+        Some(&rotated.secret),
+        Some("rotated"),
+    ))
+}
+
+pub async fn confirm_delete(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path((site_id, webhook_id)): Path<(String, String)>,
+) -> Result<Markup, PageError> {
+    user.caller().require(Role::Developer)?;
+    let (site, w) = load(&state, &user, &site_id, &webhook_id).await?;
+    let base = format!("/sites/{site_id}/webhooks/{webhook_id}");
+    let content = html! {
+        div.card {
+            h1 { "Delete " (w.name) "?" }
+            p { "No more calls will be sent to " code { (w.url) } ". Its calls and their attempts are deleted from the activity log too. This cannot be undone." }
+            form method="post" action={ (base) "/delete" } {
+                (csrf_field(&user))
+                div.actions {
+                    button.danger type="submit" { "Delete webhook" }
+                    a.button href=(base) { "Keep it" }
+                }
+            }
+        }
+    };
+    Ok(page(
+        "Delete webhook",
+        Nav {
+            user: &user,
+            site: Some(&site),
+            tab: Tab::Webhooks,
+        },
+        content,
+    ))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((site_id, webhook_id)): Path<(String, String)>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    api::delete(
+        State(state),
+        posted.user.caller(),
+        Path((site_id.clone(), webhook_id)),
+    )
+    .await?;
+    Ok(see_other(&format!("/sites/{site_id}/webhooks"), "deleted"))
+}
+
+/// The live preview: the form as it stands, rendered against its sample event by the
+/// same domain function as the API's preview. Answers JSON (problem+json on a fault).
+pub async fn preview(
+    State(state): State<AppState>,
+    Path(site_id): Path<String>,
+    user: WebUser,
+    headers: HeaderMap,
+    form: super::form::FormData,
+) -> Response {
+    let answer = async {
+        check_csrf_header(&user, &headers)
+            .map_err(|_| ApiError::new(StatusCode::FORBIDDEN, "missing or wrong CSRF token"))?;
+        user.caller().require(Role::Viewer)?;
+        load_site(&state, &user, &site_id)
+            .await
+            .map_err(|_| ApiError::not_found("site"))?;
+        let values = WebhookForm::from_post(&form);
+        let event: NewEvent = parse_json(values.sample.as_bytes())
+            .map_err(|e| ApiError::bad_field("sample", format!("is not an event: {}", e.detail)))?;
+        event.validate()?;
+        Ok::<_, ApiError>(Json(values.settings()?.preview(&event)?))
+    };
+    match answer.await {
+        Ok(json) => json.into_response(),
+        Err(problem) => problem.into_response(),
+    }
+}
