@@ -321,3 +321,201 @@ async fn csrf_of(server: &TestServer, cookie: &str, path: &str) -> String {
     let start = page.find(marker).expect("a form with a CSRF token") + marker.len();
     page[start..][..page[start..].find('"').unwrap()].to_owned()
 }
+
+/// A client that shows redirects instead of following them.
+fn plain_client() -> reqwest::Client {
+    let _ = common::client();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+fn cookie_value(set_cookie: &[String], name: &str) -> Option<String> {
+    set_cookie.iter().find_map(|c| {
+        c.strip_prefix(&format!("{name}="))
+            .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
+    })
+}
+
+/// Signs in over plain HTTP; returns the session cookie's Set-Cookie line and value.
+async fn sign_in_http(base: &str, token: &str) -> (String, String) {
+    let client = plain_client();
+    let form = client.get(format!("{base}/sign-in")).send().await.unwrap();
+    let pre = cookie_value(&set_cookies(&form), "hr_sign_in").expect("a sign-in cookie");
+    let answer = client
+        .post(format!("{base}/sign-in"))
+        .header("cookie", format!("hr_sign_in={pre}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            serde_urlencoded::to_string([
+                ("_csrf", pre.as_str()),
+                ("token", token),
+                ("next", "/sites"),
+            ])
+            .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    assert_eq!(answer.headers()["location"], "/sites");
+    let cookies = set_cookies(&answer);
+    let line = cookies
+        .iter()
+        .find(|c| c.starts_with("hr_session="))
+        .expect("a session cookie")
+        .clone();
+    let value = cookie_value(&cookies, "hr_session").unwrap();
+    (line, value)
+}
+
+async fn get_page(base: &str, cookie: &str, path: &str) -> reqwest::Response {
+    plain_client()
+        .get(format!("{base}{path}"))
+        .header("cookie", format!("hr_session={cookie}"))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sessions_are_strict_cookies_that_end_with_sign_out_or_their_token() {
+    let server = TestServer::start().await;
+    let base = server.base.clone();
+    let client = plain_client();
+
+    // Not signed in: every page leads to the form, and back afterwards.
+    let home = client
+        .get(format!("{base}/sites/x/calls"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        home.headers()["location"],
+        "/sign-in?next=%2Fsites%2Fx%2Fcalls"
+    );
+
+    // A sign-in without the form's CSRF cookie, or with an unknown token, is refused.
+    let forged = client
+        .post(format!("{base}/sign-in"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string([("_csrf", "x"), ("token", ADMIN_TOKEN)]).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(forged.headers()["location"]
+        .to_str()
+        .unwrap()
+        .contains("error=expired"));
+    assert!(cookie_value(&set_cookies(&forged), "hr_session").is_none());
+
+    let (line, session) = sign_in_http(&base, ADMIN_TOKEN).await;
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(line.contains(flag), "{line} lacks {flag}");
+    }
+    assert!(
+        !line.contains("Secure"),
+        "plain http: the browser would drop it"
+    );
+
+    let page = get_page(&base, &session, "/sites").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let headers = page.headers().clone();
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"));
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "same-origin");
+    assert_eq!(headers["cache-control"], "no-store");
+
+    // Sign-out ends this session.
+    let csrf = csrf_of(&server, &session, "/sites").await;
+    let out = form_post(&server, &session, "/sign-out", &[("_csrf", csrf.as_str())]).await;
+    assert!(out.status().is_redirection() || out.status().is_success());
+    assert_eq!(
+        get_page(&base, &session, "/sites").await.status(),
+        StatusCode::SEE_OTHER
+    );
+
+    // Revoking the token ends its sessions at once.
+    let (_, made) = server
+        .post(
+            "/api/v1/tokens",
+            json!({"name": "Temp", "role": "developer"}),
+        )
+        .await;
+    let (_, session) = sign_in_http(&base, made["token"].as_str().unwrap()).await;
+    assert_eq!(
+        get_page(&base, &session, "/sites").await.status(),
+        StatusCode::OK
+    );
+    let (status, _) = server
+        .delete(&format!("/api/v1/tokens/{}", made["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        get_page(&base, &session, "/sites").await.status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn behind_https_the_session_cookie_is_secure() {
+    let server = TestServer::start_with(&["--public-url=https://hooks.example.com"]).await;
+    let (line, _) = sign_in_http(&server.base, ADMIN_TOKEN).await;
+    assert!(line.contains("; Secure"), "{line}");
+}
+
+#[tokio::test]
+async fn pages_show_the_api_s_answers() {
+    let server = TestServer::start().await;
+    let site = server.create_site().await;
+    let (_, session) = sign_in_http(&server.base, ADMIN_TOKEN).await;
+    let page = get_page(&server.base, &session, &format!("/sites/{site}")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Calls in the last 24 hours"));
+    assert!(html.contains("<svg"), "the chart is inline SVG");
+
+    let missing = get_page(&server.base, &session, "/sites/site_nope").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(missing.text().await.unwrap().contains("site not found"));
+
+    let bad_filter = get_page(
+        &server.base,
+        &session,
+        &format!("/sites/{site}/calls?since=yesterday"),
+    )
+    .await;
+    assert_eq!(bad_filter.status(), StatusCode::OK);
+    assert!(bad_filter
+        .text()
+        .await
+        .unwrap()
+        .contains("must be an RFC 3339 time"));
+
+    let asset = get_page(&server.base, &session, "/assets/0/app.js").await;
+    assert_eq!(asset.status(), StatusCode::OK);
+    assert!(asset.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+}

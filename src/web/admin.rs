@@ -6,7 +6,9 @@ use axum::Json;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::layout::{badge, field_errors, form_problem, notice, page, when, Nav, PageError, Tab};
+use super::layout::{
+    badge, field_errors, form_problem, notice, page, site_page, when, Nav, PageError, Tab,
+};
 use super::session::{csrf_field, Posted, WebUser};
 use super::{api_body, load_site, see_other, NoticeQuery};
 use crate::api::audit::{self as api_audit, AuditQuery};
@@ -62,15 +64,7 @@ pub async fn audit(
             }
         }
     };
-    Ok(page(
-        "Audit log",
-        Nav {
-            user: &user,
-            site: Some(&site),
-            tab: Tab::Audit,
-        },
-        content,
-    ))
+    Ok(site_page("Audit log", &user, &site, Tab::Audit, content))
 }
 
 pub async fn tokens(

@@ -8,7 +8,7 @@ use axum::Json;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::layout::{badge, duration, notice, page, when, when_opt, Nav, PageError, Tab};
+use super::layout::{badge, duration, notice, site_page, when, when_opt, PageError, Tab};
 use super::session::{csrf_field, Posted, WebUser};
 use super::{load_site, see_other};
 use crate::api::calls::{self as api, CallQuery};
@@ -169,13 +169,11 @@ pub async fn list(
             }
         }
     };
-    Ok(page(
+    Ok(site_page(
         "Activity log",
-        Nav {
-            user: &user,
-            site: Some(&site),
-            tab: Tab::Activity,
-        },
+        &user,
+        &site,
+        Tab::Activity,
         content,
     ))
 }
@@ -270,10 +268,17 @@ pub async fn show(
     let site = load_site(&state, &user, &site_id).await?;
     let call = detail(&state, &user, &site_id, &call_id).await?;
     let s = &call.summary;
+    let webhook = api_webhooks::show(
+        State(state.clone()),
+        user.caller(),
+        Path((site_id.clone(), s.webhook_id.clone())),
+    )
+    .await
+    .map_or_else(|_| s.webhook_id.clone(), |Json(w)| w.name);
     let base = format!("/sites/{site_id}");
     let content = html! {
         div.page-head {
-            div { h1 { "Call " code { (s.event_type) } } p.lead.mono { (s.id) } }
+            div { h1 { code { (s.entity_type) "." (s.event_type) } " → " (webhook) } p.lead.mono { (s.id) } }
             @if user.can(Role::Developer) {
                 form method="post" action={ (base) "/calls/" (s.id) "/resend" } {
                     (csrf_field(&user))
@@ -285,7 +290,7 @@ pub async fn show(
         div.grid {
             div.card {
                 dl.facts {
-                    dt { "Webhook" } dd { a href={ (base) "/webhooks/" (s.webhook_id) } { (s.webhook_id) } }
+                    dt { "Webhook" } dd { a href={ (base) "/webhooks/" (s.webhook_id) } { (webhook) } }
                     dt { "Event" } dd { code { (s.entity_type) "." (s.event_type) } " · " (call.environment) }
                     dt { "Event id" } dd.mono { (s.event_id) }
                     dt { "Created" } dd { (when(s.created_at)) }
@@ -310,15 +315,7 @@ pub async fn show(
             pre { (pretty(&call.request.body)) }
         }
     };
-    Ok(page(
-        "Call",
-        Nav {
-            user: &user,
-            site: Some(&site),
-            tab: Tab::Activity,
-        },
-        content,
-    ))
+    Ok(site_page("Call", &user, &site, Tab::Activity, content))
 }
 
 /// The live part alone, for the page's script to swap in.

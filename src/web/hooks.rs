@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use maud::{html, Markup};
 
-use super::layout::{badge, field_errors, form_problem, notice, page, when, Nav, PageError, Tab};
+use super::layout::{badge, field_errors, form_problem, notice, site_page, when, PageError, Tab};
 use super::session::{csrf_field, Posted, WebUser};
 use super::{api_body, load_site, see_other, NoticeQuery};
 use crate::api::extract::QueryParams;
@@ -108,15 +108,7 @@ fn list_page(
             }
         }
     };
-    page(
-        "Build hooks",
-        Nav {
-            user,
-            site: Some(site),
-            tab: Tab::Hooks,
-        },
-        content,
-    )
+    site_page("Build hooks", user, site, Tab::Hooks, content)
 }
 
 pub async fn create(
@@ -218,15 +210,7 @@ pub async fn show(
             } }
         }
     };
-    Ok(page(
-        &hook.title,
-        Nav {
-            user: &user,
-            site: Some(&site),
-            tab: Tab::Hooks,
-        },
-        content,
-    ))
+    Ok(site_page(&hook.title, &user, &site, Tab::Hooks, content))
 }
 
 pub async fn delete(

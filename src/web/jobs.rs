@@ -13,7 +13,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::layout::{badge, duration, notice, page, when, when_opt, Nav, PageError, Tab};
+use super::layout::{badge, duration, notice, site_page, when, when_opt, PageError, Tab};
 use super::session::{csrf_field, Posted, WebUser};
 use super::{load_site, see_other};
 use crate::api::extract::{Caller, QueryParams};
@@ -64,7 +64,7 @@ pub async fn list(
         div.page-head {
             div { h1 { "Jobs" } p.lead { "Builds, previews and data syncs, newest first. At most one of each kind runs at a time; triggers that arrive meanwhile coalesce." } }
             @if user.can(Role::Developer) {
-                form.row method="post" action={ (base) "/jobs" } {
+                form.toolbar method="post" action={ (base) "/jobs" } {
                     (csrf_field(&user))
                     select name="kind" aria-label="Kind of job" {
                         option value="build" { "Build" } option value="preview" { "Preview" } option value="sync" { "Data sync" }
@@ -97,15 +97,7 @@ pub async fn list(
             }
         }
     };
-    Ok(page(
-        "Jobs",
-        Nav {
-            user: &user,
-            site: Some(&site),
-            tab: Tab::Jobs,
-        },
-        content,
-    ))
+    Ok(site_page("Jobs", &user, &site, Tab::Jobs, content))
 }
 
 pub async fn create(
@@ -176,7 +168,7 @@ pub async fn show(
         (notice(q.notice.as_deref()))
         div.card {
             dl.facts {
-                dt { "Triggered by" } dd #triggered-by { (job.triggered_by) }
+                dt { "Trigger" } dd #triggered-by { (job.triggered_by) }
                 dt { "Runner" } dd { (job.runner) }
                 dt { "Data source" } dd { (job.data_source.as_deref().unwrap_or("—")) }
                 dt { "Clear cache" } dd { @if job.clear_cache { "yes" } @else { "no" } }
@@ -199,15 +191,7 @@ pub async fn show(
             }
         }
     };
-    Ok(page(
-        "Job",
-        Nav {
-            user: &user,
-            site: Some(&site),
-            tab: Tab::Jobs,
-        },
-        content,
-    ))
+    Ok(site_page("Job", &user, &site, Tab::Jobs, content))
 }
 
 /// What a streamed log has told the browser so far.

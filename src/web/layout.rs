@@ -161,6 +161,25 @@ pub fn page(title: &str, nav: Nav<'_>, content: Markup) -> Markup {
     }
 }
 
+/// A page of one site, under its tabs.
+pub fn site_page(
+    title: &str,
+    user: &WebUser,
+    site: &SiteRecord,
+    tab: Tab,
+    content: Markup,
+) -> Markup {
+    page(
+        title,
+        Nav {
+            user,
+            site: Some(site),
+            tab,
+        },
+        content,
+    )
+}
+
 /// An instant as a person reads it, with the exact value for machines and tooltips.
 pub fn when(ms: UnixMillis) -> Markup {
     let exact = crate::domain::time::to_rfc3339(ms);

@@ -141,7 +141,7 @@ pub async fn sign_in_page(
         "Sign in",
         html! {
             main.sign-in {
-                h1 { "hookrelay" }
+                h1 { (maud::PreEscaped(super::assets::LOGO_SVG)) "hookrelay" }
                 p.lead { "Sign in with an API token. Its role decides what you can change." }
                 @if let Some(error) = error {
                     p.alert.alert-error role="alert" { (error) }

@@ -8,7 +8,7 @@ use maud::{html, Markup};
 
 use super::chart::{calls_chart, success_meter};
 use super::layout::{
-    badge, field_errors, form_problem, notice, page, when, when_opt, Nav, PageError, Tab,
+    badge, field_errors, form_problem, notice, page, site_page, when, when_opt, Nav, PageError, Tab,
 };
 use super::session::{csrf_field, Posted, WebUser};
 use super::{api_body, load_site, see_other, NoticeQuery};
@@ -205,13 +205,11 @@ pub async fn overview(
             }
         }
     };
-    Ok(page(
+    Ok(site_page(
         &site.settings.name,
-        Nav {
-            user: &user,
-            site: Some(&site),
-            tab: Tab::Overview,
-        },
+        &user,
+        &site,
+        Tab::Overview,
         content,
     ))
 }
@@ -303,15 +301,7 @@ fn settings_page(
             @if may_edit { (lock_form(user, site)) }
         }
     };
-    page(
-        "Settings",
-        Nav {
-            user,
-            site: Some(site),
-            tab: Tab::Settings,
-        },
-        content,
-    )
+    site_page("Settings", user, site, Tab::Settings, content)
 }
 
 pub async fn save_settings(

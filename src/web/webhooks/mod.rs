@@ -11,7 +11,7 @@ use maud::{html, Markup};
 
 use self::form::{fields, WebhookForm};
 use super::chart::success_meter;
-use super::layout::{badge, form_problem, notice, page, Nav, PageError, Tab};
+use super::layout::{badge, form_problem, notice, site_page, PageError, Tab};
 use super::session::{check_csrf_header, csrf_field, Posted, WebUser};
 use super::{api_body, load_site, see_other, NoticeQuery};
 use crate::api::extract::{parse_json, QueryParams};
@@ -63,15 +63,7 @@ pub async fn list(
             } }
         }
     };
-    Ok(page(
-        "Webhooks",
-        Nav {
-            user: &user,
-            site: Some(&site),
-            tab: Tab::Webhooks,
-        },
-        content,
-    ))
+    Ok(site_page("Webhooks", &user, &site, Tab::Webhooks, content))
 }
 
 /// The create and edit page. `secret` is shown when the person asked for it.
@@ -119,15 +111,7 @@ fn form_page(
             }
         }
     };
-    page(
-        title,
-        Nav {
-            user,
-            site: Some(site),
-            tab: Tab::Webhooks,
-        },
-        content,
-    )
+    site_page(title, user, site, Tab::Webhooks, content)
 }
 
 fn secret_card(user: &WebUser, site: &SiteRecord, w: &WebhookView, secret: Option<&str>) -> Markup {
@@ -350,13 +334,11 @@ pub async fn confirm_delete(
             }
         }
     };
-    Ok(page(
+    Ok(site_page(
         "Delete webhook",
-        Nav {
-            user: &user,
-            site: Some(&site),
-            tab: Tab::Webhooks,
-        },
+        &user,
+        &site,
+        Tab::Webhooks,
         content,
     ))
 }
