@@ -17,6 +17,7 @@ use crate::domain::token::{self, Role};
 use crate::jobs::{JobRunner, JobSettings};
 use crate::store::{Dialect, PoolSettings, Store};
 use crate::targets::http::{HttpSettings, HttpTarget};
+use crate::targets::Targets;
 
 /// Bytes of output kept per job (its tail).
 const JOB_LOG_LIMIT: usize = 256 * 1024;
@@ -81,11 +82,11 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     let mut tasks = Vec::new();
 
     if args.role.delivers() {
-        let target = HttpTarget::new(HttpSettings {
+        let target = Targets::new(HttpTarget::new(HttpSettings {
             allow_private_targets: args.allow_private_targets,
             response_body_limit: args.response_body_limit,
             max_in_flight: args.max_in_flight,
-        })?;
+        })?);
         let dispatcher = Dispatcher::new(
             store.clone(),
             target,

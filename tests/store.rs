@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use hookrelay::domain::call::{CallStatus, NextStep};
 use hookrelay::domain::event::NewEvent;
@@ -31,22 +31,13 @@ async fn open() -> (Store, TempDir, String) {
 
 fn settings(name: &str) -> WebhookSettings {
     WebhookSettings {
-        name: name.into(),
-        url: "https://example.com/hook".into(),
         triggers: vec![Trigger {
             entity_type: "item".into(),
             event_types: vec!["*".into()],
             entity_ids: vec![],
             model_ids: vec![],
         }],
-        headers: BTreeMap::new(),
-        basic_auth: None,
-        timeout_ms: 5000,
-        enabled: true,
-        payload_template: None,
-        content_type: "application/json".into(),
-        jws_secret: None,
-        jws_issuer: None,
+        ..WebhookSettings::new(name, "https://example.com/hook")
     }
 }
 
@@ -113,6 +104,7 @@ fn answered_200(started_at: i64) -> NewAttempt {
         duration_ms: 3,
         request_url: "https://example.com/hook".into(),
         request_headers: serde_json::value::to_raw_value(&json!({})).unwrap(),
+        request_body: None,
         response_status: Some(200),
         response_headers: Some(serde_json::value::to_raw_value(&json!({})).unwrap()),
         response_body: Some("ok".into()),
@@ -705,6 +697,7 @@ impl hookrelay::targets::Target for GatedTarget {
                 duration_ms: 0,
                 request_url: "http://gated.test/".into(),
                 request_headers: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
+                request_body: None,
                 response_status: Some(200),
                 response_headers: None,
                 response_body: None,

@@ -13,11 +13,13 @@ use crate::domain::signing::{self, active_previous};
 use crate::domain::time::{now_millis, rfc3339, UnixMillis};
 use crate::domain::token::Role;
 use crate::domain::trigger::Trigger;
+use crate::domain::validation::{FieldError, Violations};
 use crate::domain::webhook::{
     is_sensitive_header, BasicAuth, Preview, WebhookSettings, DEFAULT_CONTENT_TYPE,
     DEFAULT_TIMEOUT_MS,
 };
 use crate::store::WebhookRecord;
+use crate::targets::TargetConfig;
 
 /// Shown instead of stored credentials. Sending it back in a PATCH keeps the stored value,
 /// so a client can round-trip what it read without wiping secrets.
@@ -27,7 +29,14 @@ const MASK: &str = "********";
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
     pub(crate) name: String,
-    pub(crate) url: String,
+    /// `http` (the default), `email`, `slack`, `github_commit_status`, … (see `targets`).
+    #[serde(default, rename = "type")]
+    pub(crate) kind: Option<String>,
+    /// The settings of a notification target.
+    #[serde(default)]
+    pub(crate) config: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(crate) url: Option<String>,
     pub(crate) triggers: Vec<Trigger>,
     #[serde(default)]
     pub(crate) headers: BTreeMap<String, String>,
@@ -45,6 +54,8 @@ pub struct NewWebhook {
     pub(crate) jws_secret: Option<String>,
     #[serde(default)]
     pub(crate) jws_issuer: Option<String>,
+    #[serde(default)]
+    pub(crate) signature_header: Option<String>,
 }
 
 /// Every field optional; `basic_auth: null` removes it, `headers` replaces the whole set.
@@ -52,6 +63,11 @@ pub struct NewWebhook {
 #[serde(deny_unknown_fields)]
 pub struct WebhookPatch {
     pub(crate) name: Option<String>,
+    #[serde(default, rename = "type")]
+    pub(crate) kind: Option<String>,
+    /// Replaces the target's settings; `********` keeps a stored secret.
+    #[serde(default)]
+    pub(crate) config: Option<serde_json::Value>,
     pub(crate) url: Option<String>,
     pub(crate) triggers: Option<Vec<Trigger>>,
     pub(crate) headers: Option<BTreeMap<String, String>>,
@@ -66,6 +82,8 @@ pub struct WebhookPatch {
     pub(crate) jws_secret: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::extract::present")]
     pub(crate) jws_issuer: Option<Option<String>>,
+    #[serde(default, deserialize_with = "super::extract::present")]
+    pub(crate) signature_header: Option<Option<String>>,
 }
 
 #[derive(Serialize)]
@@ -73,6 +91,11 @@ pub struct WebhookView {
     pub(crate) id: String,
     pub(crate) site_id: String,
     pub(crate) name: String,
+    #[serde(rename = "type")]
+    pub(crate) kind: &'static str,
+    /// A notification target's settings, secrets masked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) config: Option<serde_json::Value>,
     pub(crate) url: String,
     pub(crate) triggers: Vec<Trigger>,
     pub(crate) headers: BTreeMap<String, String>,
@@ -84,6 +107,7 @@ pub struct WebhookView {
     /// `********` when set.
     pub(crate) jws_secret: Option<String>,
     pub(crate) jws_issuer: Option<String>,
+    pub(crate) signature_header: Option<String>,
     /// Until when the secret replaced by the last rotation still signs.
     #[serde(with = "rfc3339::option")]
     pub(crate) previous_secret_expires_at: Option<UnixMillis>,
@@ -119,6 +143,9 @@ impl From<WebhookRecord> for WebhookView {
             id: w.id,
             site_id: w.site_id,
             name: s.name,
+            kind: s.target.as_ref().map_or("http", TargetConfig::kind),
+            config: s.target.as_ref().map(|t| t.masked().config()),
+            signature_header: s.signature_header,
             url: s.url,
             triggers: s.triggers,
             timeout_ms: s.timeout_ms,
@@ -148,9 +175,10 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<WebhookView>), ApiError> {
     caller.require(Role::Developer)?;
     let b = body.value;
+    let target = target_of(b.kind.as_deref().unwrap_or("http"), b.config)?;
     let settings = WebhookSettings {
         name: b.name.trim().to_owned(),
-        url: b.url.trim().to_owned(),
+        url: b.url.unwrap_or_default().trim().to_owned(),
         triggers: b.triggers,
         headers: b.headers,
         basic_auth: b.basic_auth,
@@ -162,6 +190,8 @@ pub async fn create(
             .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
         jws_secret: b.jws_secret,
         jws_issuer: b.jws_issuer,
+        signature_header: b.signature_header,
+        target,
     };
     settings.validate(state.allow_private_targets)?;
     let secret = signing::generate_secret();
@@ -238,7 +268,7 @@ pub async fn update(
         .webhook(&site_id, &webhook_id)
         .await
         .or_not_found("webhook")?;
-    let settings = apply_patch(current.settings, body.value);
+    let settings = apply_patch(current.settings, body.value)?;
     settings.validate(state.allow_private_targets)?;
     let updated = state
         .store
@@ -248,7 +278,37 @@ pub async fn update(
     Ok(Json(updated.into()))
 }
 
-fn apply_patch(mut s: WebhookSettings, patch: WebhookPatch) -> WebhookSettings {
+/// A target from the API's `type` and `config`.
+fn target_of(
+    kind: &str,
+    config: Option<serde_json::Value>,
+) -> Result<Option<TargetConfig>, ApiError> {
+    if kind == "http" && config.is_some() {
+        return Err(ApiError::from(Violations(vec![FieldError {
+            field: "config".into(),
+            message: "is for notification targets; an http webhook is set up with `url`".into(),
+        }])));
+    }
+    Ok(TargetConfig::parse(kind, &config.unwrap_or_default())?)
+}
+
+fn apply_patch(mut s: WebhookSettings, patch: WebhookPatch) -> Result<WebhookSettings, ApiError> {
+    if patch.kind.is_some() || patch.config.is_some() {
+        let kind = patch.kind.unwrap_or_else(|| {
+            s.target
+                .as_ref()
+                .map_or("http", TargetConfig::kind)
+                .to_owned()
+        });
+        let config = patch
+            .config
+            .or_else(|| s.target.as_ref().map(TargetConfig::config));
+        let mut target = target_of(&kind, config)?;
+        if let (Some(new), Some(stored)) = (&mut target, &s.target) {
+            new.keep_secrets(stored);
+        }
+        s.target = target;
+    }
     if let Some(name) = patch.name {
         s.name = name.trim().to_owned();
     }
@@ -300,7 +360,10 @@ fn apply_patch(mut s: WebhookSettings, patch: WebhookPatch) -> WebhookSettings {
     if let Some(issuer) = patch.jws_issuer {
         s.jws_issuer = issuer;
     }
-    s
+    if let Some(header) = patch.signature_header {
+        s.signature_header = header;
+    }
+    Ok(s)
 }
 
 #[derive(Serialize)]

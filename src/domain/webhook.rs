@@ -9,6 +9,7 @@ use super::event::NewEvent;
 use super::template::{self, Escape};
 use super::trigger::{any_matches, Trigger};
 use super::validation::Violations;
+use crate::targets::TargetConfig;
 
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 pub const MIN_TIMEOUT_MS: u64 = 100;
@@ -71,6 +72,11 @@ pub struct WebhookSettings {
     pub jws_secret: Option<String>,
     /// The JWS `iss` claim (default `hookrelay`).
     pub jws_issuer: Option<String>,
+    /// The header the JWS travels in (default `X-Nf-Sign`; the same provider's current
+    /// documentation calls it `X-Webhook-Signature`).
+    pub signature_header: Option<String>,
+    /// A notification target (email, Slack, GitHub, GitLab); `None` sends to `url`.
+    pub target: Option<TargetConfig>,
 }
 
 /// The event a template is tried against when a webhook is saved. Its values are chosen to
@@ -106,6 +112,8 @@ impl WebhookSettings {
             content_type: DEFAULT_CONTENT_TYPE.into(),
             jws_secret: None,
             jws_issuer: None,
+            signature_header: None,
+            target: None,
         }
     }
 
@@ -117,6 +125,10 @@ impl WebhookSettings {
     /// that no longer compiles (it was checked when saved) falls back to the default body
     /// rather than losing the call.
     pub fn render_body(&self, event: &NewEvent) -> Option<String> {
+        if self.target.is_some() {
+            // A notification target words its own message from the event.
+            return None;
+        }
         let source = self.payload_template.as_deref()?;
         match template::compile(source) {
             Ok(t) => Some(t.render(&event.body_value(), self.escape())),
@@ -216,8 +228,51 @@ impl WebhookSettings {
     pub fn validate(&self, allow_private_targets: bool) -> Result<(), Violations> {
         let mut v = Violations::default();
         v.text("name", &self.name, 200);
-        if let Err(problem) = destination::check_url(&self.url, allow_private_targets) {
-            v.add("url", problem.to_string());
+        match &self.target {
+            None => {
+                if let Err(problem) = destination::check_url(&self.url, allow_private_targets) {
+                    v.add("url", problem.to_string());
+                }
+            }
+            Some(target) => {
+                if !self.url.is_empty() {
+                    v.add(
+                        "url",
+                        format!(
+                            "is for http webhooks; a {} target takes its settings in `config`",
+                            target.kind()
+                        ),
+                    );
+                }
+                for (field, set) in [
+                    ("payload_template", self.payload_template.is_some()),
+                    ("basic_auth", self.basic_auth.is_some()),
+                    ("jws_secret", self.jws_secret.is_some()),
+                    ("headers", !self.headers.is_empty()),
+                ] {
+                    if set {
+                        v.add(
+                            field,
+                            format!(
+                                "is for http webhooks; a {} target words and sends its own message",
+                                target.kind()
+                            ),
+                        );
+                    }
+                }
+                target.validate(allow_private_targets, &mut v);
+            }
+        }
+        if let Some(name) = &self.signature_header {
+            let lower = name.to_ascii_lowercase();
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                v.add("signature_header", "is not a valid HTTP header name");
+            } else if lower != "x-nf-sign" && RESERVED_HEADERS.contains(&lower.as_str()) {
+                v.add(
+                    "signature_header",
+                    "is a header hookrelay sets for another purpose",
+                );
+            }
         }
         if self.triggers.is_empty() {
             v.add("triggers", "must hold at least one trigger");

@@ -78,6 +78,9 @@ pub struct NewAttempt {
     /// Headers as sent, with credentials masked: a JSON object, kept as the text it is
     /// stored as (written once per delivery, read rarely).
     pub request_headers: Box<RawValue>,
+    /// What a notification sent (its message); `None` when it is the call's own body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<String>,
     pub response_status: Option<i64>,
     pub response_headers: Option<Box<RawValue>>,
     /// Cut to the configured limit.
@@ -233,7 +236,7 @@ impl Store {
             .await?;
         let attempts = sqlx::query(
             "SELECT id, manual, started_at, duration_ms, request_url, request_headers, \
-             response_status, response_headers, response_body, error \
+             request_body, response_status, response_headers, response_body, error \
              FROM webhook_attempts WHERE call_id = $1 ORDER BY id",
         )
         .bind(id.to_owned())
@@ -536,7 +539,7 @@ impl WriteJob for RecordResults {
             .filter_map(|r| r.attempt.as_ref().map(|a| (&r.call_id, a)));
         let mut attempt_rows = Rows::new(
             "INSERT INTO webhook_attempts (id, call_id, manual, started_at, duration_ms, \
-             request_url, request_headers, response_status, response_headers, response_body, error) VALUES ",
+             request_url, request_headers, request_body, response_status, response_headers, response_body, error) VALUES ",
             ATTEMPTS_PER_INSERT,
         );
         for (call_id, a) in attempts {
@@ -548,6 +551,7 @@ impl WriteJob for RecordResults {
                 a.duration_ms.into(),
                 a.request_url.as_str().into(),
                 a.request_headers.get().into(),
+                a.request_body.as_deref().into(),
                 a.response_status.into(),
                 a.response_headers.as_deref().map(RawValue::get).into(),
                 a.response_body.as_deref().into(),
@@ -637,6 +641,7 @@ fn attempt_from_row(row: &AnyRow) -> Result<AttemptRecord> {
             duration_ms: row.try_get("duration_ms")?,
             request_url: row.try_get("request_url")?,
             request_headers: parse_json("attempt request headers", &request_headers)?,
+            request_body: row.try_get("request_body")?,
             response_status: row.try_get("response_status")?,
             response_headers: response_headers
                 .as_deref()

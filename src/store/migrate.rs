@@ -38,6 +38,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "dashboard",
         script: include_str!("../../migrations/0004_dashboard.sql"),
     },
+    Migration {
+        version: 5,
+        name: "notifications",
+        script: include_str!("../../migrations/0005_notifications.sql"),
+    },
 ];
 
 /// Arbitrary, fixed key of the PostgreSQL advisory lock that serialises migrations.

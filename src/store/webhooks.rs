@@ -4,10 +4,11 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::audit::{self, Actor};
-use super::{json_text, parse_json, Result, Store, StoreError};
+use super::{corrupt, json_text, parse_json, Result, Store, StoreError};
 use crate::domain::ids;
 use crate::domain::time::{now_millis, UnixMillis};
 use crate::domain::webhook::{BasicAuth, WebhookSettings};
+use crate::targets::TargetConfig;
 
 #[derive(Debug, Clone)]
 pub struct WebhookRecord {
@@ -24,7 +25,8 @@ pub struct WebhookRecord {
 
 pub(super) const COLUMNS: &str = "id, site_id, name, url, triggers, headers, basic_auth_username, \
      basic_auth_password, timeout_ms, enabled, payload_template, content_type, jws_secret, \
-     jws_issuer, secret, previous_secret, previous_secret_expires_at, created_at, updated_at";
+     jws_issuer, signature_header, target_type, target_config, secret, previous_secret, \
+     previous_secret_expires_at, created_at, updated_at";
 
 /// A site's webhooks as cached: shared, so a call or a match takes a pointer, not a copy.
 pub(super) type SiteWebhooks = std::sync::Arc<[std::sync::Arc<WebhookRecord>]>;
@@ -35,6 +37,15 @@ pub(super) fn from_row(row: &AnyRow) -> Result<WebhookRecord> {
     let triggers: String = row.try_get("triggers")?;
     let headers: String = row.try_get("headers")?;
     let timeout_ms: i64 = row.try_get("timeout_ms")?;
+    let target_type: String = row.try_get("target_type")?;
+    let target_config: Option<String> = row.try_get("target_config")?;
+    let target_config: serde_json::Value = target_config
+        .as_deref()
+        .map(|text| parse_json("webhook target", text))
+        .transpose()?
+        .unwrap_or_default();
+    let target = TargetConfig::parse(&target_type, &target_config)
+        .map_err(|v| corrupt("webhook target", format!("{v:?}")))?;
     Ok(WebhookRecord {
         id: row.try_get("id")?,
         site_id: row.try_get("site_id")?,
@@ -53,6 +64,8 @@ pub(super) fn from_row(row: &AnyRow) -> Result<WebhookRecord> {
             content_type: row.try_get("content_type")?,
             jws_secret: row.try_get("jws_secret")?,
             jws_issuer: row.try_get("jws_issuer")?,
+            signature_header: row.try_get("signature_header")?,
+            target,
         },
         secret: row.try_get("secret")?,
         previous_secret: row.try_get("previous_secret")?,
@@ -63,7 +76,7 @@ pub(super) fn from_row(row: &AnyRow) -> Result<WebhookRecord> {
 }
 
 /// The columns a person configures, in the order `bind_settings` binds them.
-const SETTINGS_COLUMNS: [&str; 12] = [
+const SETTINGS_COLUMNS: [&str; 15] = [
     "name",
     "url",
     "triggers",
@@ -76,6 +89,9 @@ const SETTINGS_COLUMNS: [&str; 12] = [
     "content_type",
     "jws_secret",
     "jws_issuer",
+    "signature_header",
+    "target_type",
+    "target_config",
 ];
 
 /// `$from, $from+1, …` for `count` placeholders.
@@ -103,6 +119,9 @@ fn bind_settings<'q>(
         .bind(s.content_type.clone())
         .bind(s.jws_secret.clone())
         .bind(s.jws_issuer.clone())
+        .bind(s.signature_header.clone())
+        .bind(s.target.as_ref().map_or("http", TargetConfig::kind))
+        .bind(s.target.as_ref().map(|t| json_text(&t.config())))
 }
 
 impl Store {

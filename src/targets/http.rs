@@ -56,6 +56,8 @@ struct Prepared {
     key: Result<SigningKey, String>,
     /// The secret before a rotation, while it may still sign (checked per call).
     previous_key: Option<Result<SigningKey, String>>,
+    /// Where the JWS goes (`X-Nf-Sign` unless the webhook names another header).
+    jws_header: Result<HeaderName, String>,
 }
 
 /// Webhooks prepared at most; beyond this the map starts over (it is only a shortcut).
@@ -149,6 +151,10 @@ impl HttpTarget {
         })
     }
 
+    pub(super) fn settings(&self) -> &HttpSettings {
+        &self.settings
+    }
+
     /// The request [`Target::deliver`] sends for `call` at `started_at`, and its headers
     /// as the activity log shows them; `Err` says why it cannot be sent. (Public for the
     /// bench, whose raw load generator sends the same requests without hookrelay's work
@@ -214,6 +220,11 @@ impl HttpTarget {
             headers: static_headers(webhook),
             key: parse_key(&webhook.secret),
             previous_key: webhook.previous_secret.as_deref().map(parse_key),
+            jws_header: match &webhook.settings.signature_header {
+                None => Ok(X_NF_SIGN),
+                Some(name) => HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|e| format!("signature header {name}: {e}")),
+            },
         }
     }
 
@@ -252,7 +263,9 @@ impl HttpTarget {
                 .as_deref()
                 .unwrap_or(DEFAULT_JWS_ISSUER);
             let token = jws_sign(secret.as_bytes(), issuer, body);
-            headers.push((X_NF_SIGN, value(&X_NF_SIGN, &token)?));
+            let name = prepared.jws_header.clone()?;
+            let token = value(&name, &token)?;
+            headers.push((name, token));
         }
         Ok(headers)
     }
@@ -345,6 +358,14 @@ impl Serialize for LoggedHeaders<'_> {
     }
 }
 
+/// Request headers as the activity log keeps them: credentials masked.
+pub(super) fn masked_headers(headers: &HeaderMap) -> Box<RawValue> {
+    to_json(&LoggedHeaders {
+        headers,
+        mask_credentials: true,
+    })
+}
+
 /// A request's headers as the activity log keeps them: the webhook's fixed ones, masked
 /// when prepared, then the call's own.
 struct LoggedRequestHeaders<'h> {
@@ -366,11 +387,11 @@ impl Serialize for LoggedRequestHeaders<'_> {
 }
 
 /// `{}`: the headers of a request that was never sent.
-fn empty_object() -> Box<RawValue> {
+pub(super) fn empty_object() -> Box<RawValue> {
     to_json(&serde_json::Map::new())
 }
 
-fn header_map_json(headers: &HeaderMap) -> Box<RawValue> {
+pub(super) fn header_map_json(headers: &HeaderMap) -> Box<RawValue> {
     to_json(&LoggedHeaders {
         headers,
         mask_credentials: false,
@@ -378,7 +399,7 @@ fn header_map_json(headers: &HeaderMap) -> Box<RawValue> {
 }
 
 /// A readable reason for a transport failure, with its root cause.
-fn describe(error: &reqwest::Error, timeout: Duration) -> String {
+pub(super) fn describe(error: &reqwest::Error, timeout: Duration) -> String {
     if error.is_timeout() {
         return format!(
             "timed out: no complete response within {} ms",
@@ -410,6 +431,7 @@ impl Target for HttpTarget {
             duration_ms: clock.elapsed().as_millis() as i64,
             request_url: webhook.settings.url.clone(),
             request_headers,
+            request_body: None,
             response_status: None,
             response_headers: None,
             response_body: None,
@@ -469,20 +491,13 @@ impl Target for HttpTarget {
 mod tests {
     use super::*;
 
-    fn masked(headers: &HeaderMap) -> Box<RawValue> {
-        to_json(&LoggedHeaders {
-            headers,
-            mask_credentials: true,
-        })
-    }
-
     #[test]
     fn masking_hides_credentials_but_keeps_the_scheme() {
         let mut h = HeaderMap::new();
         h.insert(AUTHORIZATION, HeaderValue::from_static("Basic dTpw"));
         h.insert("x-api-key", HeaderValue::from_static("k"));
         h.insert("x-team", HeaderValue::from_static("blue"));
-        let shown: serde_json::Value = serde_json::from_str(masked(&h).get()).unwrap();
+        let shown: serde_json::Value = serde_json::from_str(masked_headers(&h).get()).unwrap();
         assert_eq!(shown["authorization"], "Basic ********");
         assert_eq!(shown["x-api-key"], "********");
         assert_eq!(shown["x-team"], "blue");
@@ -497,7 +512,7 @@ mod tests {
         let shown: serde_json::Value = serde_json::from_str(header_map_json(&h).get()).unwrap();
         assert_eq!(shown["set-cookie"], "a=1, b=2");
         assert_eq!(shown["x-bin"], "\u{fffd}ok");
-        let masked: serde_json::Value = serde_json::from_str(masked(&h).get()).unwrap();
+        let masked: serde_json::Value = serde_json::from_str(masked_headers(&h).get()).unwrap();
         assert_eq!(masked["set-cookie"], "********, ********");
     }
 }

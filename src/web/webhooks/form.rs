@@ -65,6 +65,7 @@ pub struct WebhookForm {
     pub payload_template: String,
     pub jws_secret: String,
     pub jws_issuer: String,
+    pub signature_header: String,
     /// The event the preview renders; not saved.
     pub sample: String,
 }
@@ -110,6 +111,7 @@ impl WebhookForm {
             payload_template: String::new(),
             jws_secret: String::new(),
             jws_issuer: String::new(),
+            signature_header: String::new(),
             sample: sample_text(&[first]),
         }
     }
@@ -148,6 +150,7 @@ impl WebhookForm {
             payload_template: w.payload_template.clone().unwrap_or_default(),
             jws_secret: w.jws_secret.clone().unwrap_or_default(),
             jws_issuer: w.jws_issuer.clone().unwrap_or_default(),
+            signature_header: w.signature_header.clone().unwrap_or_default(),
             sample: sample_text(&w.triggers),
         }
     }
@@ -179,6 +182,7 @@ impl WebhookForm {
             payload_template: form.get("payload_template").unwrap_or_default().to_owned(),
             jws_secret: form.get("jws_secret").unwrap_or_default().to_owned(),
             jws_issuer: form.text("jws_issuer"),
+            signature_header: form.text("signature_header"),
             sample: form.get("sample").unwrap_or_default().to_owned(),
         }
     }
@@ -230,6 +234,9 @@ impl WebhookForm {
                 .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
             jws_secret: optional(&self.jws_secret),
             jws_issuer: optional(&self.jws_issuer),
+            signature_header: optional(&self.signature_header),
+            // The form sets up http webhooks; a notification target keeps its settings.
+            target: None,
         })
     }
 
@@ -237,7 +244,9 @@ impl WebhookForm {
         let s = self.settings()?;
         Ok(NewWebhook {
             name: s.name,
-            url: s.url,
+            kind: None,
+            config: None,
+            url: Some(s.url),
             triggers: s.triggers,
             headers: s.headers,
             basic_auth: s.basic_auth,
@@ -247,6 +256,7 @@ impl WebhookForm {
             content_type: Some(s.content_type),
             jws_secret: s.jws_secret,
             jws_issuer: s.jws_issuer,
+            signature_header: s.signature_header,
         })
     }
 
@@ -256,6 +266,8 @@ impl WebhookForm {
         let s = self.settings()?;
         Ok(WebhookPatch {
             name: Some(s.name),
+            kind: None,
+            config: None,
             url: Some(s.url),
             triggers: Some(s.triggers),
             headers: Some(s.headers),
@@ -266,6 +278,7 @@ impl WebhookForm {
             content_type: Some(s.content_type),
             jws_secret: Some(s.jws_secret),
             jws_issuer: Some(s.jws_issuer),
+            signature_header: Some(s.signature_header),
         })
     }
 }
@@ -378,6 +391,11 @@ pub fn fields(f: &WebhookForm, errors: &[FieldError], editable: bool) -> Markup 
                     label for="jws_issuer" { "JWS issuer" }
                     input #jws_issuer type="text" name="jws_issuer" value=(f.jws_issuer) placeholder="hookrelay";
                     (field_errors(errors, "jws_issuer"))
+                }
+                div {
+                    label for="signature_header" { "Header name" }
+                    input #signature_header type="text" name="signature_header" value=(f.signature_header) placeholder="X-Nf-Sign" aria-invalid=[invalid(errors, "signature_header")];
+                    (field_errors(errors, "signature_header"))
                 }
             }
         }

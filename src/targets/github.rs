@@ -1,0 +1,260 @@
+//! GitHub: a commit status per deploy (`POST /repos/{owner}/{repo}/statuses/{sha}`), and
+//! one pull-request comment kept up to date. The commit comes from the event's
+//! `entity.commit_ref`, the pull request from `entity.pull_request`.
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::api::{join, segment, ApiRequest};
+use super::comments::{self, CommentApi};
+use super::notice::{entity_text, notice, shorten, DeployState};
+use super::{keep_secret, mask_secret, Context, Notifier, Outcome};
+use crate::domain::destination::check_url;
+use crate::domain::validation::Violations;
+
+fn default_api_url() -> String {
+    "https://api.github.com".into()
+}
+
+fn default_context() -> String {
+    "hookrelay/deploy".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitStatusConfig {
+    /// GitHub Enterprise: `https://github.example.com/api/v3`.
+    #[serde(default = "default_api_url")]
+    pub api_url: String,
+    pub owner: String,
+    pub repo: String,
+    /// A token allowed to write commit statuses.
+    pub token: Option<String>,
+    /// The status's name on the commit.
+    #[serde(default = "default_context")]
+    pub context: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrCommentConfig {
+    #[serde(default = "default_api_url")]
+    pub api_url: String,
+    pub owner: String,
+    pub repo: String,
+    /// A token allowed to write issues and pull requests.
+    pub token: Option<String>,
+}
+
+fn validate_repo(
+    api_url: &str,
+    owner: &str,
+    repo: &str,
+    token: &Option<String>,
+    allow_private_targets: bool,
+    v: &mut Violations,
+) {
+    if let Err(problem) = check_url(api_url, allow_private_targets) {
+        v.add("config.api_url", problem.to_string());
+    }
+    for (field, value) in [("config.owner", owner), ("config.repo", repo)] {
+        let well_formed = !value.is_empty()
+            && value.len() <= 100
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !well_formed {
+            v.add(
+                field,
+                "must be a GitHub name: letters, digits, '-', '_' or '.'",
+            );
+        }
+    }
+    if token.as_deref().is_none_or(str::is_empty) {
+        v.add(
+            "config.token",
+            "is required: a GitHub token that may write to the repository",
+        );
+    }
+}
+
+fn headers(token: &Option<String>) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "authorization",
+            format!("Bearer {}", token.as_deref().unwrap_or_default()),
+        ),
+        ("accept", "application/vnd.github+json".into()),
+        ("x-github-api-version", "2022-11-28".into()),
+    ]
+}
+
+/// GitHub's commit states for a deploy's.
+fn state(deploy: DeployState) -> &'static str {
+    match deploy {
+        DeployState::Started => "pending",
+        DeployState::Succeeded => "success",
+        DeployState::Failed => "failure",
+        DeployState::Cancelled => "error",
+    }
+}
+
+impl Notifier for CommitStatusConfig {
+    fn validate(&self, allow_private_targets: bool, v: &mut Violations) {
+        validate_repo(
+            &self.api_url,
+            &self.owner,
+            &self.repo,
+            &self.token,
+            allow_private_targets,
+            v,
+        );
+        v.text("config.context", &self.context, 100);
+    }
+
+    fn masked(&self) -> Self {
+        CommitStatusConfig {
+            token: mask_secret(&self.token),
+            ..self.clone()
+        }
+    }
+
+    fn keep_secrets(&mut self, stored: &Self) {
+        keep_secret(&mut self.token, &stored.token);
+    }
+
+    async fn deliver(&self, ctx: &Context<'_>) -> Outcome {
+        let event = match ctx.event() {
+            Ok(event) => event,
+            Err(e) => return ctx.not_sent("github", e),
+        };
+        let n = notice(&event);
+        let Some(deploy) = n.deploy else {
+            return ctx.not_sent(
+                "github",
+                "a commit status reports deploys: subscribe this webhook to deploy_started, \
+                 deploy_succeeded, deploy_failed or deploy_cancelled",
+            );
+        };
+        let Some(sha) = entity_text(&event, "commit_ref") else {
+            return ctx.not_sent(
+                "github",
+                "the event has no entity.commit_ref (the commit's SHA); trigger the build \
+                 with an x-commit-ref header, or publish the event with one",
+            );
+        };
+        let mut body = json!({
+            "state": state(deploy),
+            "description": shorten(&n.title, 140),
+            "context": self.context,
+        });
+        if let Some(link) = &n.link {
+            body["target_url"] = json!(link);
+        }
+        let url = join(
+            &self.api_url,
+            &format!(
+                "/repos/{}/{}/statuses/{}",
+                self.owner,
+                self.repo,
+                segment(&sha)
+            ),
+        );
+        let mut request = ApiRequest::new(Method::POST, url, Some(body));
+        for (name, value) in headers(&self.token) {
+            request = request.header(name, value);
+        }
+        let answer = request.send(ctx).await;
+        request.outcome(ctx, answer)
+    }
+}
+
+impl Notifier for PrCommentConfig {
+    fn validate(&self, allow_private_targets: bool, v: &mut Violations) {
+        validate_repo(
+            &self.api_url,
+            &self.owner,
+            &self.repo,
+            &self.token,
+            allow_private_targets,
+            v,
+        );
+    }
+
+    fn masked(&self) -> Self {
+        PrCommentConfig {
+            token: mask_secret(&self.token),
+            ..self.clone()
+        }
+    }
+
+    fn keep_secrets(&mut self, stored: &Self) {
+        keep_secret(&mut self.token, &stored.token);
+    }
+
+    async fn deliver(&self, ctx: &Context<'_>) -> Outcome {
+        let event = match ctx.event() {
+            Ok(event) => event,
+            Err(e) => return ctx.not_sent("github", e),
+        };
+        let Some(number) = entity_text(&event, "pull_request") else {
+            return ctx.not_sent(
+                "github",
+                "the event has no entity.pull_request (the pull request's number); trigger \
+                 the build with an x-pull-request header, or publish the event with one",
+            );
+        };
+        let repo = join(
+            &self.api_url,
+            &format!("/repos/{}/{}", self.owner, self.repo),
+        );
+        let number = segment(&number);
+        let item_base = format!("{repo}/issues/comments/");
+        let api = CommentApi {
+            list_url: format!("{repo}/issues/{number}/comments?per_page=100"),
+            create_url: format!("{repo}/issues/{number}/comments"),
+            item_url: Box::new(move |id| format!("{item_base}{id}")),
+            update_method: Method::PATCH,
+            headers: headers(&self.token),
+        };
+        let marker = comments::marker(&ctx.webhook.id);
+        api.upsert(ctx, &marker, comments::markdown(&notice(&event), &marker))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deploy_states_map_to_githubs() {
+        assert_eq!(state(DeployState::Started), "pending");
+        assert_eq!(state(DeployState::Succeeded), "success");
+        assert_eq!(state(DeployState::Failed), "failure");
+        assert_eq!(state(DeployState::Cancelled), "error");
+    }
+
+    #[test]
+    fn settings_need_a_repository_and_a_token() {
+        let config: CommitStatusConfig =
+            serde_json::from_value(json!({"owner": "acme", "repo": "site/../x"})).unwrap();
+        assert_eq!(config.api_url, "https://api.github.com");
+        assert_eq!(config.context, "hookrelay/deploy");
+        let mut v = Violations::default();
+        config.validate(false, &mut v);
+        let fields: Vec<_> = v.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["config.repo", "config.token"]);
+        assert_eq!(
+            CommitStatusConfig {
+                token: Some("ghp_x".into()),
+                ..config
+            }
+            .masked()
+            .token
+            .as_deref(),
+            Some(super::super::MASK)
+        );
+    }
+}
