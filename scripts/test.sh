@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, then every integration test twice, once on the
 # embedded SQLite store and once on a throwaway PostgreSQL (started by with-postgres.sh).
-# Installs what the tests need when it is missing (PostgreSQL, Chromium).
+# Installs what the tests need when it is missing (PostgreSQL, Chromium, aiosmtpd).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The dashboard's tests drive a real headless Chromium (tests/dashboard.rs).
-if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
-    echo "== Installing Debian's chromium and chromium-driver for the dashboard tests" >&2
+# Debian packages the tests drive for real: Chromium for the dashboard (tests/dashboard.rs)
+# and aiosmtpd as the SMTP server for email notifications (tests/notifications.rs).
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || missing+=(python3-aiosmtpd)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== Installing ${missing[*]} with apt-get for the tests" >&2
     if [ "$(id -u)" -ne 0 ]; then
-        echo "test.sh: run as root, or install the 'chromium' and 'chromium-driver' packages first" >&2
+        echo "test.sh: run as root, or install these Debian packages first: ${missing[*]}" >&2
         exit 1
     fi
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 echo "== SQLite: unit and integration tests" >&2

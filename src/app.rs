@@ -75,6 +75,14 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         );
     }
     ensure_owner_token(&store, args.admin_token.as_deref()).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
 
     let wake = Arc::new(Notify::new());
     let jobs_wake = Arc::new(Notify::new());
@@ -112,6 +120,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
                 log_limit: JOB_LOG_LIMIT,
                 data_dir: args.database.data_dir.clone(),
                 shutdown_grace: args.shutdown_grace,
+                public_url: public_url.clone(),
             },
             jobs_wake.clone(),
             wake.clone(),
@@ -127,19 +136,12 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     }
     tasks.push(tokio::spawn(janitor(store.clone(), shutdown_rx.clone())));
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
-    let addr = listener.local_addr()?;
     let state = AppState {
         store: store.clone(),
         wake,
         jobs_wake,
         allow_private_targets: args.allow_private_targets,
-        public_url: args
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{addr}")),
+        public_url,
     };
     let app = if args.role.serves_api() {
         api::router(

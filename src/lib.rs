@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod domain;
+pub mod forms;
 pub mod jobs;
 pub mod store;
 pub mod targets;

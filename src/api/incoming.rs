@@ -157,6 +157,7 @@ async fn trigger(
         triggered_by,
         data_source: params.data_source,
         clear_cache: params.clear_cache,
+        refs: params.refs,
         payload: String::from_utf8_lossy(body).into_owned(),
     };
     let job = state.store.enqueue_job(&job, now_millis()).await?;

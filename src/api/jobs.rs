@@ -8,7 +8,7 @@ use super::extract::{parse_json, Caller, QueryParams};
 use super::problem::{ApiError, OrNotFound};
 use super::{limit_param, AppState};
 use crate::domain::ids;
-use crate::domain::job::{JobKind, JobStatus};
+use crate::domain::job::{JobKind, JobStatus, SourceRefs};
 use crate::domain::time::now_millis;
 use crate::domain::token::Role;
 use crate::store::{JobDetail, JobFilter, JobRecord, NewJob, Page};
@@ -92,6 +92,10 @@ pub struct NewJobBody {
     pub(crate) data_source: Option<String>,
     #[serde(default)]
     pub(crate) clear_cache: bool,
+    /// The commit and pull/merge request the job builds, for GitHub and GitLab targets.
+    pub(crate) commit_ref: Option<String>,
+    pub(crate) pull_request: Option<String>,
+    pub(crate) merge_request: Option<String>,
 }
 
 /// Starts a job by API; it coalesces with hook triggers like any other.
@@ -108,6 +112,15 @@ pub async fn create(
     } else {
         parse_json(&body)?
     };
+    let refs = SourceRefs {
+        commit_ref: b.commit_ref,
+        pull_request: b.pull_request,
+        merge_request: b.merge_request,
+    };
+    if let Err((header, message)) = refs.check() {
+        let field = header.trim_start_matches("x-").replace('-', "_");
+        return Err(ApiError::bad_field(field, message));
+    }
     let job = NewJob {
         site_id: site_id.clone(),
         kind: b.kind.unwrap_or(JobKind::DEFAULT),
@@ -115,6 +128,7 @@ pub async fn create(
         triggered_by: format!("Triggered by API token {}", caller.0.name),
         data_source: b.data_source.filter(|d| !d.trim().is_empty()),
         clear_cache: b.clear_cache,
+        refs,
         payload: String::new(),
     };
     let job = state

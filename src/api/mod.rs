@@ -5,6 +5,7 @@ pub(crate) mod audit;
 pub(crate) mod calls;
 pub(crate) mod events;
 pub(crate) mod extract;
+pub(crate) mod forms;
 pub(crate) mod hooks;
 mod incoming;
 pub(crate) mod jobs;
@@ -106,11 +107,17 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
         .route("/sites/{site_id}/jobs", get(jobs::list).post(jobs::create))
         .route("/sites/{site_id}/jobs/{job_id}", get(jobs::show))
         .route("/sites/{site_id}/jobs/{job_id}/cancel", post(jobs::cancel))
-        .route("/sites/{site_id}/audit_log", get(audit::list));
+        .route("/sites/{site_id}/audit_log", get(audit::list))
+        .route("/sites/{site_id}/form_submissions", get(forms::list))
+        .route(
+            "/sites/{site_id}/form_submissions/{submission_id}",
+            axum::routing::delete(forms::delete),
+        );
     let in_flight = Arc::new(Semaphore::new(settings.max_requests_in_flight));
     Router::new()
         .nest("/api/v1", api)
         .merge(incoming::router())
+        .merge(crate::forms::router())
         .merge(crate::web::router())
         // Only the routes above: a health check is never shed.
         .route_layer(middleware::from_fn_with_state(in_flight, shed_load))

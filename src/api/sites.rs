@@ -164,8 +164,11 @@ async fn set_lock(
         } else {
             "deploy_unlocked"
         };
-        let entity =
-            serde_json::json!({"id": site.id, "name": site.settings.name, "locked": locked});
+        let entity = serde_json::json!({
+            "id": site.id, "name": site.settings.name, "site_name": site.settings.name,
+            "locked": locked,
+            "url": format!("{}/sites/{}", state.public_url.trim_end_matches('/'), site.id),
+        });
         let key = format!("{site_id}:{}", site.updated_at);
         publish_deploy_event(&state.store, &state.wake, site_id, event, &key, entity).await;
         if !locked {

@@ -87,6 +87,40 @@ pub struct TriggerParams {
     pub kind: JobKind,
     pub data_source: Option<String>,
     pub clear_cache: bool,
+    pub refs: SourceRefs,
+}
+
+/// What a job builds, as a forge knows it: notifications to GitHub and GitLab report on
+/// this commit and comment on this pull or merge request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRefs {
+    pub commit_ref: Option<String>,
+    pub pull_request: Option<String>,
+    pub merge_request: Option<String>,
+}
+
+/// The headers that carry [`SourceRefs`] on a trigger.
+const REF_HEADERS: [&str; 3] = ["x-commit-ref", "x-pull-request", "x-merge-request"];
+
+impl SourceRefs {
+    /// Each value at most 200 visible characters; blank means absent.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let values = [&self.commit_ref, &self.pull_request, &self.merge_request];
+        for (name, value) in REF_HEADERS.iter().zip(values) {
+            if let Some(value) = value {
+                if value.chars().count() > 200 || value.chars().any(char::is_control) {
+                    return Err((name, "must be at most 200 characters on one line".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The last `lines` lines of a job's output, for a failure notice.
+pub fn log_tail(log: &str, lines: usize) -> String {
+    let kept: Vec<&str> = log.trim_end().lines().rev().take(lines).collect();
+    kept.into_iter().rev().collect::<Vec<_>>().join("\n")
 }
 
 /// A header the trigger got wrong.
@@ -124,10 +158,24 @@ pub fn read_trigger_headers<'a>(
         .filter_map(&header)
         .any(|v| v.trim().eq_ignore_ascii_case("false"));
     let preview = header("x-runner-type").is_some_and(|v| v.trim().eq_ignore_ascii_case("preview"));
+    let read = |name: &str| {
+        header(name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let refs = SourceRefs {
+        commit_ref: read(REF_HEADERS[0]),
+        pull_request: read(REF_HEADERS[1]),
+        merge_request: read(REF_HEADERS[2]),
+    };
+    refs.check()
+        .map_err(|(header, message)| HeaderProblem { header, message })?;
     Ok(TriggerParams {
         kind: if preview { JobKind::Preview } else { hook_kind },
         data_source,
         clear_cache,
+        refs,
     })
 }
 
@@ -145,13 +193,39 @@ mod tests {
     }
 
     #[test]
+    fn commit_and_request_come_from_their_headers() {
+        let params = read(
+            JobKind::Build,
+            &[
+                ("x-commit-ref", " abc123 "),
+                ("x-pull-request", "42"),
+                ("x-merge-request", ""),
+            ],
+        )
+        .unwrap();
+        assert_eq!(params.refs.commit_ref.as_deref(), Some("abc123"));
+        assert_eq!(params.refs.pull_request.as_deref(), Some("42"));
+        assert_eq!(params.refs.merge_request, None);
+        let long = "x".repeat(201);
+        let refused = read(JobKind::Build, &[("x-commit-ref", long.as_str())]).unwrap_err();
+        assert_eq!(refused.header, "x-commit-ref");
+    }
+
+    #[test]
+    fn the_log_tail_keeps_the_last_lines() {
+        assert_eq!(log_tail("a\nb\nc\nd\n", 2), "c\nd");
+        assert_eq!(log_tail("only", 5), "only");
+    }
+
+    #[test]
     fn no_headers_means_the_hooks_own_kind_and_defaults() {
         assert_eq!(
             read(JobKind::Sync, &[]).unwrap(),
             TriggerParams {
                 kind: JobKind::Sync,
                 data_source: None,
-                clear_cache: false
+                clear_cache: false,
+                refs: SourceRefs::default(),
             }
         );
     }

@@ -14,7 +14,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::domain::event::NewEvent;
-use crate::domain::job::JobStatus;
+use crate::domain::job::{log_tail, JobStatus};
 use crate::domain::time::now_millis;
 use crate::store::{Dialect, IdempotencyKey, JobRecord, Store};
 use log::LogTail;
@@ -35,6 +35,8 @@ pub struct JobSettings {
     pub data_dir: PathBuf,
     /// On shutdown, how long running jobs may finish before they are killed.
     pub shutdown_grace: Duration,
+    /// Base of the dashboard links in deploy events.
+    pub public_url: String,
 }
 
 pub struct JobRunner {
@@ -76,11 +78,31 @@ pub async fn publish_deploy_event(
     }
 }
 
-async fn publish_job_event(store: &Store, deliveries: &Notify, job: &JobRecord) {
-    if let Some(event_type) = job.status.deploy_event() {
-        let entity = serde_json::to_value(job).expect("jobs serialise");
-        publish_deploy_event(store, deliveries, &job.site_id, event_type, &job.id, entity).await;
+/// Lines of a failed job's output that its deploy event carries.
+const LOG_TAIL_LINES: usize = 30;
+
+/// A deploy event's entity: the job, and what a notification needs beside it: the site's
+/// name, the job's page in the dashboard and, for a failure, the end of its log.
+fn deploy_entity(
+    job: &JobRecord,
+    site_name: Option<&str>,
+    public_url: &str,
+    log: Option<&str>,
+) -> serde_json::Value {
+    let mut entity = serde_json::to_value(job).expect("jobs serialise");
+    entity["site_name"] = serde_json::json!(site_name);
+    entity["url"] = serde_json::json!(format!(
+        "{}/sites/{}/jobs/{}",
+        public_url.trim_end_matches('/'),
+        job.site_id,
+        job.id
+    ));
+    if job.status == JobStatus::Failed {
+        if let Some(log) = log.filter(|l| !l.trim().is_empty()) {
+            entity["log_tail"] = serde_json::json!(log_tail(log, LOG_TAIL_LINES));
+        }
     }
+    entity
 }
 
 /// How a job's process ended.
@@ -153,15 +175,34 @@ impl JobRunner {
             Ok(jobs) => {
                 for job in jobs {
                     tracing::warn!(job = %job.id, "failed a job whose runner is gone");
-                    publish_job_event(&self.store, &self.deliveries, &job).await;
+                    self.announce(&job, None).await;
                 }
             }
             Err(e) => tracing::error!(error = %e, "checking for orphaned jobs failed"),
         }
     }
 
+    /// Publishes the job's deploy event, if its state has one.
+    async fn announce(&self, job: &JobRecord, log: Option<&str>) {
+        let Some(event_type) = job.status.deploy_event() else {
+            return;
+        };
+        let site = self.store.site(&job.site_id).await.ok();
+        let site_name = site.as_ref().map(|s| s.settings.name.as_str());
+        let entity = deploy_entity(job, site_name, &self.settings.public_url, log);
+        publish_deploy_event(
+            &self.store,
+            &self.deliveries,
+            &job.site_id,
+            event_type,
+            &job.id,
+            entity,
+        )
+        .await;
+    }
+
     async fn run_job(&self, job: JobRecord, payload: String, mut shutdown: watch::Receiver<bool>) {
-        publish_job_event(&self.store, &self.deliveries, &job).await;
+        self.announce(&job, None).await;
         let log = Arc::new(Mutex::new(LogTail::new(self.settings.log_limit)));
         let (status, exit_code, reason) = match self
             .execute(&job, &payload, &log, &mut shutdown)
@@ -203,7 +244,7 @@ impl JobRunner {
             .finish_job(&job.id, status, exit_code, reason, &text, now_millis())
             .await
         {
-            Ok(Some(finished)) => publish_job_event(&self.store, &self.deliveries, &finished).await,
+            Ok(Some(finished)) => self.announce(&finished, Some(&text)).await,
             Ok(None) => {}
             Err(e) => {
                 tracing::error!(error = %e, job = %job.id, "could not record the end of a job")
@@ -375,4 +416,55 @@ fn clear_dir(dir: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::job::{JobKind, SourceRefs};
+
+    fn job(status: JobStatus) -> JobRecord {
+        JobRecord {
+            id: "job_1".into(),
+            site_id: "site_1".into(),
+            kind: JobKind::Build,
+            runner: "BUILD".into(),
+            status,
+            triggered_by: "Triggered by CMS".into(),
+            hook_id: None,
+            data_source: None,
+            clear_cache: false,
+            superseded_by: None,
+            exit_code: Some(3),
+            reason: Some("the command exited with code 3".into()),
+            refs: SourceRefs {
+                commit_ref: Some("abc123".into()),
+                ..SourceRefs::default()
+            },
+            created_at: 0,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn a_deploy_entity_names_the_site_links_the_job_and_tails_a_failure() {
+        let failed = deploy_entity(
+            &job(JobStatus::Failed),
+            Some("Blog"),
+            "https://hr.example/",
+            Some("a\nb\n"),
+        );
+        assert_eq!(failed["site_name"], "Blog");
+        assert_eq!(failed["url"], "https://hr.example/sites/site_1/jobs/job_1");
+        assert_eq!(failed["log_tail"], "a\nb");
+        assert_eq!(failed["commit_ref"], "abc123");
+        let ok = deploy_entity(
+            &job(JobStatus::Succeeded),
+            Some("Blog"),
+            "https://hr.example",
+            Some("fine"),
+        );
+        assert!(ok.get("log_tail").is_none());
+    }
 }

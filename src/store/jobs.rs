@@ -5,7 +5,7 @@ use sqlx::Row;
 use super::sql::Sql;
 use super::{corrupt, Page, Result, Store, StoreError};
 use crate::domain::ids;
-use crate::domain::job::{JobKind, JobStatus};
+use crate::domain::job::{JobKind, JobStatus, SourceRefs};
 use crate::domain::time::{rfc3339, UnixMillis};
 
 pub const JOB_PREFIX: &str = "job";
@@ -27,6 +27,8 @@ pub struct JobRecord {
     pub exit_code: Option<i64>,
     /// Why it failed or was cancelled, in words.
     pub reason: Option<String>,
+    #[serde(flatten)]
+    pub refs: SourceRefs,
     #[serde(with = "rfc3339")]
     pub created_at: UnixMillis,
     #[serde(with = "rfc3339::option")]
@@ -52,6 +54,7 @@ pub struct NewJob {
     pub triggered_by: String,
     pub data_source: Option<String>,
     pub clear_cache: bool,
+    pub refs: SourceRefs,
     pub payload: String,
 }
 
@@ -65,7 +68,8 @@ pub struct JobFilter {
 
 const COLUMNS: &str =
     "id, site_id, kind, status, triggered_by, hook_id, data_source, clear_cache, \
-     superseded_by, exit_code, reason, created_at, started_at, finished_at";
+     superseded_by, exit_code, reason, commit_ref, pull_request, merge_request, created_at, \
+     started_at, finished_at";
 
 fn from_row(row: &AnyRow) -> Result<JobRecord> {
     let kind: String = row.try_get("kind")?;
@@ -84,6 +88,11 @@ fn from_row(row: &AnyRow) -> Result<JobRecord> {
         superseded_by: row.try_get("superseded_by")?,
         exit_code: row.try_get("exit_code")?,
         reason: row.try_get("reason")?,
+        refs: SourceRefs {
+            commit_ref: row.try_get("commit_ref")?,
+            pull_request: row.try_get("pull_request")?,
+            merge_request: row.try_get("merge_request")?,
+        },
         created_at: row.try_get("created_at")?,
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
@@ -127,8 +136,8 @@ impl Store {
         .await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO jobs (id, site_id, kind, status, hook_id, triggered_by, data_source, clear_cache, \
-               payload, created_at) \
-             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+               payload, created_at, commit_ref, pull_request, merge_request) \
+             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}"
         )))
         .bind(id.to_owned())
         .bind(job.site_id.clone())
@@ -139,6 +148,9 @@ impl Store {
         .bind(i64::from(job.clear_cache))
         .bind(job.payload.clone())
         .bind(now)
+        .bind(job.refs.commit_ref.clone())
+        .bind(job.refs.pull_request.clone())
+        .bind(job.refs.merge_request.clone())
         .fetch_one(&mut *tx)
         .await?;
         super::announce_due_work(self.dialect, &mut tx).await?;

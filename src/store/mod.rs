@@ -14,6 +14,7 @@ mod audit;
 mod cache;
 mod calls;
 mod events;
+mod forms;
 mod handoff;
 mod hooks;
 mod jobs;
@@ -38,6 +39,7 @@ pub use calls::{
     NewAttempt, Page,
 };
 pub use events::{IdempotencyKey, PublishOutcome, Published};
+pub use forms::{Submission, SUBMISSION_PREFIX};
 pub use handoff::{HandedCall, Handoff};
 pub use hooks::{HookRecord, HookRequest};
 pub use jobs::{JobDetail, JobFilter, JobRecord, NewJob, JOB_PREFIX};

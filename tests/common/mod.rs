@@ -4,8 +4,10 @@
 
 pub mod backend;
 pub mod browser;
+pub mod forge;
 pub mod process;
 pub mod receiver;
+pub mod smtp;
 
 use std::time::Duration;
 

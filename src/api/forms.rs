@@ -1,0 +1,64 @@
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+
+use super::extract::{Caller, QueryParams};
+use super::problem::{ApiError, OrNotFound};
+use super::{limit_param, AppState};
+use crate::domain::ids;
+use crate::domain::token::Role;
+use crate::store::{Page, Submission, SUBMISSION_PREFIX};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmissionQuery {
+    pub(crate) form_name: Option<String>,
+    pub(crate) cursor: Option<String>,
+    pub(crate) limit: Option<String>,
+}
+
+/// A site's form submissions, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(site_id): Path<String>,
+    QueryParams(query): QueryParams<SubmissionQuery>,
+) -> Result<Json<Page<Submission>>, ApiError> {
+    caller.require(Role::Viewer)?;
+    if let Some(cursor) = &query.cursor {
+        if !ids::has_shape(cursor, SUBMISSION_PREFIX) {
+            return Err(ApiError::bad_field(
+                "cursor",
+                "is not a cursor this API returned",
+            ));
+        }
+    }
+    let limit = limit_param(query.limit)?;
+    Ok(Json(
+        state
+            .store
+            .list_submissions(
+                &site_id,
+                query.form_name.as_deref(),
+                query.cursor.as_deref(),
+                limit,
+            )
+            .await
+            .or_not_found("site")?,
+    ))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((site_id, submission_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Developer)?;
+    state
+        .store
+        .delete_submission(&site_id, &submission_id)
+        .await
+        .or_not_found("form submission")?;
+    Ok(StatusCode::NO_CONTENT)
+}
