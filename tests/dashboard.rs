@@ -512,6 +512,32 @@ async fn pages_show_the_api_s_answers() {
         .unwrap()
         .contains("must be an RFC 3339 time"));
 
+    // Form submissions and notification webhooks have their pages too.
+    let sent = server
+        .client
+        .post(format!("{}/forms/{site}/contact", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=zoe%40example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::OK);
+    let forms = get_page(&server.base, &session, &format!("/sites/{site}/forms")).await;
+    assert!(forms.text().await.unwrap().contains("zoe@example.com"));
+    let (status, _) = server
+        .post(
+            &format!("/api/v1/sites/{site}/webhooks"),
+            json!({"name": "Mail", "type": "email", "triggers": [{"entity_type": "deploy", "event_types": ["*"]}],
+                   "config": {"host": "smtp.example.com", "from": "a@example.com", "to": ["ops@example.com"],
+                              "username": "u", "password": "hunter2"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let list = get_page(&server.base, &session, &format!("/sites/{site}/webhooks")).await;
+    let list = list.text().await.unwrap();
+    assert!(list.contains("Email to ops@example.com"), "{list}");
+    assert!(!list.contains("hunter2"));
+
     let asset = get_page(&server.base, &session, "/assets/0/app.js").await;
     assert_eq!(asset.status(), StatusCode::OK);
     assert!(asset.headers()["content-type"]

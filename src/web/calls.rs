@@ -217,10 +217,12 @@ fn pretty(body: &str) -> String {
 
 fn attempt_card(number: usize, a: &AttemptRecord) -> Markup {
     let at = &a.attempt;
-    let outcome = match at.response_status {
-        Some(code) if (200..300).contains(&code) => ("success", format!("HTTP {code}")),
-        Some(code) => ("failed", format!("HTTP {code}")),
-        None => ("failed", "no answer".to_owned()),
+    let outcome = match (at.response_status, &at.error) {
+        (Some(code), _) if (200..300).contains(&code) => ("success", format!("HTTP {code}")),
+        (Some(code), _) => ("failed", format!("HTTP {code}")),
+        // An email: the relay's answer is the response body.
+        (None, None) => ("success", "sent".to_owned()),
+        (None, Some(_)) => ("failed", "not delivered".to_owned()),
     };
     html! {
         article.attempt {
@@ -231,6 +233,14 @@ fn attempt_card(number: usize, a: &AttemptRecord) -> Markup {
                 @if at.manual { span.badge { "resend" } }
             }
             @if let Some(error) = &at.error { p.alert.alert-error { (error) } }
+            @if !at.request_url.is_empty() { p.mono.hint { (at.request_url) } }
+            @if let Some(sent) = &at.request_body {
+                details {
+                    summary { "What was sent" }
+                    (header_rows(Some(&at.request_headers)))
+                    pre { (pretty(sent)) }
+                }
+            }
             details {
                 summary { "Response" }
                 @if at.response_headers.is_some() { (header_rows(at.response_headers.as_deref())) }

@@ -94,16 +94,18 @@ pub enum Tab {
     Activity,
     Hooks,
     Jobs,
+    Forms,
     Settings,
     Audit,
 }
 
-const SITE_TABS: [(Tab, &str, &str); 7] = [
+const SITE_TABS: [(Tab, &str, &str); 8] = [
     (Tab::Overview, "", "Overview"),
     (Tab::Webhooks, "/webhooks", "Webhooks"),
     (Tab::Activity, "/calls", "Activity log"),
     (Tab::Hooks, "/hooks", "Build hooks"),
     (Tab::Jobs, "/jobs", "Jobs"),
+    (Tab::Forms, "/forms", "Forms"),
     (Tab::Settings, "/settings", "Settings"),
     (Tab::Audit, "/audit", "Audit log"),
 ];

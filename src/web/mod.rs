@@ -10,6 +10,7 @@ mod assets;
 mod calls;
 mod chart;
 mod form;
+mod forms;
 mod hooks;
 mod jobs;
 mod layout;
@@ -88,6 +89,11 @@ pub fn router() -> Router<AppState> {
         .route("/sites/{site_id}/jobs/{job_id}", get(jobs::show))
         .route("/sites/{site_id}/jobs/{job_id}/log", get(jobs::stream_log))
         .route("/sites/{site_id}/jobs/{job_id}/cancel", post(jobs::cancel))
+        .route("/sites/{site_id}/forms", get(forms::list))
+        .route(
+            "/sites/{site_id}/forms/{submission_id}/delete",
+            post(forms::delete),
+        )
         .route("/sites/{site_id}/audit", get(admin::audit))
         .route("/tokens", get(admin::tokens).post(admin::create_token))
         .route("/tokens/{token_id}/revoke", post(admin::revoke_token))

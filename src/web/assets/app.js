@@ -72,6 +72,7 @@ function livePreview() {
   for (const form of document.querySelectorAll("form[data-preview]")) {
     const output = document.getElementById("preview-output");
     const verdict = document.getElementById("preview-verdict");
+    if (!output) continue; // a notification target words its own message
     let timer = null;
     const render = async () => {
       const body = new URLSearchParams(new FormData(form));

@@ -66,6 +66,10 @@ pub struct WebhookForm {
     pub jws_secret: String,
     pub jws_issuer: String,
     pub signature_header: String,
+    /// `http`, or a notification target's type (whose settings the API edits).
+    pub kind: String,
+    /// A notification target's settings as the API shows them (secrets masked).
+    pub config: Option<serde_json::Value>,
     /// The event the preview renders; not saved.
     pub sample: String,
 }
@@ -112,6 +116,8 @@ impl WebhookForm {
             jws_secret: String::new(),
             jws_issuer: String::new(),
             signature_header: String::new(),
+            kind: "http".into(),
+            config: None,
             sample: sample_text(&[first]),
         }
     }
@@ -151,6 +157,8 @@ impl WebhookForm {
             jws_secret: w.jws_secret.clone().unwrap_or_default(),
             jws_issuer: w.jws_issuer.clone().unwrap_or_default(),
             signature_header: w.signature_header.clone().unwrap_or_default(),
+            kind: w.kind.to_owned(),
+            config: w.config.clone(),
             sample: sample_text(&w.triggers),
         }
     }
@@ -183,6 +191,8 @@ impl WebhookForm {
             jws_secret: form.get("jws_secret").unwrap_or_default().to_owned(),
             jws_issuer: form.text("jws_issuer"),
             signature_header: form.text("signature_header"),
+            kind: form.optional("kind").unwrap_or_else(|| "http".into()),
+            config: None,
             sample: form.get("sample").unwrap_or_default().to_owned(),
         }
     }
@@ -299,17 +309,29 @@ fn invalid(errors: &[FieldError], field: &str) -> Option<&'static str> {
 pub fn fields(f: &WebhookForm, errors: &[FieldError], editable: bool) -> Markup {
     let rows = f.triggers.len() + SPARE_TRIGGER_ROWS;
     let blank = TriggerRow::default();
+    let http = f.kind == "http";
     html! {
         fieldset disabled[!editable] {
             legend { "Destination" }
             label for="name" { "Name" }
             input #name type="text" name="name" value=(f.name) maxlength="200" required aria-invalid=[invalid(errors, "name")];
             (field_errors(errors, "name"))
-            label for="url" { "URL" }
-            input #url type="url" name="url" value=(f.url) required placeholder="https://example.com/hooks/cms" aria-invalid=[invalid(errors, "url")] aria-describedby="url-hint";
-            p.field-hint #url-hint { "Called with a signed POST. Private and loopback addresses are refused unless the server allows them." }
-            (field_errors(errors, "url"))
+            input type="hidden" name="kind" value=(f.kind);
+            @if http {
+                label for="url" { "URL" }
+                input #url type="url" name="url" value=(f.url) required placeholder="https://example.com/hooks/cms" aria-invalid=[invalid(errors, "url")] aria-describedby="url-hint";
+                p.field-hint #url-hint { "Called with a signed POST. Private and loopback addresses are refused unless the server allows them." }
+                (field_errors(errors, "url"))
+            }
             label.inline { input type="checkbox" name="enabled" checked[f.enabled]; "Enabled" }
+        }
+        @if !http {
+            fieldset {
+                legend { "Notification: " code { (f.kind) } }
+                p.field-hint { "Its settings (secrets masked) are changed through the API: " code { "PATCH …/webhooks/{id}" } " with " code { "{\"config\": {…}}" } "." }
+                pre { (f.config.as_ref().and_then(|c| serde_json::to_string_pretty(c).ok()).unwrap_or_default()) }
+                (field_errors(errors, "config"))
+            }
         }
         fieldset disabled[!editable] {
             legend { "Triggers" }
@@ -340,6 +362,15 @@ pub fn fields(f: &WebhookForm, errors: &[FieldError], editable: bool) -> Markup 
                 (field_errors(errors, &field))
             }
         }
+        @if !http {
+            fieldset disabled[!editable] {
+                legend { "Delivery" }
+                label for="timeout_ms" { "Timeout (ms)" }
+                input #timeout_ms type="number" name="timeout_ms" min="100" max="60000" value=(f.timeout_ms) aria-invalid=[invalid(errors, "timeout_ms")];
+                (field_errors(errors, "timeout_ms"))
+            }
+        }
+        @if http {
         fieldset disabled[!editable] {
             legend { "Request" }
             label for="headers" { "Custom headers" }
@@ -398,6 +429,7 @@ pub fn fields(f: &WebhookForm, errors: &[FieldError], editable: bool) -> Markup 
                     (field_errors(errors, "signature_header"))
                 }
             }
+        }
         }
     }
 }

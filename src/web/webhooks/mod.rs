@@ -47,13 +47,13 @@ pub async fn list(
             div.card.empty { "No webhooks yet." }
         } @else {
             div.table-wrap { table {
-                thead { tr { th { "Name" } th.hide-narrow { "URL" } th { "Triggers" } th { "Success, 24 h" } th { "State" } } }
+                thead { tr { th { "Name" } th.hide-narrow { "Sends to" } th { "Triggers" } th { "Success, 24 h" } th { "State" } } }
                 tbody {
                     @for w in &hooks.data {
                         @let calls = activity.webhooks.iter().find(|a| a.webhook_id == w.id).map(|a| a.calls).unwrap_or_default();
                         tr {
                             td { a href={ (base) "/" (w.id) } { strong { (w.name) } } }
-                            td.hide-narrow.mono { (w.url) }
+                            td.hide-narrow { (destination(w)) }
                             td { @for t in &w.triggers { div { (t.entity_type) ": " (t.event_types.join(", ")) } } }
                             td { (success_meter(&calls)) }
                             td { @if w.enabled { (badge("enabled")) } @else { (badge("disabled")) } }
@@ -64,6 +64,38 @@ pub async fn list(
         }
     };
     Ok(site_page("Webhooks", &user, &site, Tab::Webhooks, content))
+}
+
+/// Where a webhook's calls go, in a few words.
+fn destination(w: &WebhookView) -> Markup {
+    let config = |field: &str| {
+        w.config
+            .as_ref()
+            .and_then(|c| c.get(field))
+            .map(|v| match v {
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .filter_map(|i| i.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                other => other
+                    .as_str()
+                    .map_or_else(|| other.to_string(), str::to_owned),
+            })
+            .unwrap_or_default()
+    };
+    match w.kind {
+        "http" => html! { span.mono { (w.url) } },
+        "email" => html! { "Email to " (config("to")) },
+        "slack" => html! { "Slack" },
+        kind if kind.starts_with("github") => {
+            html! { "GitHub " (config("owner")) "/" (config("repo")) " · " (kind.trim_start_matches("github_").replace('_', " ")) }
+        }
+        kind if kind.starts_with("gitlab") => {
+            html! { "GitLab " (config("project")) " · " (kind.trim_start_matches("gitlab_").replace('_', " ")) }
+        }
+        kind => html! { (kind) },
+    }
 }
 
 /// The create and edit page. `secret` is shown when the person asked for it.
