@@ -48,15 +48,21 @@ pub async fn open_store(args: &crate::config::DatabaseArgs) -> anyhow::Result<St
 /// Ensures someone can use the API: the configured admin token, or a new one printed once.
 async fn ensure_owner_token(store: &Store, admin_token: Option<&str>) -> anyhow::Result<()> {
     match admin_token {
-        Some(secret) => store.ensure_token("admin", Role::Owner, secret).await?,
+        Some(secret) => {
+            store.ensure_token("admin", Role::Owner, secret).await?;
+            tracing::info!(
+                "owner token: the configured one (--admin-token or HOOKRELAY_ADMIN_TOKEN)"
+            );
+        }
         None if store.count_tokens().await? == 0 => {
             let secret = token::generate();
             store
                 .create_token("initial owner", Role::Owner, &secret)
                 .await?;
             println!("hookrelay: created an owner API token. It is shown only this once; store it now:\n\n    {secret}\n");
+            tracing::info!("owner token: created at this first start and printed once");
         }
-        None => {}
+        None => tracing::info!("owner token: those already in the database"),
     }
     Ok(())
 }
@@ -74,10 +80,12 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
             args.role
         );
     }
-    ensure_owner_token(&store, args.admin_token.as_deref()).await?;
+    // Bound before the owner token is made: a first start that cannot listen (the port is
+    // taken, say) must not create, print and lose it.
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
+    ensure_owner_token(&store, args.admin_token.as_deref()).await?;
     let addr = listener.local_addr()?;
     let public_url = args
         .public_url

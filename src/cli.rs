@@ -13,6 +13,16 @@ use crate::config::{DatabaseArgs, ServeArgs};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// How logs (on stderr) are written: `text` for people, `json` (one object a line) for
+    /// log collectors.
+    #[arg(long, global = true, env = "HOOKRELAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

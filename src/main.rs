@@ -1,14 +1,22 @@
+use std::io::IsTerminal;
+
 use clap::Parser;
+use hookrelay::cli::LogFormat;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
+    let cli = hookrelay::cli::Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("HOOKRELAY_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
-        .init();
-    let cli = hookrelay::cli::Cli::parse();
+        // Colour codes only for a person at a terminal, never into files or journald.
+        .with_ansi(std::io::stderr().is_terminal());
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = cli.worker_threads() {
         runtime.worker_threads(threads);

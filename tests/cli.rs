@@ -105,3 +105,60 @@ fn serve_lifts_a_low_open_files_limit() {
     let short = hard.parse::<u64>().is_ok_and(|hard| hard < 2 * 512 + 256);
     assert_eq!(log.contains("open-files limit is low"), short, "{log}");
 }
+
+/// A first start that fails (here: the port is taken) creates no owner token, so the next
+/// start still prints one instead of leaving a database nobody can use.
+#[test]
+fn a_first_start_that_cannot_listen_keeps_no_owner_token() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let data = format!("--data-dir={}", dir.path().display());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = format!("--listen={}", taken.local_addr().unwrap());
+    let (ok, out) = hookrelay(&["serve", &listen, &data]);
+    assert!(!ok);
+    assert!(out.contains("listening on"), "{out}");
+    assert!(!out.contains("created an owner API token"), "{out}");
+
+    let port = common::process::free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args(["serve", &format!("--listen=127.0.0.1:{port}"), &data])
+        .env_remove("HOOKRELAY_ADMIN_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let token = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| line.trim().strip_prefix("hr_").map(str::to_owned));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        token.is_some_and(|t| t.len() > 20),
+        "the second start prints the token"
+    );
+}
+
+/// Logs on request as one JSON object a line, and never with colour codes into a file.
+#[test]
+fn logs_can_be_json_and_carry_no_colour_codes_into_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = format!("--data-dir={}", dir.path().display());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = format!("--listen={}", taken.local_addr().unwrap());
+    let (ok, out) = hookrelay(&["serve", "--log-format=json", &listen, &data]);
+    assert!(!ok);
+    let applied = out
+        .lines()
+        .find(|l| l.contains("applied migration"))
+        .expect("a log line");
+    let line: serde_json::Value = serde_json::from_str(applied).expect("a JSON object");
+    assert_eq!(line["level"], "INFO");
+    let (_, text) = hookrelay(&[
+        "migrate",
+        &format!("--data-dir={}", dir.path().join("b").display()),
+    ]);
+    assert!(!text.contains('\u{1b}'), "no ANSI escapes: {text}");
+}
