@@ -69,6 +69,7 @@ async fn ensure_owner_token(store: &Store, admin_token: Option<&str>) -> anyhow:
 
 pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     args.check()?;
+    crate::metrics::handle();
     raise_open_files_limit(args.max_in_flight);
     // reqwest is built without a default crypto provider, so the process picks ring once.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod domain;
 pub mod forms;
 pub mod jobs;
+pub mod metrics;
 pub mod store;
 pub mod targets;
 pub mod web;

@@ -122,6 +122,8 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
         // Only the routes above: a health check is never shed.
         .route_layer(middleware::from_fn_with_state(in_flight, shed_load))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
@@ -150,6 +152,7 @@ async fn shed_load(
     next: Next,
 ) -> Response {
     let Ok(_permit) = in_flight.clone().try_acquire_owned() else {
+        metrics::counter!(crate::metrics::REQUESTS_SHED).increment(1);
         let mut response = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "hookrelay is handling as many requests as it is allowed to \
@@ -168,6 +171,8 @@ async fn shed_load(
 pub fn health_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -183,6 +188,49 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
         Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "health check failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is not answering",
+            )
+            .into_response()
+        }
+    }
+}
+
+/// Ready to serve: the database answers and its schema is the one this binary knows.
+/// Reads only, like the health check.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.schema_is_current().await {
+        Ok(true) => (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))).into_response(),
+        Ok(false) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database schema is not the one this binary expects; run `hookrelay migrate`",
+        )
+        .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is not answering",
+            )
+            .into_response()
+        }
+    }
+}
+
+/// Prometheus text format (no token: it names no site, webhook or URL).
+async fn metrics(State(state): State<AppState>) -> Response {
+    match crate::metrics::render(&state.store).await {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics could not read the database");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the database is not answering",

@@ -447,14 +447,17 @@ async fn idle_sleep(store: &Store, poll: Duration) -> IdleSleep {
 
 /// Makes one attempt (or decides none can be made) and says where the call goes next.
 async fn deliver<T: Target>(target: &T, call: ClaimedCall, retry: &RetrySchedule) -> AttemptResult {
-    let not_sent = |reason: &str| AttemptResult {
-        call_id: call.call_id.clone(),
-        claim_token: call.claim_token.clone(),
-        attempt: None,
-        error: Some(reason.to_owned()),
-        status_code: None,
-        finished_at: now_millis(),
-        next: NextStep::Done(CallStatus::Failed),
+    let not_sent = |reason: &str| {
+        metrics::counter!(crate::metrics::CALLS_FAILED, "target" => "none").increment(1);
+        AttemptResult {
+            call_id: call.call_id.clone(),
+            claim_token: call.claim_token.clone(),
+            attempt: None,
+            error: Some(reason.to_owned()),
+            status_code: None,
+            finished_at: now_millis(),
+            next: NextStep::Done(CallStatus::Failed),
+        }
     };
     let webhook = match &call.webhook {
         None => return not_sent("not sent: the webhook was deleted"),
@@ -468,14 +471,50 @@ async fn deliver<T: Target>(target: &T, call: ClaimedCall, retry: &RetrySchedule
         one_shot: call.one_shot,
     };
     let jitter = rand::random::<f64>() * 2.0 - 1.0;
+    let next = next_step(progress, outcome.delivered, retry, finished_at, jitter);
+    count_attempt(webhook, &call, &outcome, &next, finished_at);
     AttemptResult {
-        next: next_step(progress, outcome.delivered, retry, finished_at, jitter),
+        next,
         error: outcome.attempt.error.clone(),
         status_code: outcome.attempt.response_status,
         finished_at,
         call_id: call.call_id,
         claim_token: call.claim_token,
         attempt: Some(outcome.attempt),
+    }
+}
+
+/// The attempt in the metrics: its outcome by target type, its duration, and for a first
+/// delivery by schedule the time since the event was accepted.
+fn count_attempt(
+    webhook: &crate::store::WebhookRecord,
+    call: &ClaimedCall,
+    outcome: &crate::targets::Outcome,
+    next: &NextStep,
+    finished_at: i64,
+) {
+    use crate::metrics::{ATTEMPTS, ATTEMPT_DURATION, CALLS_FAILED, DELIVERY_LATENCY};
+    let target = webhook
+        .settings
+        .target
+        .as_ref()
+        .map_or("http", crate::targets::TargetConfig::kind);
+    let result = if outcome.delivered {
+        "delivered"
+    } else {
+        "failed"
+    };
+    metrics::counter!(ATTEMPTS, "target" => target, "outcome" => result).increment(1);
+    metrics::histogram!(ATTEMPT_DURATION, "target" => target)
+        .record(outcome.attempt.duration_ms as f64 / 1000.0);
+    if outcome.delivered && !call.manual {
+        if let Some(accepted) = crate::domain::ids::millis_of(&call.call_id) {
+            metrics::histogram!(DELIVERY_LATENCY, "target" => target)
+                .record((finished_at - accepted).max(0) as f64 / 1000.0);
+        }
+    }
+    if *next == NextStep::Done(CallStatus::Failed) {
+        metrics::counter!(CALLS_FAILED, "target" => target).increment(1);
     }
 }
 

@@ -31,6 +31,12 @@ pub fn floor_at(prefix: &str, millis: i64) -> String {
     format!("{prefix}_{:012x}{}", millis.max(0), "0".repeat(20))
 }
 
+/// When an id made by [`new_id`] was made: its UUIDv7's milliseconds.
+pub fn millis_of(id: &str) -> Option<i64> {
+    let hex = id.rsplit_once('_')?.1;
+    i64::from_str_radix(hex.get(..12)?, 16).ok()
+}
+
 /// True when `id` has the shape `new_id(prefix)` produces; used to reject garbage cursors.
 pub fn has_shape(id: &str, prefix: &str) -> bool {
     id.strip_prefix(prefix)
@@ -71,6 +77,15 @@ mod tests {
         assert!(before < floor);
         std::thread::sleep(std::time::Duration::from_millis(3));
         assert!(new_id(CALL) > floor);
+    }
+
+    #[test]
+    fn an_id_tells_when_it_was_made() {
+        let before = crate::domain::time::now_millis();
+        let made = millis_of(&new_id(CALL)).unwrap();
+        assert!((before..=before + 1000).contains(&made));
+        assert_eq!(millis_of(&floor_at(CALL, 1234)), Some(1234));
+        assert_eq!(millis_of("nonsense"), None);
     }
 
     #[test]

@@ -244,7 +244,11 @@ impl JobRunner {
             .finish_job(&job.id, status, exit_code, reason, &text, now_millis())
             .await
         {
-            Ok(Some(finished)) => self.announce(&finished, Some(&text)).await,
+            Ok(Some(finished)) => {
+                metrics::counter!(crate::metrics::JOBS_FINISHED, "status" => finished.status.as_str())
+                    .increment(1);
+                self.announce(&finished, Some(&text)).await
+            }
             Ok(None) => {}
             Err(e) => {
                 tracing::error!(error = %e, job = %job.id, "could not record the end of a job")

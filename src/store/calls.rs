@@ -451,6 +451,19 @@ impl Store {
         .await?
         .try_get("due")?)
     }
+
+    /// Calls due at `now` and not claimed (a claim moves the due time to the lease's end),
+    /// and when the oldest of them fell due. For metrics: reads the due index only.
+    pub async fn due_calls(&self, now: UnixMillis) -> Result<(i64, Option<UnixMillis>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(next_attempt_at) AS oldest FROM webhook_calls \
+             WHERE status = 'pending' AND next_attempt_at <= $1",
+        )
+        .bind(now)
+        .fetch_one(&self.read)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("oldest")?))
+    }
 }
 
 /// How many calls to claim for `room` free places: at most `batch`, rounded down to a power

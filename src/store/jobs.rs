@@ -311,6 +311,23 @@ impl Store {
         Ok(Page::from_probe(&mut data, filter.limit, |j| j.id.clone()))
     }
 
+    /// How many jobs wait and run now, over every site (for metrics).
+    pub async fn active_jobs(&self) -> Result<Vec<(&'static str, i64)>> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running') GROUP BY status",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        let mut counts = vec![("queued", 0), ("running", 0)];
+        for row in rows {
+            let status: String = row.try_get("status")?;
+            if let Some(entry) = counts.iter_mut().find(|(s, _)| *s == status) {
+                entry.1 = row.try_get("n")?;
+            }
+        }
+        Ok(counts)
+    }
+
     pub async fn job(&self, site_id: &str, id: &str) -> Result<JobDetail> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS}, log FROM jobs WHERE site_id = $1 AND id = $2"

@@ -52,6 +52,18 @@ pub fn latest_version() -> i64 {
     MIGRATIONS.last().map_or(0, |m| m.version)
 }
 
+impl Store {
+    /// Whether the database is at this binary's schema version (a read only).
+    pub async fn schema_is_current(&self) -> Result<bool> {
+        let applied: i64 =
+            sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+                .fetch_one(&self.read)
+                .await?
+                .try_get("v")?;
+        Ok(applied == latest_version())
+    }
+}
+
 /// Applies pending migrations in one transaction: all or nothing.
 pub async fn run(store: &Store) -> Result<()> {
     let mut tx = store.begin_write().await?;
