@@ -1,5 +1,5 @@
 -- Notification targets (email, Slack, GitHub, GitLab), the JWS header's name, what a
--- notification attempt sent, the commit and request a job reports on, form submissions.
+-- notification attempt sent, the commit and request a job reports on, form submissions, and the event-type catalog.
 ALTER TABLE webhooks ADD COLUMN target_type TEXT NOT NULL DEFAULT 'http';
 ALTER TABLE webhooks ADD COLUMN target_config TEXT;            -- JSON, secrets included
 ALTER TABLE webhooks ADD COLUMN signature_header TEXT;
@@ -20,3 +20,15 @@ CREATE TABLE form_submissions (
     created_at  BIGINT NOT NULL
 );
 CREATE INDEX form_submissions_by_site ON form_submissions (site_id, id);
+
+-- The event types a site registers beside the built-in ones, with an optional JSON Schema
+-- its published events' entities are checked against.
+CREATE TABLE event_types (
+    site_id      TEXT NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+    entity_type  TEXT NOT NULL,
+    event_type   TEXT NOT NULL,
+    description  TEXT,
+    schema       TEXT,
+    created_at   BIGINT NOT NULL,
+    PRIMARY KEY (site_id, entity_type, event_type)
+);

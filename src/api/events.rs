@@ -9,7 +9,7 @@ use super::problem::{ApiError, OrNotFound};
 use super::AppState;
 use crate::domain::event::NewEvent;
 use crate::domain::token::Role;
-use crate::store::{IdempotencyKey, PublishOutcome};
+use crate::store::{catalog_of, IdempotencyKey, PublishOutcome, Published};
 
 const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
@@ -24,6 +24,12 @@ pub async fn publish(
     caller.require(Role::Developer)?;
     let event = body.value;
     event.validate()?;
+    let types = state
+        .store
+        .site_event_types(&site_id)
+        .await
+        .or_not_found("site")?;
+    super::event_types::check_schema(&types, &event)?;
     let key = idempotency_key(&headers)?;
     // Only a keyed publish is ever compared with an earlier one.
     let fingerprint = key.as_ref().map(|_| hex::encode(Sha256::digest(&body.raw)));
@@ -36,13 +42,27 @@ pub async fn publish(
         .publish_event(&site_id, &event, idempotency)
         .await
         .or_not_found("site")?;
+    // Events are facts: an unknown type is accepted, but the publisher is told that only
+    // `*` triggers can match it (a trigger naming it would have been refused).
+    let known = catalog_of(&types).knows(&event.entity_type, &event.event_type);
+    let answer = |published: Published| {
+        let mut body = serde_json::to_value(published).expect("plain data");
+        if !known {
+            body["warning"] = serde_json::json!(format!(
+                "`{}.{}` is not in this site's event-type catalog: only triggers with \"*\" \
+                 can match it; register it under /sites/{site_id}/event_types",
+                event.entity_type, event.event_type
+            ));
+        }
+        Json(body)
+    };
     Ok(match outcome {
         // The store itself tells this process's dispatcher about the new calls.
         PublishOutcome::Created(published) => {
-            (StatusCode::ACCEPTED, Json(published)).into_response()
+            (StatusCode::ACCEPTED, answer(published)).into_response()
         }
         PublishOutcome::Replayed(published) => {
-            let mut response = (StatusCode::ACCEPTED, Json(published)).into_response();
+            let mut response = (StatusCode::ACCEPTED, answer(published)).into_response();
             response
                 .headers_mut()
                 .insert("idempotent-replayed", HeaderValue::from_static("true"));

@@ -3,6 +3,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod calls;
+pub(crate) mod event_types;
 pub(crate) mod events;
 pub(crate) mod extract;
 pub(crate) mod forms;
@@ -108,6 +109,14 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
         .route("/sites/{site_id}/jobs/{job_id}", get(jobs::show))
         .route("/sites/{site_id}/jobs/{job_id}/cancel", post(jobs::cancel))
         .route("/sites/{site_id}/audit_log", get(audit::list))
+        .route(
+            "/sites/{site_id}/event_types",
+            get(event_types::list).post(event_types::create),
+        )
+        .route(
+            "/sites/{site_id}/event_types/{entity_type}/{event_type}",
+            axum::routing::delete(event_types::delete),
+        )
         .route("/sites/{site_id}/form_submissions", get(forms::list))
         .route(
             "/sites/{site_id}/form_submissions/{submission_id}",

@@ -193,7 +193,7 @@ pub async fn create(
         signature_header: b.signature_header,
         target,
     };
-    settings.validate(state.allow_private_targets)?;
+    check(&state, &site_id, &settings).await?;
     let secret = signing::generate_secret();
     let record = state
         .store
@@ -269,13 +269,29 @@ pub async fn update(
         .await
         .or_not_found("webhook")?;
     let settings = apply_patch(current.settings, body.value)?;
-    settings.validate(state.allow_private_targets)?;
+    check(&state, &site_id, &settings).await?;
     let updated = state
         .store
         .update_webhook(&site_id, &webhook_id, &settings)
         .await
         .or_not_found("webhook")?;
     Ok(Json(updated.into()))
+}
+
+/// The webhook's own rules, and that its triggers name types the site's catalog knows:
+/// every problem at once.
+async fn check(
+    state: &AppState,
+    site_id: &str,
+    settings: &WebhookSettings,
+) -> Result<(), ApiError> {
+    let mut v = settings
+        .validate(state.allow_private_targets)
+        .err()
+        .unwrap_or_default();
+    let catalog = state.store.catalog(site_id).await.or_not_found("site")?;
+    catalog.check_triggers(&settings.triggers, &mut v);
+    Ok(v.into_result()?)
 }
 
 /// A target from the API's `type` and `config`.

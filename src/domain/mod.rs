@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod call;
+pub mod catalog;
 pub mod destination;
 pub mod event;
 pub mod hook;

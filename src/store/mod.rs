@@ -13,6 +13,7 @@ mod activity;
 mod audit;
 mod cache;
 mod calls;
+mod event_types;
 mod events;
 mod forms;
 mod handoff;
@@ -37,6 +38,9 @@ pub use audit::{Actor, AuditEntry};
 pub use calls::{
     claim_size, AttemptRecord, AttemptResult, CallDetail, CallFilter, CallSummary, ClaimedCall,
     NewAttempt, Page,
+};
+pub use event_types::{
+    catalog_of, compile_schema, EventTypeRecord, RegisteredType, SiteEventTypes,
 };
 pub use events::{IdempotencyKey, PublishOutcome, Published};
 pub use forms::{Submission, SUBMISSION_PREFIX};
@@ -136,6 +140,8 @@ pub struct Store {
     event_writer: Option<tokio::sync::mpsc::Sender<events::EventWrite>>,
     /// Each site's webhooks, for matching published events without a read per event.
     webhook_cache: std::sync::Arc<cache::Cache<webhooks::SiteWebhooks>>,
+    /// Each site's registered event types, with their schemas compiled.
+    event_type_cache: std::sync::Arc<cache::Cache<SiteEventTypes>>,
     /// API tokens by the hash of their secret, for authenticating without a read per
     /// request. Only known tokens are kept (unknown ones would let anyone fill it).
     token_cache: std::sync::Arc<cache::Cache<TokenRecord>>,
@@ -231,6 +237,7 @@ impl Store {
             dialect,
             event_writer: None,
             webhook_cache: std::sync::Arc::new(cache::Cache::new(cache_ttl)),
+            event_type_cache: std::sync::Arc::new(cache::Cache::new(cache_ttl)),
             token_cache: std::sync::Arc::new(cache::Cache::new(cache_ttl)),
             handoff: std::sync::Arc::default(),
         };
