@@ -1,5 +1,6 @@
 -- Notification targets (email, Slack, GitHub, GitLab), the JWS header's name, what a
--- notification attempt sent, the commit and request a job reports on, form submissions, and the event-type catalog.
+-- notification attempt sent, the commit and request a job reports on, form submissions,
+-- the event-type catalog, and server-wide audit entries.
 ALTER TABLE webhooks ADD COLUMN target_type TEXT NOT NULL DEFAULT 'http';
 ALTER TABLE webhooks ADD COLUMN target_config TEXT;            -- JSON, secrets included
 ALTER TABLE webhooks ADD COLUMN signature_header TEXT;
@@ -32,3 +33,23 @@ CREATE TABLE event_types (
     created_at   BIGINT NOT NULL,
     PRIMARY KEY (site_id, entity_type, event_type)
 );
+
+-- The audit log also keeps server-wide entries (API tokens made and revoked), which
+-- belong to no site: site_id becomes optional. SQLite cannot drop a NOT NULL in place,
+-- so the table is rebuilt (the same statements serve PostgreSQL).
+CREATE TABLE audit_log_new (
+    id           TEXT PRIMARY KEY,
+    site_id      TEXT REFERENCES sites(id) ON DELETE CASCADE,
+    actor        TEXT NOT NULL,
+    token_id     TEXT,
+    action       TEXT NOT NULL,
+    target_type  TEXT NOT NULL,
+    target_id    TEXT NOT NULL,
+    details      TEXT NOT NULL,
+    created_at   BIGINT NOT NULL
+);
+INSERT INTO audit_log_new (id, site_id, actor, token_id, action, target_type, target_id, details, created_at)
+    SELECT id, site_id, actor, token_id, action, target_type, target_id, details, created_at FROM audit_log;
+DROP TABLE audit_log;
+ALTER TABLE audit_log_new RENAME TO audit_log;
+CREATE INDEX audit_log_by_site ON audit_log (site_id, id);

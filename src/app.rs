@@ -15,7 +15,7 @@ use crate::dispatch::{DispatchSettings, Dispatcher};
 use crate::domain::time::now_millis;
 use crate::domain::token::{self, Role};
 use crate::jobs::{JobRunner, JobSettings};
-use crate::store::{Dialect, PoolSettings, Store};
+use crate::store::{Actor, Dialect, PoolSettings, Store};
 use crate::targets::http::{HttpSettings, HttpTarget};
 use crate::targets::Targets;
 
@@ -57,7 +57,7 @@ async fn ensure_owner_token(store: &Store, admin_token: Option<&str>) -> anyhow:
         None if store.count_tokens().await? == 0 => {
             let secret = token::generate();
             store
-                .create_token("initial owner", Role::Owner, &secret)
+                .create_token("initial owner", Role::Owner, &secret, &Actor::system())
                 .await?;
             println!("hookrelay: created an owner API token. It is shown only this once; store it now:\n\n    {secret}\n");
             tracing::info!("owner token: created at this first start and printed once");

@@ -26,8 +26,24 @@ pub async fn list(
     let limit = limit_param(query.limit)?;
     let page = state
         .store
-        .list_audit(&site_id, query.cursor.as_deref(), limit)
+        .list_audit(Some(&site_id), query.cursor.as_deref(), limit)
         .await
         .or_not_found("site")?;
     Ok(Json(page))
+}
+
+/// Server-wide entries: API tokens made and revoked (owners only, as tokens are).
+pub async fn list_server(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryParams(query): QueryParams<AuditQuery>,
+) -> Result<Json<Page<AuditEntry>>, ApiError> {
+    caller.require(Role::Owner)?;
+    let limit = limit_param(query.limit)?;
+    Ok(Json(
+        state
+            .store
+            .list_audit(None, query.cursor.as_deref(), limit)
+            .await?,
+    ))
 }

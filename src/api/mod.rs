@@ -56,6 +56,7 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
     let api = Router::new()
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{token_id}", axum::routing::delete(tokens::delete))
+        .route("/audit_log", get(audit::list_server))
         .route("/sites", get(sites::list).post(sites::create))
         .route(
             "/sites/{site_id}",

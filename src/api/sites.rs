@@ -120,12 +120,12 @@ pub async fn update(
         Role::Developer
     })?;
     let current = state.store.site(&site_id).await.or_not_found("site")?;
-    let settings = patch.apply(current.settings);
+    let settings = patch.apply(current.settings.clone());
     settings.validate()?;
     Ok(Json(
         state
             .store
-            .update_site(&site_id, &settings)
+            .update_site(&site_id, &settings, &current.settings, &caller.actor())
             .await
             .or_not_found("site")?,
     ))

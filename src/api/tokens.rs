@@ -37,7 +37,12 @@ pub async fn create(
     let secret = token::generate();
     let record = state
         .store
-        .create_token(body.value.name.trim(), body.value.role, &secret)
+        .create_token(
+            body.value.name.trim(),
+            body.value.role,
+            &secret,
+            &caller.actor(),
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -66,7 +71,7 @@ pub async fn delete(
     caller.require(Role::Owner)?;
     state
         .store
-        .delete_token(&token_id)
+        .delete_token(&token_id, &caller.actor())
         .await
         .or_not_found("token")?;
     Ok(StatusCode::NO_CONTENT)

@@ -47,6 +47,49 @@ impl SiteSettings {
         }
     }
 
+    /// What an update changes, for the audit log: the settings that decide what runs on
+    /// the server, with their new values (the environment's names only: its values may be
+    /// secrets), and the name.
+    pub fn changes_from(&self, old: &SiteSettings) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::json;
+        let mut changed = serde_json::Map::new();
+        for (field, new, before) in [
+            ("name", Some(&self.name), Some(&old.name)),
+            (
+                "build_command",
+                self.build_command.as_ref(),
+                old.build_command.as_ref(),
+            ),
+            (
+                "preview_command",
+                self.preview_command.as_ref(),
+                old.preview_command.as_ref(),
+            ),
+            (
+                "sync_command",
+                self.sync_command.as_ref(),
+                old.sync_command.as_ref(),
+            ),
+            (
+                "working_dir",
+                self.working_dir.as_ref(),
+                old.working_dir.as_ref(),
+            ),
+            ("cache_dir", self.cache_dir.as_ref(), old.cache_dir.as_ref()),
+        ] {
+            if new != before {
+                changed.insert(field.into(), json!(new));
+            }
+        }
+        if self.job_timeout_s != old.job_timeout_s {
+            changed.insert("job_timeout_s".into(), json!(self.job_timeout_s));
+        }
+        if self.env != old.env {
+            changed.insert("env".into(), json!(self.env.keys().collect::<Vec<_>>()));
+        }
+        changed
+    }
+
     pub fn validate(&self) -> Result<(), Violations> {
         let mut v = Violations::default();
         v.text("name", &self.name, 200);
@@ -97,6 +140,20 @@ impl SiteSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changes_name_what_moved_and_hide_environment_values() {
+        let old = SiteSettings::named("Blog");
+        let mut new = old.clone();
+        new.build_command = Some("npm run build".into());
+        new.env.insert("API_KEY".into(), "s3cret".into());
+        let changed = new.changes_from(&old);
+        assert_eq!(changed.len(), 2);
+        assert_eq!(changed["build_command"], "npm run build");
+        assert_eq!(changed["env"], serde_json::json!(["API_KEY"]));
+        assert!(!serde_json::to_string(&changed).unwrap().contains("s3cret"));
+        assert!(old.changes_from(&old).is_empty());
+    }
 
     #[test]
     fn defaults_are_valid_and_commands_follow_the_kind() {

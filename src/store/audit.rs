@@ -14,10 +14,21 @@ pub struct Actor {
     pub name: String,
 }
 
+impl Actor {
+    /// hookrelay itself (the owner token made at the first start).
+    pub fn system() -> Actor {
+        Actor {
+            token_id: None,
+            name: "hookrelay".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {
     pub id: String,
-    pub site_id: String,
+    /// `None` for server-wide entries (API tokens).
+    pub site_id: Option<String>,
     pub actor: String,
     pub token_id: Option<String>,
     /// e.g. `webhook.created`, `build_hook.deleted`, `site.locked`.
@@ -35,7 +46,7 @@ pub(super) const AUDIT_PREFIX: &str = "aud";
 /// together.
 pub(super) async fn record(
     conn: &mut sqlx::AnyConnection,
-    site_id: &str,
+    site_id: Option<&str>,
     actor: &Actor,
     action: &str,
     target: (&str, &str),
@@ -46,7 +57,7 @@ pub(super) async fn record(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(ids::new_id(AUDIT_PREFIX))
-    .bind(site_id.to_owned())
+    .bind(site_id.map(str::to_owned))
     .bind(actor.name.clone())
     .bind(actor.token_id.clone())
     .bind(action.to_owned())
@@ -60,17 +71,24 @@ pub(super) async fn record(
 }
 
 impl Store {
+    /// A site's entries (`Some`), or the server-wide ones (`None`: API tokens), newest first.
     pub async fn list_audit(
         &self,
-        site_id: &str,
+        site_id: Option<&str>,
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Page<AuditEntry>> {
-        self.site(site_id).await?;
-        let mut sql = Sql::new(self.dialect, "SELECT id, site_id, actor, token_id, action, target_type, target_id, details, created_at \
-             FROM audit_log WHERE site_id = ",
-        );
-        sql.bind(site_id.to_owned());
+        let columns = "SELECT id, site_id, actor, token_id, action, target_type, target_id, \
+             details, created_at FROM audit_log WHERE ";
+        let mut sql = match site_id {
+            Some(site_id) => {
+                self.site(site_id).await?;
+                let mut sql = Sql::new(self.dialect, &format!("{columns}site_id = "));
+                sql.bind(site_id.to_owned());
+                sql
+            }
+            None => Sql::new(self.dialect, &format!("{columns}site_id IS NULL")),
+        };
         if let Some(cursor) = cursor {
             sql.push(" AND id < ").bind(cursor.to_owned());
         }

@@ -87,7 +87,7 @@ impl Store {
         let details = serde_json::json!({"title": title, "kind": kind.as_str()});
         audit::record(
             &mut tx,
-            site_id,
+            Some(site_id),
             actor,
             "build_hook.created",
             ("build_hook", &hook.id),
@@ -152,7 +152,7 @@ impl Store {
         let details = serde_json::json!({"title": title, "kind": kind});
         audit::record(
             &mut tx,
-            site_id,
+            Some(site_id),
             actor,
             "build_hook.deleted",
             ("build_hook", id),

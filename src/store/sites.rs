@@ -84,7 +84,15 @@ impl Store {
         from_row(&row)
     }
 
-    pub async fn update_site(&self, id: &str, s: &SiteSettings) -> Result<SiteRecord> {
+    /// Saves new settings; what changed is audited in the same transaction.
+    pub async fn update_site(
+        &self,
+        id: &str,
+        s: &SiteSettings,
+        previous: &SiteSettings,
+        actor: &Actor,
+    ) -> Result<SiteRecord> {
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE sites SET name = $1, build_command = $2, preview_command = $3, sync_command = $4, \
                working_dir = $5, cache_dir = $6, job_timeout_s = $7, job_env = $8, updated_at = $9 \
@@ -100,9 +108,23 @@ impl Store {
         .bind(json_text(&s.env))
         .bind(now_millis())
         .bind(id.to_owned())
-        .fetch_optional(&self.write)
+        .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound)?;
+        let changed = s.changes_from(previous);
+        if !changed.is_empty() {
+            let details = serde_json::Value::Object(changed);
+            audit::record(
+                &mut tx,
+                Some(id),
+                actor,
+                "site.updated",
+                ("site", id),
+                details,
+            )
+            .await?;
+        }
+        tx.commit().await?;
         from_row(&row)
     }
 
@@ -128,7 +150,7 @@ impl Store {
             };
             audit::record(
                 &mut tx,
-                id,
+                Some(id),
                 actor,
                 action,
                 ("site", id),

@@ -2,6 +2,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::audit::{self, Actor};
 use super::{corrupt, Result, Store, StoreError};
 use crate::domain::ids;
 use crate::domain::time::{now_millis, rfc3339, UnixMillis};
@@ -27,8 +28,16 @@ pub(super) fn from_row(row: &AnyRow) -> Result<TokenRecord> {
 }
 
 impl Store {
-    /// Stores the hash of `secret` under a new token record.
-    pub async fn create_token(&self, name: &str, role: Role, secret: &str) -> Result<TokenRecord> {
+    /// Stores the hash of `secret` under a new token record; `actor` (who made it) is
+    /// audited in the same transaction.
+    pub async fn create_token(
+        &self,
+        name: &str,
+        role: Role,
+        secret: &str,
+        actor: &Actor,
+    ) -> Result<TokenRecord> {
+        let mut tx = self.begin_write().await?;
         let record = TokenRecord {
             id: ids::new_id(ids::TOKEN),
             name: name.to_owned(),
@@ -43,8 +52,19 @@ impl Store {
         .bind(role.as_str())
         .bind(token::hash(secret))
         .bind(record.created_at)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
+        let details = serde_json::json!({"name": name, "role": role.as_str()});
+        audit::record(
+            &mut tx,
+            None,
+            actor,
+            "token.created",
+            ("api_token", &record.id),
+            details,
+        )
+        .await?;
+        tx.commit().await?;
         Ok(record)
     }
 
@@ -93,16 +113,29 @@ impl Store {
             .try_get("n")?)
     }
 
-    pub async fn delete_token(&self, id: &str) -> Result<()> {
-        let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1")
+    /// Revokes a token (its dashboard sessions go with it); audited with `actor`.
+    pub async fn delete_token(&self, id: &str, actor: &Actor) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let gone = sqlx::query("DELETE FROM api_tokens WHERE id = $1 RETURNING name, role")
             .bind(id.to_owned())
-            .execute(&self.write)
-            .await?;
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let name: String = gone.try_get("name")?;
+        let role: String = gone.try_get("role")?;
+        let details = serde_json::json!({"name": name, "role": role});
+        audit::record(
+            &mut tx,
+            None,
+            actor,
+            "token.revoked",
+            ("api_token", id),
+            details,
+        )
+        .await?;
+        tx.commit().await?;
         // Keyed by hash, not id: forget them all (revocations are rare).
         self.token_cache.forget_all();
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
         Ok(())
     }
 }

@@ -152,7 +152,7 @@ impl Store {
         let details = serde_json::json!({"name": settings.name, "url": settings.url});
         audit::record(
             &mut tx,
-            site_id,
+            Some(site_id),
             actor,
             "webhook.created",
             ("webhook", &id),
@@ -239,7 +239,7 @@ impl Store {
         let details = serde_json::json!({"name": row.try_get::<String, _>("name")?, "url": row.try_get::<String, _>("url")?});
         audit::record(
             &mut tx,
-            site_id,
+            Some(site_id),
             actor,
             "webhook.deleted",
             ("webhook", id),
