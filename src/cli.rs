@@ -8,6 +8,8 @@ use crate::config::{DatabaseArgs, ServeArgs};
 #[command(
     name = "hookrelay",
     version,
+    // A setting given twice (by the configuration file, then typed) keeps the last.
+    args_override_self = true,
     about = "Self-hosted webhooks: durable, signed outgoing webhooks and incoming build hooks"
 )]
 pub struct Cli {
@@ -35,6 +37,38 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// Tell whether a received delivery is genuine (for receivers). Exit 0 if it is, 1 if not.
     Verify(VerifyArgs),
+    /// The configuration: `hookrelay config check [--config FILE] [flags]`.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Read the settings as `serve` would (flags, environment, file), check them, print
+    /// the result with secrets hidden, and exit 0, or 1 with what is wrong.
+    Check(Box<ServeArgs>),
+}
+
+impl Cli {
+    /// Parses the process's arguments, a `--config` file's settings included.
+    pub fn from_env() -> anyhow::Result<Cli> {
+        use clap::{CommandFactory, FromArgMatches};
+        let command = Cli::command();
+        let known = command
+            .find_subcommand("serve")
+            .map(|serve| {
+                serve
+                    .get_arguments()
+                    .filter_map(|a| a.get_long().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let args = crate::config::file::expand(std::env::args_os().collect(), &known)?;
+        let matches = command
+            .try_get_matches_from(args)
+            .unwrap_or_else(|e| e.exit());
+        Ok(Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit()))
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,6 +111,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Verify(args) => verify(&args),
         Command::Bench(args) => crate::bench::run(args).await,
+        Command::Config(ConfigCommand::Check(args)) => {
+            args.check()?;
+            println!("{}", args.describe());
+            println!("hookrelay: the configuration is valid");
+            Ok(())
+        }
         Command::Migrate(args) => {
             let store = crate::app::open_store(&args).await?;
             store.close().await;

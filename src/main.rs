@@ -1,11 +1,16 @@
 use std::io::IsTerminal;
 
-use clap::Parser;
 use hookrelay::cli::LogFormat;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
-    let cli = hookrelay::cli::Cli::parse();
+    let cli = match hookrelay::cli::Cli::from_env() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("hookrelay: error: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let logs = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("HOOKRELAY_LOG").unwrap_or_else(|_| EnvFilter::new("info")),

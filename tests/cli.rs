@@ -162,3 +162,45 @@ fn logs_can_be_json_and_carry_no_colour_codes_into_files() {
     ]);
     assert!(!text.contains('\u{1b}'), "no ANSI escapes: {text}");
 }
+
+/// `--config FILE`: the file sets what neither a flag nor an environment variable sets, and
+/// `config check` shows the outcome (secrets hidden) or says what is wrong.
+#[test]
+fn a_config_file_ranks_below_flags_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hookrelay.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:9999\"\nretry_schedule = \"1s,1m\"\nmax-jobs = 3\n\
+         database-url = \"postgres://u:topsecret@db:5432/h\"\n",
+    )
+    .unwrap();
+    let config = format!("--config={}", file.display());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args(["config", "check", &config, "--listen=127.0.0.1:7777"])
+        .env("HOOKRELAY_RETRY_SCHEDULE", "9s")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("listen = 127.0.0.1:7777"),
+        "the flag wins: {text}"
+    );
+    assert!(
+        text.contains("retry-schedule = 9s"),
+        "then the environment: {text}"
+    );
+    assert!(text.contains("max-jobs = 3"), "then the file: {text}");
+    assert!(text.contains("lease = 2m"), "then the default: {text}");
+    assert!(!text.contains("topsecret"), "{text}");
+
+    std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+    let (ok, out) = hookrelay(&["config", "check", &config]);
+    assert!(!ok);
+    assert!(out.contains("unknown setting `lisen`"), "{out}");
+    std::fs::write(&file, "max-jobs = 0\n").unwrap();
+    let (ok, out) = hookrelay(&["config", "check", &config]);
+    assert!(!ok);
+    assert!(out.contains("--max-jobs must be at least 1"), "{out}");
+}

@@ -8,6 +8,18 @@ pub struct RetrySchedule {
     delays: Vec<Duration>,
 }
 
+/// As it is written on the command line: `5s,5m,30m`.
+impl std::fmt::Display for RetrySchedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let steps: Vec<String> = self
+            .delays
+            .iter()
+            .map(|d| humantime::format_duration(*d).to_string())
+            .collect();
+        f.write_str(&steps.join(","))
+    }
+}
+
 /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: eight attempts over about 27.5 hours.
 pub const DEFAULT_SCHEDULE: &str = "5s,5m,30m,2h,5h,10h,10h";
 

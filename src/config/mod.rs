@@ -1,4 +1,7 @@
-//! Server configuration: flags, with `HOOKRELAY_*` environment variables as fallback.
+//! Server configuration: flags, then `HOOKRELAY_*` environment variables, then a TOML
+//! file (`--config`, see `file.rs`), then defaults.
+
+pub mod file;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,6 +55,11 @@ impl NodeRole {
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
+    /// A TOML file of settings, by their long names (`listen = "0.0.0.0:8080"`); flags
+    /// and environment variables override it.
+    #[arg(long, env = "HOOKRELAY_CONFIG")]
+    pub config: Option<PathBuf>,
+
     /// Address the HTTP API listens on.
     #[arg(long, env = "HOOKRELAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -194,6 +202,59 @@ impl ServeArgs {
             }
         }
         Ok(())
+    }
+}
+
+impl ServeArgs {
+    /// The effective settings as TOML-like lines, secrets hidden (for `config check`).
+    pub fn describe(&self) -> String {
+        let d = |d: Duration| humantime::format_duration(d).to_string();
+        let database = match &self.database.database_url {
+            Some(url) => match url::Url::parse(url) {
+                Ok(mut parsed) => {
+                    if parsed.password().is_some() {
+                        let _ = parsed.set_password(Some("********"));
+                    }
+                    parsed.to_string()
+                }
+                Err(_) => "(unparsable URL)".into(),
+            },
+            None => format!("sqlite in {}", self.database.data_dir.display()),
+        };
+        [
+            format!("listen = {}", self.listen),
+            format!("role = {:?}", self.role).to_lowercase(),
+            format!("database = {database}"),
+            format!("db-pool-size = {}", self.database.db_pool_size),
+            format!(
+                "admin-token = {}",
+                if self.admin_token.is_some() {
+                    "(set, hidden)"
+                } else {
+                    "(none)"
+                }
+            ),
+            format!("retry-schedule = {}", self.retry_schedule),
+            format!("lease = {}", d(self.lease)),
+            format!("poll-interval = {}", d(self.poll_interval)),
+            format!("claim-batch = {}", self.claim_batch),
+            format!("max-in-flight = {}", self.max_in_flight),
+            format!("worker-threads = {}", self.worker_threads()),
+            format!("api-threads = {}", self.api_threads()),
+            format!("shutdown-grace = {}", d(self.shutdown_grace)),
+            format!("allow-private-targets = {}", self.allow_private_targets),
+            format!(
+                "public-url = {}",
+                self.public_url.as_deref().unwrap_or("(the listen address)")
+            ),
+            format!("max-jobs = {}", self.max_jobs),
+            format!("job-heartbeat = {}", d(self.job_heartbeat)),
+            format!("job-orphan-after = {}", d(self.job_orphan_after)),
+            format!("max-body-bytes = {}", self.max_body_bytes),
+            format!("max-requests-in-flight = {}", self.max_requests_in_flight),
+            format!("response-body-limit = {}", self.response_body_limit),
+        ]
+        .join("\n")
     }
 }
 
