@@ -40,6 +40,8 @@ pub enum Command {
     /// The configuration: `hookrelay config check [--config FILE] [flags]`.
     #[command(subcommand)]
     Config(ConfigCommand),
+    #[command(flatten)]
+    Client(crate::client::ClientCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,6 +119,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("hookrelay: the configuration is valid");
             Ok(())
         }
+        Command::Client(command) => Ok(crate::client::run(command).await?),
         Command::Migrate(args) => {
             let store = crate::app::open_store(&args).await?;
             store.close().await;

@@ -37,7 +37,11 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hookrelay: error: {e:#}");
-            std::process::ExitCode::FAILURE
+            // A client command's failure says which kind it was.
+            match e.downcast_ref::<hookrelay::client::Failure>() {
+                Some(failure) => std::process::ExitCode::from(failure.code),
+                None => std::process::ExitCode::FAILURE,
+            }
         }
     }
 }

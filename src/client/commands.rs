@@ -1,0 +1,558 @@
+//! Each client command: the API request it makes and what it prints.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::api::{Api, Failure};
+use super::output::{details, table};
+use super::*;
+use crate::domain::time::{now_millis, to_rfc3339};
+
+/// Bad input on the command line itself (clap's own code for usage errors).
+const EXIT_USAGE: u8 = 2;
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        code: EXIT_USAGE,
+        message: message.into(),
+    }
+}
+
+fn parse_json(what: &str, text: &str) -> Result<Value, Failure> {
+    let text = if text == "-" {
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| usage(format!("reading {what} from standard input: {e}")))?
+    } else {
+        text.to_owned()
+    };
+    serde_json::from_str(&text).map_err(|e| usage(format!("{what} is not JSON: {e}")))
+}
+
+/// `item:publish,unpublish` as a trigger.
+fn trigger(text: &str) -> Result<Value, Failure> {
+    let (entity, events) = text.split_once(':').ok_or_else(|| {
+        usage(format!(
+            "--trigger {text:?}: write entity_type:event,event (e.g. item:publish)"
+        ))
+    })?;
+    let events: Vec<&str> = events
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    Ok(json!({"entity_type": entity.trim(), "event_types": events}))
+}
+
+/// `1h` ago as RFC 3339, or an RFC 3339 time as given.
+fn since(text: &str) -> Result<String, Failure> {
+    if crate::domain::time::parse_rfc3339(text).is_some() {
+        return Ok(text.to_owned());
+    }
+    let back = humantime::parse_duration(text).map_err(|_| {
+        usage(format!(
+            "--since {text:?}: give a duration such as 1h or an RFC 3339 time"
+        ))
+    })?;
+    Ok(to_rfc3339(now_millis() - back.as_millis() as i64))
+}
+
+struct Out {
+    json: bool,
+}
+
+impl Out {
+    fn show(&self, value: &Value, human: impl FnOnce(&Value) -> String) {
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(value).unwrap_or_default()
+            );
+        } else {
+            let text = human(value);
+            if !text.is_empty() {
+                println!("{text}");
+            }
+        }
+    }
+
+    fn list(&self, page: &Value, columns: &[(&str, &str)]) {
+        self.show(page, |p| {
+            let items = p["data"].as_array().cloned().unwrap_or_default();
+            if items.is_empty() {
+                "(none)".to_owned()
+            } else {
+                table(&items, columns)
+            }
+        });
+    }
+}
+
+const WEBHOOK_COLUMNS: &[(&str, &str)] = &[
+    ("ID", "id"),
+    ("NAME", "name"),
+    ("TYPE", "type"),
+    ("URL", "url"),
+    ("ENABLED", "enabled"),
+];
+const CALL_COLUMNS: &[(&str, &str)] = &[
+    ("ID", "id"),
+    ("CREATED", "created_at"),
+    ("STATUS", "status"),
+    ("EVENT", "event_type"),
+    ("WEBHOOK", "webhook_id"),
+    ("ATTEMPTS", "attempt_count"),
+    ("LAST", "last_status_code"),
+    ("ERROR", "last_error"),
+];
+const JOB_COLUMNS: &[(&str, &str)] = &[
+    ("ID", "id"),
+    ("KIND", "kind"),
+    ("STATUS", "status"),
+    ("TRIGGERED BY", "triggered_by"),
+    ("CREATED", "created_at"),
+];
+
+pub async fn run(command: ClientCommand) -> Result<(), Failure> {
+    match command {
+        ClientCommand::Sites { conn, action } => sites(&conn, action).await,
+        ClientCommand::Webhooks { conn, action } => webhooks(&conn, action).await,
+        ClientCommand::Events { conn, action } => events(&conn, action).await,
+        ClientCommand::Calls { conn, action } => calls(&conn, action).await,
+        ClientCommand::Hooks { conn, action } => hooks(&conn, action).await,
+        ClientCommand::Jobs { conn, action } => jobs(&conn, action).await,
+        ClientCommand::Tokens { conn, action } => tokens(&conn, action).await,
+        ClientCommand::Audit { conn, site } => {
+            let (api, out) = open(&conn);
+            let path = match &site {
+                Some(site) => format!("/sites/{site}/audit_log"),
+                None => "/audit_log".to_owned(),
+            };
+            out.list(
+                &api.get(&path).await?,
+                &[
+                    ("WHEN", "created_at"),
+                    ("WHO", "actor"),
+                    ("ACTION", "action"),
+                    ("TARGET", "target_id"),
+                ],
+            );
+            Ok(())
+        }
+    }
+}
+
+fn open(conn: &Connection) -> (Api, Out) {
+    (
+        Api::new(&conn.server, conn.token.clone()),
+        Out { json: conn.json },
+    )
+}
+
+async fn sites(conn: &Connection, action: SitesAction) -> Result<(), Failure> {
+    let (api, out) = open(conn);
+    let site_fields: &[(&str, &str)] = &[
+        ("Id", "id"),
+        ("Name", "name"),
+        ("Locked", "locked"),
+        ("Build", "build_command"),
+        ("Created", "created_at"),
+    ];
+    match action {
+        SitesAction::List => out.list(
+            &api.get("/sites").await?,
+            &[("ID", "id"), ("NAME", "name"), ("LOCKED", "locked")],
+        ),
+        SitesAction::Create { name } => out
+            .show(&api.post("/sites", &json!({"name": name})).await?, |s| {
+                details(s, site_fields)
+            }),
+        SitesAction::Show { site } => out.show(&api.get(&format!("/sites/{site}")).await?, |s| {
+            details(s, site_fields)
+        }),
+        SitesAction::Lock { site } => out.show(
+            &api.post(&format!("/sites/{site}/lock"), &json!({})).await?,
+            |_| "locked".into(),
+        ),
+        SitesAction::Unlock { site } => out.show(
+            &api.post(&format!("/sites/{site}/unlock"), &json!({}))
+                .await?,
+            |_| "unlocked".into(),
+        ),
+    }
+    Ok(())
+}
+
+async fn webhooks(conn: &Connection, action: WebhooksAction) -> Result<(), Failure> {
+    let (api, out) = open(conn);
+    let fields: &[(&str, &str)] = &[
+        ("Id", "id"),
+        ("Name", "name"),
+        ("Type", "type"),
+        ("URL", "url"),
+        ("Enabled", "enabled"),
+        ("Created", "created_at"),
+    ];
+    match action {
+        WebhooksAction::List(s) => out.list(
+            &api.get(&format!("/sites/{}/webhooks", s.site)).await?,
+            WEBHOOK_COLUMNS,
+        ),
+        WebhooksAction::Show { site, id } => out.show(
+            &api.get(&format!("/sites/{}/webhooks/{id}", site.site))
+                .await?,
+            |w| details(w, fields),
+        ),
+        WebhooksAction::Create {
+            site,
+            name,
+            url,
+            triggers,
+            headers,
+            kind,
+            config,
+        } => {
+            let mut body = json!({
+                "name": name,
+                "triggers": triggers.iter().map(|t| trigger(t)).collect::<Result<Vec<_>, _>>()?,
+            });
+            if let Some(url) = url {
+                body["url"] = json!(url);
+            }
+            if !headers.is_empty() {
+                let mut map = serde_json::Map::new();
+                for h in &headers {
+                    let (k, v) = h
+                        .split_once(':')
+                        .ok_or_else(|| usage(format!("--header {h:?}: write Name: value")))?;
+                    map.insert(k.trim().to_owned(), json!(v.trim()));
+                }
+                body["headers"] = Value::Object(map);
+            }
+            if let Some(kind) = kind {
+                body["type"] = json!(kind);
+            }
+            if let Some(config) = config {
+                body["config"] = parse_json("--config", &config)?;
+            }
+            let made = api
+                .post(&format!("/sites/{}/webhooks", site.site), &body)
+                .await?;
+            out.show(&made, |w| {
+                format!(
+                    "{}\nsecret    {}",
+                    details(w, fields),
+                    super::output::cell(w, "secret")
+                )
+            });
+        }
+        WebhooksAction::Update {
+            site,
+            id,
+            name,
+            url,
+            enabled,
+            set,
+        } => {
+            let mut body = match set {
+                Some(text) => parse_json("--set", &text)?,
+                None => json!({}),
+            };
+            for (field, value) in [
+                ("name", name.map(Value::from)),
+                ("url", url.map(Value::from)),
+                ("enabled", enabled.map(Value::from)),
+            ] {
+                if let Some(value) = value {
+                    body[field] = value;
+                }
+            }
+            let done = api
+                .patch(&format!("/sites/{}/webhooks/{id}", site.site), &body)
+                .await?;
+            out.show(&done, |w| details(w, fields));
+        }
+        WebhooksAction::Delete { site, id } => {
+            api.delete(&format!("/sites/{}/webhooks/{id}", site.site))
+                .await?;
+            out.show(&json!({"deleted": id}), |_| format!("deleted {id}"));
+        }
+        WebhooksAction::RotateSecret { site, id } => {
+            let rotated = api
+                .post(
+                    &format!("/sites/{}/webhooks/{id}/rotate_secret", site.site),
+                    &json!({}),
+                )
+                .await?;
+            out.show(&rotated, |r| {
+                details(
+                    r,
+                    &[
+                        ("secret", "secret"),
+                        ("old one signs until", "previous_secret_expires_at"),
+                    ],
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn events(conn: &Connection, action: EventsAction) -> Result<(), Failure> {
+    let (api, out) = open(conn);
+    let EventsAction::Publish {
+        site,
+        entity_type,
+        event_type,
+        entity,
+        environment,
+    } = action;
+    let mut body = json!({"entity_type": entity_type, "event_type": event_type, "entity": parse_json("--entity", &entity)?});
+    if let Some(environment) = environment {
+        body["environment"] = json!(environment);
+    }
+    let published = api
+        .post(&format!("/sites/{}/events", site.site), &body)
+        .await?;
+    out.show(&published, |p| {
+        let mut text = details(p, &[("event", "id"), ("calls", "webhook_call_ids")]);
+        if let Some(warning) = p.get("warning").and_then(Value::as_str) {
+            text.push_str(&format!("\nwarning: {warning}"));
+        }
+        text
+    });
+    Ok(())
+}
+
+async fn calls(conn: &Connection, action: CallsAction) -> Result<(), Failure> {
+    let (api, out) = open(conn);
+    match action {
+        CallsAction::List {
+            site,
+            status,
+            webhook,
+            event_type,
+            since: from,
+            limit,
+        } => {
+            let mut query = vec![("limit", limit.to_string())];
+            for (key, value) in [
+                ("status", status),
+                ("webhook_id", webhook),
+                ("event_type", event_type),
+            ] {
+                if let Some(value) = value {
+                    query.push((key, value));
+                }
+            }
+            if let Some(from) = from {
+                query.push(("since", since(&from)?));
+            }
+            let query = serde_urlencoded::to_string(&query).unwrap_or_default();
+            out.list(
+                &api.get(&format!("/sites/{}/webhook_calls?{query}", site.site))
+                    .await?,
+                CALL_COLUMNS,
+            );
+        }
+        CallsAction::Show { site, id } => {
+            let call = api
+                .get(&format!("/sites/{}/webhook_calls/{id}", site.site))
+                .await?;
+            out.show(&call, |c| {
+                let mut text = details(
+                    c,
+                    &[
+                        ("Id", "id"),
+                        ("Status", "status"),
+                        ("Event", "event_type"),
+                        ("Webhook", "webhook_id"),
+                        ("Attempts", "attempt_count"),
+                        ("Next attempt", "next_attempt_at"),
+                        ("URL", "request.url"),
+                    ],
+                );
+                let attempts = c["attempts"].as_array().cloned().unwrap_or_default();
+                if !attempts.is_empty() {
+                    text.push_str("\n\n");
+                    text.push_str(&table(
+                        &attempts,
+                        &[
+                            ("STARTED", "started_at"),
+                            ("STATUS", "response_status"),
+                            ("MS", "duration_ms"),
+                            ("ERROR", "error"),
+                        ],
+                    ));
+                }
+                text
+            });
+        }
+        CallsAction::Resend { site, id } => {
+            let call = api
+                .post(
+                    &format!("/sites/{}/webhook_calls/{id}/resend", site.site),
+                    &json!({}),
+                )
+                .await?;
+            out.show(&call, |_| format!("queued a new attempt of {id}"));
+        }
+    }
+    Ok(())
+}
+
+async fn hooks(conn: &Connection, action: HooksAction) -> Result<(), Failure> {
+    let (api, out) = open(conn);
+    match action {
+        HooksAction::List(s) => out.list(
+            &api.get(&format!("/sites/{}/build_hooks", s.site)).await?,
+            &[
+                ("ID", "id"),
+                ("TITLE", "title"),
+                ("KIND", "kind"),
+                ("URL", "url"),
+            ],
+        ),
+        HooksAction::Create { site, title, kind } => {
+            let made = api
+                .post(
+                    &format!("/sites/{}/build_hooks", site.site),
+                    &json!({"title": title, "kind": kind}),
+                )
+                .await?;
+            out.show(&made, |h| {
+                details(
+                    h,
+                    &[
+                        ("Id", "id"),
+                        ("Title", "title"),
+                        ("Kind", "kind"),
+                        ("URL", "url"),
+                    ],
+                )
+            });
+        }
+        HooksAction::Delete { site, id } => {
+            api.delete(&format!("/sites/{}/build_hooks/{id}", site.site))
+                .await?;
+            out.show(&json!({"deleted": id}), |_| format!("deleted {id}"));
+        }
+    }
+    Ok(())
+}
+
+fn finished(job: &Value) -> bool {
+    !matches!(job["status"].as_str(), Some("queued" | "running"))
+}
+
+async fn jobs(conn: &Connection, action: JobsAction) -> Result<(), Failure> {
+    let (api, out) = open(conn);
+    match action {
+        JobsAction::List(s) => out.list(
+            &api.get(&format!("/sites/{}/jobs", s.site)).await?,
+            JOB_COLUMNS,
+        ),
+        JobsAction::Show { site, id } => {
+            let job = api.get(&format!("/sites/{}/jobs/{id}", site.site)).await?;
+            out.show(&job, |j| {
+                details(
+                    j,
+                    &[
+                        ("Id", "id"),
+                        ("Kind", "kind"),
+                        ("Status", "status"),
+                        ("Trigger", "triggered_by"),
+                        ("Data source", "data_source"),
+                        ("Commit", "commit_ref"),
+                        ("Exit code", "exit_code"),
+                        ("Reason", "reason"),
+                        ("Started", "started_at"),
+                        ("Finished", "finished_at"),
+                    ],
+                )
+            });
+        }
+        JobsAction::Logs { site, id, follow } => {
+            let path = format!("/sites/{}/jobs/{id}", site.site);
+            let mut printed = String::new();
+            loop {
+                let job = api.get(&path).await?;
+                let log = job["log"].as_str().unwrap_or_default();
+                // The kept tail may move on; then print it whole again.
+                let new = log.strip_prefix(printed.as_str()).unwrap_or(log);
+                print!("{new}");
+                printed = log.to_owned();
+                if !follow || finished(&job) {
+                    if follow && !conn.json {
+                        eprintln!("[job {}]", job["status"].as_str().unwrap_or_default());
+                    }
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        JobsAction::Cancel { site, id } => {
+            let job = api
+                .post(
+                    &format!("/sites/{}/jobs/{id}/cancel", site.site),
+                    &json!({}),
+                )
+                .await?;
+            out.show(&job, |j| {
+                format!("{} is {}", id, super::output::cell(j, "status"))
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn tokens(conn: &Connection, action: TokensAction) -> Result<(), Failure> {
+    let (api, out) = open(conn);
+    match action {
+        TokensAction::List => out.list(
+            &api.get("/tokens").await?,
+            &[
+                ("ID", "id"),
+                ("NAME", "name"),
+                ("ROLE", "role"),
+                ("CREATED", "created_at"),
+            ],
+        ),
+        TokensAction::Create { name, role } => {
+            let made = api
+                .post("/tokens", &json!({"name": name, "role": role}))
+                .await?;
+            out.show(&made, |t| {
+                format!(
+                    "{}\n(shown once: store it now)",
+                    super::output::cell(t, "token")
+                )
+            });
+        }
+        TokensAction::Revoke { id } => {
+            api.delete(&format!("/tokens/{id}")).await?;
+            out.show(&json!({"revoked": id}), |_| format!("revoked {id}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn triggers_and_times_read_as_written() {
+        assert_eq!(
+            trigger("item:publish, unpublish").unwrap(),
+            json!({"entity_type": "item", "event_types": ["publish", "unpublish"]})
+        );
+        assert_eq!(trigger("nonsense").unwrap_err().code, EXIT_USAGE);
+        assert_eq!(
+            since("2026-12-03T10:00:00Z").unwrap(),
+            "2026-12-03T10:00:00Z"
+        );
+        assert!(crate::domain::time::parse_rfc3339(&since("1h").unwrap()).is_some());
+        assert!(since("soon").is_err());
+    }
+}

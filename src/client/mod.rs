@@ -1,0 +1,280 @@
+//! The command-line client: everything the API does, from a terminal or a script.
+//! `hookrelay sites list`, `hookrelay calls list --site S --status failed --since 1h`, …
+//! Tables for people, `--json` for scripts; the exit code tells what kind of failure it
+//! was (see `api.rs`).
+
+mod api;
+mod commands;
+mod output;
+
+use clap::{Args, Subcommand};
+
+pub use api::{Failure, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNAVAILABLE};
+pub use commands::run;
+
+/// Where the server is and who is asking; on every client command.
+#[derive(Debug, Clone, Args)]
+pub struct Connection {
+    /// The server's address.
+    #[arg(
+        long,
+        global = true,
+        env = "HOOKRELAY_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub server: String,
+    /// An API token.
+    #[arg(long, global = true, env = "HOOKRELAY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The site a command is about.
+#[derive(Debug, Clone, Args)]
+pub struct SiteArg {
+    #[arg(long, env = "HOOKRELAY_SITE")]
+    pub site: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Sites: list, create, show, lock, unlock.
+    Sites {
+        #[command(flatten)]
+        conn: Connection,
+        #[command(subcommand)]
+        action: SitesAction,
+    },
+    /// Webhooks of a site.
+    Webhooks {
+        #[command(flatten)]
+        conn: Connection,
+        #[command(subcommand)]
+        action: WebhooksAction,
+    },
+    /// Publish events.
+    Events {
+        #[command(flatten)]
+        conn: Connection,
+        #[command(subcommand)]
+        action: EventsAction,
+    },
+    /// The activity log: calls, and resending them.
+    Calls {
+        #[command(flatten)]
+        conn: Connection,
+        #[command(subcommand)]
+        action: CallsAction,
+    },
+    /// Build hooks of a site.
+    Hooks {
+        #[command(flatten)]
+        conn: Connection,
+        #[command(subcommand)]
+        action: HooksAction,
+    },
+    /// Jobs: list, show, follow a log, cancel.
+    Jobs {
+        #[command(flatten)]
+        conn: Connection,
+        #[command(subcommand)]
+        action: JobsAction,
+    },
+    /// API tokens (owners).
+    Tokens {
+        #[command(flatten)]
+        conn: Connection,
+        #[command(subcommand)]
+        action: TokensAction,
+    },
+    /// The audit log: of a site with --site, else the server-wide one (tokens).
+    Audit {
+        #[command(flatten)]
+        conn: Connection,
+        #[arg(long, env = "HOOKRELAY_SITE")]
+        site: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SitesAction {
+    List,
+    Create {
+        name: String,
+    },
+    Show {
+        site: String,
+    },
+    /// Hold jobs: triggers queue but nothing starts.
+    Lock {
+        site: String,
+    },
+    Unlock {
+        site: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksAction {
+    List(SiteArg),
+    Show {
+        #[command(flatten)]
+        site: SiteArg,
+        id: String,
+    },
+    /// A webhook: `--url` for http, or `--type` and `--config` for a notification.
+    Create {
+        #[command(flatten)]
+        site: SiteArg,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        url: Option<String>,
+        /// `entity_type:event,event` (repeatable), e.g. `item:publish,unpublish` or `deploy:*`.
+        #[arg(long = "trigger", required = true)]
+        triggers: Vec<String>,
+        /// `Name: value` (repeatable).
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        /// email, slack, github_commit_status, … (default http).
+        #[arg(long = "type")]
+        kind: Option<String>,
+        /// The notification target's settings, as JSON.
+        #[arg(long)]
+        config: Option<String>,
+    },
+    /// Change fields: any of the API's, as a JSON object.
+    Update {
+        #[command(flatten)]
+        site: SiteArg,
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        enabled: Option<bool>,
+        /// Other fields as JSON, e.g. `{"timeout_ms": 2000}`.
+        #[arg(long)]
+        set: Option<String>,
+    },
+    Delete {
+        #[command(flatten)]
+        site: SiteArg,
+        id: String,
+    },
+    /// A new signing secret; the old one keeps signing for 24 hours.
+    RotateSecret {
+        #[command(flatten)]
+        site: SiteArg,
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsAction {
+    /// Publish an event: `--entity-type item --event-type publish --entity '{"id":"1"}'`.
+    Publish {
+        #[command(flatten)]
+        site: SiteArg,
+        #[arg(long)]
+        entity_type: String,
+        #[arg(long)]
+        event_type: String,
+        /// The entity as JSON; `-` reads it from standard input.
+        #[arg(long, default_value = "{}")]
+        entity: String,
+        #[arg(long)]
+        environment: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CallsAction {
+    List {
+        #[command(flatten)]
+        site: SiteArg,
+        /// pending, success or failed.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        webhook: Option<String>,
+        #[arg(long)]
+        event_type: Option<String>,
+        /// How far back: `1h`, `30m`, `2d`, or an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    Show {
+        #[command(flatten)]
+        site: SiteArg,
+        id: String,
+    },
+    Resend {
+        #[command(flatten)]
+        site: SiteArg,
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HooksAction {
+    List(SiteArg),
+    Create {
+        #[command(flatten)]
+        site: SiteArg,
+        #[arg(long)]
+        title: String,
+        /// build, preview or sync.
+        #[arg(long, default_value = "build")]
+        kind: String,
+    },
+    Delete {
+        #[command(flatten)]
+        site: SiteArg,
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsAction {
+    List(SiteArg),
+    Show {
+        #[command(flatten)]
+        site: SiteArg,
+        id: String,
+    },
+    /// Print a job's log; with --follow, keep printing until the job ends.
+    Logs {
+        #[command(flatten)]
+        site: SiteArg,
+        id: String,
+        #[arg(long, short)]
+        follow: bool,
+    },
+    Cancel {
+        #[command(flatten)]
+        site: SiteArg,
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensAction {
+    List,
+    /// Shown once: store it.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// owner, developer or viewer.
+        #[arg(long, default_value = "developer")]
+        role: String,
+    },
+    Revoke {
+        id: String,
+    },
+}
