@@ -4,11 +4,11 @@
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::api::{join, segment, ApiRequest};
-use super::comments::{self, CommentApi};
-use super::notice::{entity_text, notice, shorten, DeployState};
+use super::api::{join, segment};
+use super::comments::CommentApi;
+use super::forge;
+use super::notice::DeployState;
 use super::{keep_secret, mask_secret, Context, Notifier, Outcome};
 use crate::domain::destination::check_url;
 use crate::domain::validation::Violations;
@@ -125,33 +125,10 @@ impl Notifier for CommitStatusConfig {
     }
 
     async fn deliver(&self, ctx: &Context<'_>) -> Outcome {
-        let event = match ctx.event() {
-            Ok(event) => event,
-            Err(e) => return ctx.not_sent("github", e),
+        let (n, deploy, sha) = match forge::deploy_and_commit(ctx) {
+            Ok(found) => found,
+            Err(reason) => return ctx.not_sent("github", reason),
         };
-        let n = notice(&event);
-        let Some(deploy) = n.deploy else {
-            return ctx.not_sent(
-                "github",
-                "a commit status reports deploys: subscribe this webhook to deploy_started, \
-                 deploy_succeeded, deploy_failed or deploy_cancelled",
-            );
-        };
-        let Some(sha) = entity_text(&event, "commit_ref") else {
-            return ctx.not_sent(
-                "github",
-                "the event has no entity.commit_ref (the commit's SHA); trigger the build \
-                 with an x-commit-ref header, or publish the event with one",
-            );
-        };
-        let mut body = json!({
-            "state": state(deploy),
-            "description": shorten(&n.title, 140),
-            "context": self.context,
-        });
-        if let Some(link) = &n.link {
-            body["target_url"] = json!(link);
-        }
         let url = join(
             &self.api_url,
             &format!(
@@ -161,12 +138,8 @@ impl Notifier for CommitStatusConfig {
                 segment(&sha)
             ),
         );
-        let mut request = ApiRequest::new(Method::POST, url, Some(body));
-        for (name, value) in headers(&self.token) {
-            request = request.header(name, value);
-        }
-        let answer = request.send(ctx).await;
-        request.outcome(ctx, answer)
+        let body = forge::status_body(&n, state(deploy), ("context", &self.context), 140);
+        forge::post(ctx, url, body, headers(&self.token)).await
     }
 }
 
@@ -194,16 +167,15 @@ impl Notifier for PrCommentConfig {
     }
 
     async fn deliver(&self, ctx: &Context<'_>) -> Outcome {
-        let event = match ctx.event() {
-            Ok(event) => event,
-            Err(e) => return ctx.not_sent("github", e),
-        };
-        let Some(number) = entity_text(&event, "pull_request") else {
-            return ctx.not_sent(
-                "github",
-                "the event has no entity.pull_request (the pull request's number); trigger \
-                 the build with an x-pull-request header, or publish the event with one",
-            );
+        let found = forge::event_and_request(
+            ctx,
+            "pull_request",
+            "x-pull-request",
+            "the pull request's number",
+        );
+        let (event, number) = match found {
+            Ok(found) => found,
+            Err(reason) => return ctx.not_sent("github", reason),
         };
         let repo = join(
             &self.api_url,
@@ -218,15 +190,14 @@ impl Notifier for PrCommentConfig {
             update_method: Method::PATCH,
             headers: headers(&self.token),
         };
-        let marker = comments::marker(&ctx.webhook.id);
-        api.upsert(ctx, &marker, comments::markdown(&notice(&event), &marker))
-            .await
+        forge::upsert_comment(ctx, api, &event).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn deploy_states_map_to_githubs() {

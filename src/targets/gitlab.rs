@@ -4,11 +4,11 @@
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::api::{join, segment, ApiRequest};
-use super::comments::{self, CommentApi};
-use super::notice::{entity_text, notice, shorten, DeployState};
+use super::api::{join, segment};
+use super::comments::CommentApi;
+use super::forge;
+use super::notice::DeployState;
 use super::{keep_secret, mask_secret, Context, Notifier, Outcome};
 use crate::domain::destination::check_url;
 use crate::domain::validation::Violations;
@@ -102,33 +102,10 @@ impl Notifier for CommitStatusConfig {
     }
 
     async fn deliver(&self, ctx: &Context<'_>) -> Outcome {
-        let event = match ctx.event() {
-            Ok(event) => event,
-            Err(e) => return ctx.not_sent("gitlab", e),
+        let (n, deploy, sha) = match forge::deploy_and_commit(ctx) {
+            Ok(found) => found,
+            Err(reason) => return ctx.not_sent("gitlab", reason),
         };
-        let n = notice(&event);
-        let Some(deploy) = n.deploy else {
-            return ctx.not_sent(
-                "gitlab",
-                "a commit status reports deploys: subscribe this webhook to deploy_started, \
-                 deploy_succeeded, deploy_failed or deploy_cancelled",
-            );
-        };
-        let Some(sha) = entity_text(&event, "commit_ref") else {
-            return ctx.not_sent(
-                "gitlab",
-                "the event has no entity.commit_ref (the commit's SHA); trigger the build \
-                 with an x-commit-ref header, or publish the event with one",
-            );
-        };
-        let mut body = json!({
-            "state": state(deploy),
-            "name": self.name,
-            "description": shorten(&n.title, 255),
-        });
-        if let Some(link) = &n.link {
-            body["target_url"] = json!(link);
-        }
         let url = join(
             &self.api_url,
             &format!(
@@ -137,12 +114,8 @@ impl Notifier for CommitStatusConfig {
                 segment(&sha)
             ),
         );
-        let mut request = ApiRequest::new(Method::POST, url, Some(body));
-        for (name, value) in headers(&self.token) {
-            request = request.header(name, value);
-        }
-        let answer = request.send(ctx).await;
-        request.outcome(ctx, answer)
+        let body = forge::status_body(&n, state(deploy), ("name", &self.name), 255);
+        forge::post(ctx, url, body, headers(&self.token)).await
     }
 }
 
@@ -169,16 +142,15 @@ impl Notifier for MrCommentConfig {
     }
 
     async fn deliver(&self, ctx: &Context<'_>) -> Outcome {
-        let event = match ctx.event() {
-            Ok(event) => event,
-            Err(e) => return ctx.not_sent("gitlab", e),
-        };
-        let Some(iid) = entity_text(&event, "merge_request") else {
-            return ctx.not_sent(
-                "gitlab",
-                "the event has no entity.merge_request (the merge request's iid); trigger \
-                 the build with an x-merge-request header, or publish the event with one",
-            );
+        let found = forge::event_and_request(
+            ctx,
+            "merge_request",
+            "x-merge-request",
+            "the merge request's iid",
+        );
+        let (event, iid) = match found {
+            Ok(found) => found,
+            Err(reason) => return ctx.not_sent("gitlab", reason),
         };
         let notes = join(
             &self.api_url,
@@ -196,15 +168,14 @@ impl Notifier for MrCommentConfig {
             update_method: Method::PUT,
             headers: headers(&self.token),
         };
-        let marker = comments::marker(&ctx.webhook.id);
-        api.upsert(ctx, &marker, comments::markdown(&notice(&event), &marker))
-            .await
+        forge::upsert_comment(ctx, api, &event).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn deploy_states_map_to_gitlabs() {

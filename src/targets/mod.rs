@@ -8,6 +8,7 @@
 mod api;
 mod comments;
 pub mod email;
+mod forge;
 pub mod github;
 pub mod gitlab;
 pub mod http;
