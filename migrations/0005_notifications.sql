@@ -1,6 +1,6 @@
 -- Notification targets (email, Slack, GitHub, GitLab), the JWS header's name, what a
 -- notification attempt sent, the commit and request a job reports on, form submissions,
--- the event-type catalog, and server-wide audit entries.
+-- the event-type catalog, server-wide audit entries, and why a webhook was disabled.
 ALTER TABLE webhooks ADD COLUMN target_type TEXT NOT NULL DEFAULT 'http';
 ALTER TABLE webhooks ADD COLUMN target_config TEXT;            -- JSON, secrets included
 ALTER TABLE webhooks ADD COLUMN signature_header TEXT;
@@ -53,3 +53,7 @@ INSERT INTO audit_log_new (id, site_id, actor, token_id, action, target_type, ta
 DROP TABLE audit_log;
 ALTER TABLE audit_log_new RENAME TO audit_log;
 CREATE INDEX audit_log_by_site ON audit_log (site_id, id);
+
+-- Why and when a webhook was disabled by hookrelay (410 Gone); cleared on re-enabling.
+ALTER TABLE webhooks ADD COLUMN disabled_reason TEXT;
+ALTER TABLE webhooks ADD COLUMN disabled_at BIGINT;

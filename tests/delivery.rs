@@ -419,3 +419,96 @@ async fn a_busy_receiver_keeps_its_connections_between_bursts() {
         receiver.connections()
     );
 }
+
+/// A throttling receiver's `Retry-After` sets the next attempt: later than the schedule
+/// would (2 s instead of 100 ms), but never past the schedule's longest step (3 s).
+#[tokio::test]
+async fn retry_after_on_429_and_503_sets_the_next_attempt_within_bounds() {
+    let receiver = Receiver::start(|n, _| {
+        let (status, wait) = match n {
+            0 => (429, "2"),
+            _ => (503, "3600"),
+        };
+        Reply {
+            headers: vec![("retry-after".into(), wait.into())],
+            ..Reply::status(status)
+        }
+    })
+    .await;
+    let server = TestServer::start_with(&["--retry-schedule=100ms,100ms,3s"]).await;
+    let site = server.create_site().await;
+    server
+        .create_webhook(&site, &receiver.url("/busy"), json!({}))
+        .await;
+    let published = server.publish(&site, item_event("1")).await;
+    let call = published["webhook_call_ids"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gap = |c: &Value| {
+        let at = |field: &str| {
+            time::OffsetDateTime::parse(
+                c[field].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap()
+        };
+        (at("next_attempt_at") - at("last_attempt_at")).whole_milliseconds()
+    };
+    let first = server
+        .wait_call(&site, &call, |c| c["attempt_count"] == 1)
+        .await;
+    assert_eq!(first["last_status_code"], 429);
+    assert_eq!(gap(&first), 2_000, "{first}");
+    let second = server
+        .wait_call(&site, &call, |c| c["attempt_count"] == 2)
+        .await;
+    assert_eq!(second["last_status_code"], 503);
+    assert_eq!(
+        gap(&second),
+        3_000,
+        "an hour asked, the longest step given: {second}"
+    );
+}
+
+/// 410 Gone disables the webhook at once, saying why; re-enabling clears the reason.
+#[tokio::test]
+async fn gone_disables_the_webhook_with_the_reason() {
+    let receiver = Receiver::start(|_, _| Reply::status(410)).await;
+    let server = TestServer::start().await;
+    let site = server.create_site().await;
+    let hook = server
+        .create_webhook(&site, &receiver.url("/gone"), json!({}))
+        .await;
+    let path = format!(
+        "/api/v1/sites/{site}/webhooks/{}",
+        hook["id"].as_str().unwrap()
+    );
+    let published = server.publish(&site, item_event("1")).await;
+    server
+        .settled_call(&site, published["webhook_call_ids"][0].as_str().unwrap())
+        .await;
+    let (_, disabled) = server.get(&path).await;
+    assert_eq!(disabled["enabled"], false);
+    assert!(
+        disabled["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("410 Gone"),
+        "{disabled}"
+    );
+    assert!(disabled["disabled_at"].is_string());
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "no retry to an endpoint that is gone"
+    );
+    let next = server.publish(&site, item_event("2")).await;
+    assert!(
+        next["webhook_call_ids"].as_array().unwrap().is_empty(),
+        "no new calls"
+    );
+    let (status, enabled) = server.patch(&path, json!({"enabled": true})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(enabled.get("disabled_reason").is_none(), "{enabled}");
+}

@@ -93,6 +93,7 @@ fn done(call_id: &str, claim_token: &str, status: CallStatus) -> AttemptResult {
         status_code: None,
         finished_at: now_millis(),
         next: NextStep::Done(status),
+        disable: None,
     }
 }
 
@@ -690,8 +691,8 @@ impl hookrelay::targets::Target for GatedTarget {
             .await
             .expect("the gate stays open")
             .forget();
-        hookrelay::targets::Outcome {
-            attempt: hookrelay::store::NewAttempt {
+        hookrelay::targets::Outcome::plain(
+            hookrelay::store::NewAttempt {
                 manual: false,
                 started_at: now_millis(),
                 duration_ms: 0,
@@ -703,8 +704,8 @@ impl hookrelay::targets::Target for GatedTarget {
                 response_body: None,
                 error: None,
             },
-            delivered: true,
-        }
+            true,
+        )
     }
 }
 

@@ -108,6 +108,11 @@ pub struct WebhookView {
     pub(crate) jws_secret: Option<String>,
     pub(crate) jws_issuer: Option<String>,
     pub(crate) signature_header: Option<String>,
+    /// Why hookrelay disabled it (the receiver answered 410 Gone); cleared on re-enabling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) disabled_reason: Option<String>,
+    #[serde(with = "rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub(crate) disabled_at: Option<UnixMillis>,
     /// Until when the secret replaced by the last rotation still signs.
     #[serde(with = "rfc3339::option")]
     pub(crate) previous_secret_expires_at: Option<UnixMillis>,
@@ -146,6 +151,8 @@ impl From<WebhookRecord> for WebhookView {
             kind: s.target.as_ref().map_or("http", TargetConfig::kind),
             config: s.target.as_ref().map(|t| t.masked().config()),
             signature_header: s.signature_header,
+            disabled_reason: w.disabled_reason,
+            disabled_at: w.disabled_at,
             url: s.url,
             triggers: s.triggers,
             timeout_ms: s.timeout_ms,

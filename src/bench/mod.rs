@@ -443,6 +443,8 @@ impl RawRequests {
             secret: RAW_SIGNING_SECRET.into(),
             previous_secret: None,
             previous_secret_expires_at: None,
+            disabled_reason: None,
+            disabled_at: None,
             created_at: 0,
             updated_at: 0,
         });

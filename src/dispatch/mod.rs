@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use crate::domain::call::{next_step, CallProgress, CallStatus, NextStep};
 use crate::domain::retry::RetrySchedule;
 use crate::domain::time::now_millis;
-use crate::store::{self, AttemptResult, ClaimedCall, HandedCall, Handoff, Store};
+use crate::store::{self, AttemptResult, ClaimedCall, Disable, HandedCall, Handoff, Store};
 use crate::targets::Target;
 
 #[derive(Debug, Clone)]
@@ -457,6 +457,7 @@ async fn deliver<T: Target>(target: &T, call: ClaimedCall, retry: &RetrySchedule
             status_code: None,
             finished_at: now_millis(),
             next: NextStep::Done(CallStatus::Failed),
+            disable: None,
         }
     };
     let webhook = match &call.webhook {
@@ -471,9 +472,24 @@ async fn deliver<T: Target>(target: &T, call: ClaimedCall, retry: &RetrySchedule
         one_shot: call.one_shot,
     };
     let jitter = rand::random::<f64>() * 2.0 - 1.0;
-    let next = next_step(progress, outcome.delivered, retry, finished_at, jitter);
+    let next = next_step(
+        progress,
+        outcome.delivered,
+        retry,
+        finished_at,
+        jitter,
+        outcome.asked_wait,
+    );
     count_attempt(webhook, &call, &outcome, &next, finished_at);
+    let disable = outcome.gone.then(|| Disable {
+        webhook_id: webhook.id.clone(),
+        site_id: webhook.site_id.clone(),
+        reason: "the receiver answered 410 Gone: the endpoint is gone for good; \
+                 re-enable the webhook once it is back"
+            .into(),
+    });
     AttemptResult {
+        disable,
         next,
         error: outcome.attempt.error.clone(),
         status_code: outcome.attempt.response_status,

@@ -53,13 +53,16 @@ pub struct CallProgress {
     pub one_shot: bool,
 }
 
-/// Decides the call's next state. `jitter` is a sample in `[-1, 1]`.
+/// Decides the call's next state. `jitter` is a sample in `[-1, 1]`; `asked_wait` is how
+/// long the receiver asked to be left alone (`Retry-After`), which pushes the next attempt
+/// back, never sooner than the schedule and at most by the schedule's longest step.
 pub fn next_step(
     progress: CallProgress,
     succeeded: bool,
     schedule: &RetrySchedule,
     now: UnixMillis,
     jitter: f64,
+    asked_wait: Option<i64>,
 ) -> NextStep {
     if succeeded {
         return NextStep::Done(CallStatus::Success);
@@ -68,9 +71,35 @@ pub fn next_step(
         return NextStep::Done(CallStatus::Failed);
     }
     match schedule.delay_after(progress.previous_attempts + 1, jitter) {
-        Some(delay) => NextStep::RetryAt(now + delay.as_millis() as i64),
+        Some(delay) => {
+            let scheduled = delay.as_millis() as i64;
+            let asked = asked_wait
+                .unwrap_or(0)
+                .min(schedule.longest().as_millis() as i64);
+            NextStep::RetryAt(now + scheduled.max(asked))
+        }
         None => NextStep::Done(CallStatus::Failed),
     }
+}
+
+/// How long a receiver asked to be left alone, in milliseconds: `Retry-After` on a 429 or
+/// 503, as seconds or as an HTTP date. Other statuses, and values that say nothing, `None`.
+pub fn retry_after(status: u16, header: Option<&str>, now: UnixMillis) -> Option<i64> {
+    if !matches!(status, 429 | 503) {
+        return None;
+    }
+    let value = header?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(seconds.saturating_mul(1000).min(i64::MAX as u64) as i64);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let at = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as i64;
+    Some((at - now).max(0))
+}
+
+/// 410 Gone: the receiver says this endpoint is gone for good.
+pub fn is_gone(status: u16) -> bool {
+    status == 410
 }
 
 #[cfg(test)]
@@ -79,6 +108,41 @@ mod tests {
 
     fn schedule() -> RetrySchedule {
         RetrySchedule::parse("1s,10s").unwrap()
+    }
+
+    #[test]
+    fn retry_after_pushes_back_within_the_schedules_longest_step() {
+        let p = progress(0, false);
+        // The schedule's first wait is 1 s; the receiver asks for 5 s.
+        assert_eq!(
+            next_step(p, false, &schedule(), 0, 0.0, Some(5_000)),
+            NextStep::RetryAt(5_000)
+        );
+        // Never sooner than the schedule.
+        assert_eq!(
+            next_step(p, false, &schedule(), 0, 0.0, Some(10)),
+            NextStep::RetryAt(1_000)
+        );
+        // At most the longest step (10 s), however long it asks.
+        assert_eq!(
+            next_step(p, false, &schedule(), 0, 0.0, Some(3_600_000)),
+            NextStep::RetryAt(10_000)
+        );
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates_on_429_and_503_only() {
+        assert_eq!(retry_after(429, Some("120"), 0), Some(120_000));
+        assert_eq!(retry_after(503, Some(" 7 "), 0), Some(7_000));
+        let now = 784_111_777_000 - 30_000; // 30 s before the date below
+        assert_eq!(
+            retry_after(503, Some("Sun, 06 Nov 1994 08:49:37 GMT"), now),
+            Some(30_000)
+        );
+        assert_eq!(retry_after(500, Some("120"), 0), None);
+        assert_eq!(retry_after(429, Some("soon"), 0), None);
+        assert_eq!(retry_after(429, None, 0), None);
+        assert!(is_gone(410) && !is_gone(404));
     }
 
     fn progress(previous_attempts: u32, one_shot: bool) -> CallProgress {
@@ -92,7 +156,7 @@ mod tests {
     fn success_finishes_whatever_the_history() {
         for p in [progress(0, false), progress(5, false), progress(2, true)] {
             assert_eq!(
-                next_step(p, true, &schedule(), 0, 0.0),
+                next_step(p, true, &schedule(), 0, 0.0, None),
                 NextStep::Done(CallStatus::Success)
             );
         }
@@ -102,15 +166,15 @@ mod tests {
     fn failures_walk_the_schedule_then_fail() {
         let s = schedule();
         assert_eq!(
-            next_step(progress(0, false), false, &s, 1000, 0.0),
+            next_step(progress(0, false), false, &s, 1000, 0.0, None),
             NextStep::RetryAt(2000)
         );
         assert_eq!(
-            next_step(progress(1, false), false, &s, 1000, 0.0),
+            next_step(progress(1, false), false, &s, 1000, 0.0, None),
             NextStep::RetryAt(11000)
         );
         assert_eq!(
-            next_step(progress(2, false), false, &s, 1000, 0.0),
+            next_step(progress(2, false), false, &s, 1000, 0.0, None),
             NextStep::Done(CallStatus::Failed)
         );
     }
@@ -118,7 +182,7 @@ mod tests {
     #[test]
     fn a_failed_one_shot_resend_does_not_restart_the_schedule() {
         assert_eq!(
-            next_step(progress(0, true), false, &schedule(), 0, 0.0),
+            next_step(progress(0, true), false, &schedule(), 0, 0.0, None),
             NextStep::Done(CallStatus::Failed)
         );
     }

@@ -51,6 +51,11 @@ impl RetrySchedule {
         self.delays.len() as u32 + 1
     }
 
+    /// The schedule's longest wait: the most a receiver's `Retry-After` can stretch one.
+    pub fn longest(&self) -> Duration {
+        self.delays.iter().copied().max().unwrap_or_default()
+    }
+
     /// The wait before the next attempt, after `failed_attempts` attempts have failed, or
     /// `None` when the schedule is used up. `jitter` is a sample in `[-1, 1]`.
     pub fn delay_after(&self, failed_attempts: u32, jitter: f64) -> Option<Duration> {

@@ -177,6 +177,15 @@ pub struct AttemptResult {
     pub status_code: Option<i64>,
     pub finished_at: UnixMillis,
     pub next: NextStep,
+    /// The receiver said the endpoint is gone (410): disable its webhook, saying why.
+    pub disable: Option<Disable>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Disable {
+    pub webhook_id: String,
+    pub site_id: String,
+    pub reason: String,
 }
 
 impl Store {
@@ -421,7 +430,12 @@ impl Store {
                 self.writer.run(Arc::new(RecordResults(left))).await
             }
             written => written,
+        }?;
+        for disable in results.iter().filter_map(|r| r.disable.as_ref()) {
+            tracing::warn!(webhook = %disable.webhook_id, reason = %disable.reason, "disabled a webhook");
+            self.forget_webhooks(&disable.site_id);
         }
+        Ok(())
     }
 
     /// Hands claimed calls back so any worker can take them at once (graceful shutdown).
@@ -619,6 +633,25 @@ impl WriteJob for RecordResults {
             }
             tx.execute_rows(rows).await?;
         }
+        // Rare (a 410 Gone): one statement each.
+        for (r, disable) in self
+            .0
+            .iter()
+            .filter_map(|r| r.disable.as_ref().map(|d| (r, d)))
+        {
+            let mut sql = Sql::new(
+                tx.dialect(),
+                "UPDATE webhooks SET enabled = 0, disabled_reason = ",
+            );
+            sql.bind(disable.reason.as_str())
+                .push(", disabled_at = ")
+                .bind(r.finished_at)
+                .push(", updated_at = ")
+                .bind(r.finished_at)
+                .push(" WHERE id = ")
+                .bind(disable.webhook_id.as_str());
+            tx.execute(sql).await?;
+        }
         Ok(())
     }
 }
@@ -679,6 +712,7 @@ mod tests {
             status_code: None,
             finished_at: 0,
             next: NextStep::Done(CallStatus::Success),
+            disable: None,
         }
     }
 

@@ -37,7 +37,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 pub use audit::{Actor, AuditEntry};
 pub use calls::{
     claim_size, AttemptRecord, AttemptResult, CallDetail, CallFilter, CallSummary, ClaimedCall,
-    NewAttempt, Page,
+    Disable, NewAttempt, Page,
 };
 pub use event_types::{
     catalog_of, compile_schema, EventTypeRecord, RegisteredType, SiteEventTypes,

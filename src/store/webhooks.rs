@@ -19,6 +19,9 @@ pub struct WebhookRecord {
     /// After a rotation, the old secret keeps signing until `previous_secret_expires_at`.
     pub previous_secret: Option<String>,
     pub previous_secret_expires_at: Option<UnixMillis>,
+    /// Why hookrelay disabled it (the receiver answered 410 Gone), and when.
+    pub disabled_reason: Option<String>,
+    pub disabled_at: Option<UnixMillis>,
     pub created_at: UnixMillis,
     pub updated_at: UnixMillis,
 }
@@ -26,7 +29,7 @@ pub struct WebhookRecord {
 pub(super) const COLUMNS: &str = "id, site_id, name, url, triggers, headers, basic_auth_username, \
      basic_auth_password, timeout_ms, enabled, payload_template, content_type, jws_secret, \
      jws_issuer, signature_header, target_type, target_config, secret, previous_secret, \
-     previous_secret_expires_at, created_at, updated_at";
+     previous_secret_expires_at, disabled_reason, disabled_at, created_at, updated_at";
 
 /// A site's webhooks as cached: shared, so a call or a match takes a pointer, not a copy.
 pub(super) type SiteWebhooks = std::sync::Arc<[std::sync::Arc<WebhookRecord>]>;
@@ -70,6 +73,8 @@ pub(super) fn from_row(row: &AnyRow) -> Result<WebhookRecord> {
         secret: row.try_get("secret")?,
         previous_secret: row.try_get("previous_secret")?,
         previous_secret_expires_at: row.try_get("previous_secret_expires_at")?,
+        disabled_reason: row.try_get("disabled_reason")?,
+        disabled_at: row.try_get("disabled_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -125,6 +130,11 @@ fn bind_settings<'q>(
 }
 
 impl Store {
+    /// Drops the site's cached webhooks (they changed behind the API's back: disabled).
+    pub(super) fn forget_webhooks(&self, site_id: &str) {
+        self.webhook_cache.forget(site_id);
+    }
+
     pub async fn create_webhook(
         &self,
         site_id: &str,
@@ -168,6 +178,8 @@ impl Store {
             secret: secret.to_owned(),
             previous_secret: None,
             previous_secret_expires_at: None,
+            disabled_reason: None,
+            disabled_at: None,
             created_at: now,
             updated_at: now,
         })
@@ -208,8 +220,14 @@ impl Store {
             .map(|(i, column)| format!("{column} = ${}", i + 1))
             .collect();
         let n = SETTINGS_COLUMNS.len();
+        // Enabled again by a person: why hookrelay had disabled it no longer holds.
+        let cleared = if settings.enabled {
+            ", disabled_reason = NULL, disabled_at = NULL"
+        } else {
+            ""
+        };
         let sql = format!(
-            "UPDATE webhooks SET {}, updated_at = ${} WHERE site_id = ${} AND id = ${} RETURNING {COLUMNS}",
+            "UPDATE webhooks SET {}, updated_at = ${}{cleared} WHERE site_id = ${} AND id = ${} RETURNING {COLUMNS}",
             assignments.join(", "),
             n + 1,
             n + 2,

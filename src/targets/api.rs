@@ -132,8 +132,15 @@ impl ApiRequest {
     /// The attempt this request and its answer make.
     pub fn outcome(&self, ctx: &Context<'_>, answer: Answer) -> Outcome {
         let delivered = answer.ok();
-        Outcome {
-            attempt: NewAttempt {
+        let retry_after = answer
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(reqwest::header::RETRY_AFTER))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let status = answer.status.unwrap_or(0);
+        Outcome::answered(
+            NewAttempt {
                 manual: ctx.call.manual,
                 started_at: ctx.started_at,
                 duration_ms: ctx.elapsed_ms(),
@@ -146,7 +153,9 @@ impl ApiRequest {
                 error: answer.error,
             },
             delivered,
-        }
+            status,
+            retry_after.as_deref(),
+        )
     }
 }
 

@@ -286,9 +286,9 @@ impl Notifier for EmailConfig {
             }
             Err(e) => (None, Some(e)),
         };
-        Outcome {
-            delivered: error.is_none(),
-            attempt: NewAttempt {
+        let delivered = error.is_none();
+        Outcome::plain(
+            NewAttempt {
                 manual: ctx.call.manual,
                 started_at: ctx.started_at,
                 duration_ms: ctx.elapsed_ms(),
@@ -300,7 +300,8 @@ impl Notifier for EmailConfig {
                 response_body,
                 error,
             },
-        }
+            delivered,
+        )
     }
 }
 

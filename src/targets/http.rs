@@ -437,12 +437,14 @@ impl Target for HttpTarget {
             response_body: None,
             error: None,
         };
-        let failed = |request_headers, error: String| Outcome {
-            attempt: NewAttempt {
-                error: Some(error),
-                ..attempt(request_headers)
-            },
-            delivered: false,
+        let failed = |request_headers, error: String| {
+            Outcome::plain(
+                NewAttempt {
+                    error: Some(error),
+                    ..attempt(request_headers)
+                },
+                false,
+            )
         };
         let (request, request_headers) = match self.request(call, webhook, started_at) {
             Ok(built) => built,
@@ -454,6 +456,11 @@ impl Target for HttpTarget {
         };
         let mut attempt = attempt(request_headers);
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         attempt.response_status = Some(i64::from(status));
         attempt.response_headers = Some(header_map_json(response.headers()));
         let mut body = Vec::new();
@@ -483,7 +490,7 @@ impl Target for HttpTarget {
             // The receiver answered 2xx; a broken body after that does not undo delivery.
             attempt.error = Some(format!("response body unreadable: {e}"));
         }
-        Outcome { attempt, delivered }
+        Outcome::answered(attempt, delivered, status, retry_after.as_deref())
     }
 }
 

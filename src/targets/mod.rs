@@ -29,11 +29,47 @@ use crate::store::WebhookRecord;
 use crate::store::{ClaimedCall, NewAttempt};
 use http::HttpTarget;
 
-/// The result of one attempt: what to log, and whether it counts as delivered.
+/// The result of one attempt: what to log, whether it counts as delivered, and what the
+/// receiver's status code asks of the next attempts.
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub attempt: NewAttempt,
     pub delivered: bool,
+    /// How long the receiver asked to be left alone (`Retry-After` on 429 and 503), in ms.
+    pub asked_wait: Option<i64>,
+    /// The receiver answered 410 Gone: the endpoint is gone for good.
+    pub gone: bool,
+}
+
+impl Outcome {
+    /// An outcome whose answer (if any) asked nothing of the next attempts.
+    pub fn plain(attempt: NewAttempt, delivered: bool) -> Outcome {
+        Outcome {
+            attempt,
+            delivered,
+            asked_wait: None,
+            gone: false,
+        }
+    }
+
+    /// An outcome read from an HTTP answer: its status and `Retry-After`.
+    pub fn answered(
+        attempt: NewAttempt,
+        delivered: bool,
+        status: u16,
+        retry_after: Option<&str>,
+    ) -> Outcome {
+        Outcome {
+            asked_wait: crate::domain::call::retry_after(
+                status,
+                retry_after,
+                attempt.started_at + attempt.duration_ms,
+            ),
+            gone: crate::domain::call::is_gone(status),
+            attempt,
+            delivered,
+        }
+    }
 }
 
 pub trait Target: Send + Sync + 'static {
@@ -193,8 +229,8 @@ impl Context<'_> {
 
     /// An attempt that sent nothing, with the reason.
     pub fn not_sent(&self, what: &str, error: impl Into<String>) -> Outcome {
-        Outcome {
-            attempt: NewAttempt {
+        Outcome::plain(
+            NewAttempt {
                 manual: self.call.manual,
                 started_at: self.started_at,
                 duration_ms: self.elapsed_ms(),
@@ -206,8 +242,8 @@ impl Context<'_> {
                 response_body: None,
                 error: Some(format!("not sent: {}", error.into())),
             },
-            delivered: false,
-        }
+            false,
+        )
     }
 }
 
