@@ -611,3 +611,28 @@ async fn beyond_the_requests_in_flight_allowed_a_request_is_shed_with_503_and_re
     assert_eq!(status, StatusCode::OK, "{sites}");
     assert!(sites.to_string().contains("held"), "{sites}");
 }
+
+/// Errors that axum's own extractors answer (a path segment that is not UTF-8) are
+/// problem+json like every other.
+#[tokio::test]
+async fn even_a_malformed_path_gets_a_problem_document() {
+    let server = TestServer::start().await;
+    let response = server
+        .client
+        .get(format!("{}/api/v1/sites/%FF/webhooks", server.base))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["status"], 400);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("UTF-8"),
+        "{problem}"
+    );
+}

@@ -122,7 +122,8 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
         .route(
             "/sites/{site_id}/form_submissions/{submission_id}",
             axum::routing::delete(forms::delete),
-        );
+        )
+        .layer(middleware::map_response(plain_errors_as_problems));
     let in_flight = Arc::new(Semaphore::new(settings.max_requests_in_flight));
     Router::new()
         .nest("/api/v1", api)
@@ -149,6 +150,31 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
             .into_response()
         }))
         .with_state(state)
+}
+
+/// Every error of the API is problem+json, also those axum's own extractors answer in
+/// plain text (a path segment that is not UTF-8, say).
+async fn plain_errors_as_problems(response: Response) -> Response {
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !(plain && (response.status().is_client_error() || response.status().is_server_error())) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .unwrap_or_default();
+    let mut problem =
+        ApiError::new(parts.status, String::from_utf8_lossy(&text).trim()).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().insert(name, value.clone());
+        }
+    }
+    problem
 }
 
 /// Answers 503 at once when as many requests as allowed are being handled already. Each

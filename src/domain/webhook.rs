@@ -20,6 +20,8 @@ pub const DEFAULT_JWS_ISSUER: &str = "hookrelay";
 const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
 const MAX_TRIGGERS: usize = 100;
 const MAX_HEADERS: usize = 50;
+/// Receivers commonly refuse headers past 8 KiB in all; one value may take half.
+const MAX_HEADER_VALUE_BYTES: usize = 4096;
 
 /// Headers that hookrelay sets itself; letting a webhook override them would break
 /// signatures, framing or routing.
@@ -299,6 +301,11 @@ impl WebhookSettings {
                 v.add(field, "is set by hookrelay and cannot be overridden");
             } else if reqwest::header::HeaderValue::from_str(value).is_err() {
                 v.add(field, "value must be visible ASCII without line breaks");
+            } else if value.len() > MAX_HEADER_VALUE_BYTES {
+                v.add(
+                    field,
+                    format!("value must be at most {MAX_HEADER_VALUE_BYTES} bytes"),
+                );
             }
         }
         if let Some(auth) = &self.basic_auth {
@@ -394,6 +401,13 @@ mod tests {
             s.preview(&event).expect("default").body,
             event.default_body()
         );
+    }
+
+    #[test]
+    fn a_huge_header_value_is_refused() {
+        let mut s = valid();
+        s.headers.insert("X-Big".into(), "x".repeat(100 * 1024));
+        assert_eq!(fields(&s), ["headers.X-Big"]);
     }
 
     #[test]

@@ -130,7 +130,16 @@ fn form_page(
             }
         }
         (notice(notice_code))
-        @if let Some(w) = saved { (secret_card(user, site, w, secret)) }
+        @if let Some(w) = saved {
+            @if let Some(reason) = &w.disabled_reason {
+                div.alert.alert-error role="alert" {
+                    strong { "Disabled by hookrelay" }
+                    @if let Some(at) = w.disabled_at { " on " (super::layout::when(at)) }
+                    ": " (reason)
+                }
+            }
+            (secret_card(user, site, w, secret))
+        }
         (form_problem(problem))
         form.card method="post" action=(action) novalidate data-preview={ (base) "/preview" } {
             (csrf_field(user))
