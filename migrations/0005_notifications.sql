@@ -1,6 +1,7 @@
 -- Notification targets (email, Slack, GitHub, GitLab), the JWS header's name, what a
 -- notification attempt sent, the commit and request a job reports on, form submissions,
--- the event-type catalog, server-wide audit entries, and why a webhook was disabled.
+-- the event-type catalog, server-wide audit entries, why a webhook was disabled, and
+-- which bodies retention pruned.
 ALTER TABLE webhooks ADD COLUMN target_type TEXT NOT NULL DEFAULT 'http';
 ALTER TABLE webhooks ADD COLUMN target_config TEXT;            -- JSON, secrets included
 ALTER TABLE webhooks ADD COLUMN signature_header TEXT;
@@ -57,3 +58,7 @@ CREATE INDEX audit_log_by_site ON audit_log (site_id, id);
 -- Why and when a webhook was disabled by hookrelay (410 Gone); cleared on re-enabling.
 ALTER TABLE webhooks ADD COLUMN disabled_reason TEXT;
 ALTER TABLE webhooks ADD COLUMN disabled_at BIGINT;
+
+-- Retention: when a call's body and its event's body were pruned (the rows stay).
+ALTER TABLE webhook_calls ADD COLUMN pruned_at BIGINT;
+ALTER TABLE events ADD COLUMN pruned_at BIGINT;

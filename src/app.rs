@@ -143,7 +143,11 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
             )));
         }
     }
-    tasks.push(tokio::spawn(janitor(store.clone(), shutdown_rx.clone())));
+    tasks.push(tokio::spawn(janitor(
+        store.clone(),
+        args.retention_days,
+        shutdown_rx.clone(),
+    )));
 
     let state = AppState {
         store: store.clone(),
@@ -279,8 +283,15 @@ fn raise_open_files_limit(max_in_flight: usize) {
 }
 
 /// Periodic housekeeping that must not slow the hot paths.
-async fn janitor(store: Store, mut shutdown: watch::Receiver<bool>) {
+async fn janitor(store: Store, retention_days: u32, mut shutdown: watch::Receiver<bool>) {
     loop {
+        if retention_days > 0 {
+            let cutoff = now_millis() - i64::from(retention_days) * 86_400_000;
+            match store.prune_before(cutoff).await {
+                Ok(pruned) => tracing::debug!(?pruned, "applied the retention period"),
+                Err(e) => tracing::warn!(error = %e, "pruning old bodies and attempts failed"),
+            }
+        }
         match store.prune_idempotency_keys(now_millis()).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(removed = n, "pruned idempotency keys"),

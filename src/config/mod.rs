@@ -144,6 +144,11 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_requests_in_flight: u32,
 
+    /// Days the activity log keeps request and response bodies and attempts; older ones
+    /// are pruned (the calls' summaries stay). 0 keeps everything.
+    #[arg(long, env = "HOOKRELAY_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u32,
+
     /// Response bodies are kept in the activity log up to this many bytes.
     #[arg(long, env = "HOOKRELAY_RESPONSE_BODY_LIMIT", default_value_t = 64 * 1024)]
     pub response_body_limit: usize,
@@ -253,6 +258,7 @@ impl ServeArgs {
             format!("max-body-bytes = {}", self.max_body_bytes),
             format!("max-requests-in-flight = {}", self.max_requests_in_flight),
             format!("response-body-limit = {}", self.response_body_limit),
+            format!("retention-days = {}", self.retention_days),
         ]
         .join("\n")
     }

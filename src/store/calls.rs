@@ -102,6 +102,9 @@ pub struct RequestView {
     pub headers: Option<Box<RawValue>>,
     pub content_type: String,
     pub body: String,
+    /// When retention emptied the bodies and removed the attempts (the summary stays).
+    #[serde(with = "rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub pruned_at: Option<UnixMillis>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -231,7 +234,7 @@ impl Store {
 
     pub async fn call_detail(&self, site_id: &str, id: &str) -> Result<CallDetail> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SUMMARY_COLUMNS}, body, content_type FROM webhook_calls WHERE site_id = $1 AND id = $2"
+            "SELECT {SUMMARY_COLUMNS}, body, content_type, pruned_at FROM webhook_calls WHERE site_id = $1 AND id = $2"
         )))
         .bind(site_id.to_owned())
         .bind(id.to_owned())
@@ -256,16 +259,19 @@ impl Store {
         .collect::<Result<Vec<_>>>()?;
         let latest = attempts.last().map(|a| &a.attempt);
         let own_body: Option<String> = row.try_get("body")?;
+        let pruned_at: Option<UnixMillis> = row.try_get("pruned_at")?;
         let content_type: Option<String> = row.try_get("content_type")?;
         Ok(CallDetail {
             request: RequestView {
                 url: latest.map(|a| a.request_url.clone()),
                 headers: latest.map(|a| a.request_headers.clone()),
                 content_type: content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
-                body: match own_body {
-                    Some(body) => body,
-                    None => event.try_get("body")?,
+                body: match (own_body, pruned_at) {
+                    (_, Some(_)) => String::new(),
+                    (Some(body), None) => body,
+                    (None, None) => event.try_get("body")?,
                 },
+                pruned_at,
             },
             environment: event.try_get("environment")?,
             summary,

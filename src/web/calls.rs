@@ -310,6 +310,9 @@ pub async fn show(
                 (live_part(&call))
             }
         }
+        @if let Some(at) = call.request.pruned_at {
+            p.alert.alert-warn { "The bodies and attempts of this call were pruned on " (when(at)) " (the retention period has passed); its summary stays." }
+        }
         div.card {
             h2 { "Request" }
             dl.facts {
