@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, then every integration test twice, once on the
 # embedded SQLite store and once on a throwaway PostgreSQL (started by with-postgres.sh).
-# Installs what the tests need when it is missing (PostgreSQL, Chromium, aiosmtpd).
+# Installs what the tests need when it is missing (PostgreSQL, Chromium, aiosmtpd,
+# openapi-spec-validator).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# A real OpenAPI validator checks the API's description (tests/openapi.rs), from PyPI.
+if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
+    echo "== Installing openapi-spec-validator with pip for the OpenAPI test" >&2
+    python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator
 fi
 
 echo "== SQLite: unit and integration tests" >&2

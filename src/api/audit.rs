@@ -16,6 +16,16 @@ pub struct AuditQuery {
 }
 
 /// Who added or deleted hooks and webhooks (and locked the site), newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/{site_id}/audit_log",
+    tag = "audit",
+    summary = "Who changed hooks, webhooks, settings and locks",
+    operation_id = "audit_list",
+    params(("site_id" = String, Path, description = "The site"), ("cursor" = Option<String>, Query, description = "From the previous page"), ("limit" = Option<String>, Query, description = "1-200")),
+    responses((status = 200, description = "Newest first", body = Page<AuditEntry>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -33,6 +43,16 @@ pub async fn list(
 }
 
 /// Server-wide entries: API tokens made and revoked (owners only, as tokens are).
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit_log",
+    tag = "audit",
+    summary = "Server-wide audit entries: tokens made and revoked (owners)",
+    operation_id = "audit_list_server",
+    params(("cursor" = Option<String>, Query, description = "From the previous page"), ("limit" = Option<String>, Query, description = "1-200")),
+    responses((status = 200, description = "Newest first", body = Page<AuditEntry>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn list_server(
     State(state): State<AppState>,
     caller: Caller,

@@ -67,6 +67,16 @@ impl CallQuery {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/{site_id}/webhook_calls",
+    tag = "calls",
+    summary = "The activity log, newest first",
+    operation_id = "calls_list",
+    params(("site_id" = String, Path, description = "The site"), ("webhook_id" = Option<String>, Query, description = "Only this webhook"), ("status" = Option<String>, Query, description = "pending, success or failed"), ("event_type" = Option<String>, Query, description = "Only this event type"), ("since" = Option<String>, Query, description = "RFC 3339"), ("until" = Option<String>, Query, description = "RFC 3339"), ("cursor" = Option<String>, Query, description = "From the previous page"), ("limit" = Option<String>, Query, description = "1-200")),
+    responses((status = 200, description = "A page of calls", body = Page<CallSummary>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -84,6 +94,16 @@ pub async fn list(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/{site_id}/webhook_calls/{call_id}",
+    tag = "calls",
+    summary = "A call: its request and every attempt",
+    operation_id = "calls_show",
+    params(("site_id" = String, Path, description = "The site"), ("call_id" = String, Path, description = "The call")),
+    responses((status = 200, description = "The call", body = CallDetail), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -100,6 +120,16 @@ pub async fn show(
 }
 
 /// Queues a new attempt now, whatever the call's state.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sites/{site_id}/webhook_calls/{call_id}/resend",
+    tag = "calls",
+    summary = "Queue a new attempt now, whatever the state of the call",
+    operation_id = "calls_resend",
+    params(("site_id" = String, Path, description = "The site"), ("call_id" = String, Path, description = "The call")),
+    responses((status = 202, description = "Queued", body = CallSummary), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn resend(
     State(state): State<AppState>,
     caller: Caller,

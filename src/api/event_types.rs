@@ -17,7 +17,7 @@ use crate::domain::token::Role;
 use crate::domain::validation::Violations;
 use crate::store::{compile_schema, EventTypeRecord, SiteEventTypes};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEventType {
     pub(crate) entity_type: String,
@@ -28,7 +28,7 @@ pub struct NewEventType {
     pub(crate) schema: Option<Value>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EventTypeView {
     entity_type: String,
     event_type: String,
@@ -40,6 +40,16 @@ pub struct EventTypeView {
 }
 
 /// Built-in types first, then the site's own.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/{site_id}/event_types",
+    tag = "event types",
+    summary = "Built-in and registered event types",
+    operation_id = "event_types_list",
+    params(("site_id" = String, Path, description = "The site")),
+    responses((status = 200, description = "The catalog", body = List<EventTypeView>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -69,6 +79,17 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/sites/{site_id}/event_types",
+    tag = "event types",
+    summary = "Register an event type, optionally with a JSON Schema",
+    operation_id = "event_types_create",
+    params(("site_id" = String, Path, description = "The site")),
+    request_body = NewEventType,
+    responses((status = 201, description = "The type", body = EventTypeRecord), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -113,6 +134,16 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(record)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/sites/{site_id}/event_types/{entity_type}/{event_type}",
+    tag = "event types",
+    summary = "Remove a registered event type",
+    operation_id = "event_types_delete",
+    params(("site_id" = String, Path, description = "The site"), ("entity_type" = String, Path, description = "Entity type"), ("event_type" = String, Path, description = "Event type")),
+    responses((status = 204, description = "Deleted"), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,

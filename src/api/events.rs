@@ -14,6 +14,17 @@ use crate::store::{catalog_of, IdempotencyKey, PublishOutcome, Published};
 const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
 /// Accepts an event: answers 202 only once the event and all its calls are committed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sites/{site_id}/events",
+    tag = "events",
+    summary = "Publish an event; 202 once it and its calls are committed",
+    operation_id = "events_publish",
+    params(("site_id" = String, Path, description = "The site"), ("idempotency-key" = Option<String>, Header, description = "Repeats within 24 h return the first answer")),
+    request_body = NewEvent,
+    responses((status = 202, description = "The event and its calls", body = Published), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn publish(
     State(state): State<AppState>,
     caller: Caller,

@@ -19,6 +19,16 @@ pub struct SubmissionQuery {
 }
 
 /// A site's form submissions, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/{site_id}/form_submissions",
+    tag = "forms",
+    summary = "Form submissions, newest first",
+    operation_id = "forms_list",
+    params(("site_id" = String, Path, description = "The site"), ("form_name" = Option<String>, Query, description = "Only this form"), ("cursor" = Option<String>, Query, description = "From the previous page"), ("limit" = Option<String>, Query, description = "1-200")),
+    responses((status = 200, description = "A page of submissions", body = Page<Submission>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -49,6 +59,16 @@ pub async fn list(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/sites/{site_id}/form_submissions/{submission_id}",
+    tag = "forms",
+    summary = "Delete a submission",
+    operation_id = "forms_delete",
+    params(("site_id" = String, Path, description = "The site"), ("submission_id" = String, Path, description = "The submission")),
+    responses((status = 204, description = "Deleted"), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,

@@ -13,7 +13,7 @@ use crate::domain::token::Role;
 use crate::domain::validation::Violations;
 use crate::store::{HookRecord, HookRequest, Page};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewHook {
     pub(crate) title: String,
@@ -22,7 +22,7 @@ pub struct NewHook {
     pub(crate) verify: Option<HookVerify>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct HookView {
     pub(crate) id: String,
     pub(crate) site_id: String,
@@ -32,6 +32,7 @@ pub struct HookView {
     pub(crate) url: String,
     /// Secrets masked.
     pub(crate) verify: Option<HookVerify>,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "rfc3339")]
     pub(crate) created_at: UnixMillis,
 }
@@ -52,6 +53,17 @@ fn view(state: &AppState, hook: HookRecord) -> HookView {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/sites/{site_id}/build_hooks",
+    tag = "build hooks",
+    summary = "Create a build hook; its URL is the credential",
+    operation_id = "hooks_create",
+    params(("site_id" = String, Path, description = "The site")),
+    request_body = NewHook,
+    responses((status = 201, description = "The hook", body = HookView), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -80,6 +92,16 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view(&state, hook))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/{site_id}/build_hooks",
+    tag = "build hooks",
+    summary = "List build hooks",
+    operation_id = "hooks_list",
+    params(("site_id" = String, Path, description = "The site")),
+    responses((status = 200, description = "The hooks", body = List<HookView>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -96,6 +118,16 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/{site_id}/build_hooks/{hook_id}",
+    tag = "build hooks",
+    summary = "A build hook",
+    operation_id = "hooks_show",
+    params(("site_id" = String, Path, description = "The site"), ("hook_id" = String, Path, description = "The build hook")),
+    responses((status = 200, description = "The hook", body = HookView), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -110,6 +142,16 @@ pub async fn show(
     Ok(Json(view(&state, hook)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/sites/{site_id}/build_hooks/{hook_id}",
+    tag = "build hooks",
+    summary = "Delete a build hook",
+    operation_id = "hooks_delete",
+    params(("site_id" = String, Path, description = "The site"), ("hook_id" = String, Path, description = "The build hook")),
+    responses((status = 204, description = "Deleted"), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -124,7 +166,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestsQuery {
     pub(crate) cursor: Option<String>,
@@ -132,6 +174,16 @@ pub struct RequestsQuery {
 }
 
 /// What the hook received: accepted triggers with their job, refused ones with the reason.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/{site_id}/build_hooks/{hook_id}/requests",
+    tag = "build hooks",
+    summary = "What the hook received, accepted or refused and why",
+    operation_id = "hooks_requests",
+    params(("site_id" = String, Path, description = "The site"), ("hook_id" = String, Path, description = "The build hook"), ("cursor" = Option<String>, Query, description = "From the previous page"), ("limit" = Option<String>, Query, description = "1-200")),
+    responses((status = 200, description = "A page of requests", body = Page<HookRequest>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn requests(
     State(state): State<AppState>,
     caller: Caller,

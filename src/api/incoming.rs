@@ -26,7 +26,7 @@ pub fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(HOOK_BODY_LIMIT))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Accepted {
     job_id: String,
     status: JobStatus,
@@ -57,6 +57,15 @@ fn header<'h>(headers: &'h HeaderMap) -> impl Fn(&str) -> Option<&'h str> {
     move |name| headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+#[utoipa::path(
+    post,
+    path = "/hooks/{hook_id}",
+    tag = "build hooks",
+    summary = "Trigger a build hook (no token: the URL is the credential)",
+    operation_id = "incoming_named_hook",
+    params(("hook_id" = String, Path, description = "The build hook"), ("x-data-source" = Option<String>, Header, description = "Data source"), ("x-commit-ref" = Option<String>, Header, description = "The commit built")),
+    responses((status = 202, description = "The job", body = Accepted), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+)]
 async fn named_hook(
     State(state): State<AppState>,
     Path(hook_id): Path<String>,
@@ -96,6 +105,15 @@ async fn named_hook(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/hooks/sites/{site_id}",
+    tag = "build hooks",
+    summary = "Trigger the default hook of a site (only while it has no named hook)",
+    operation_id = "incoming_default_hook",
+    params(("site_id" = String, Path, description = "The site")),
+    responses((status = 202, description = "The job", body = Accepted), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+)]
 async fn default_hook(
     State(state): State<AppState>,
     Path(site_id): Path<String>,

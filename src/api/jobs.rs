@@ -13,7 +13,7 @@ use crate::domain::time::now_millis;
 use crate::domain::token::Role;
 use crate::store::{JobDetail, JobFilter, JobRecord, NewJob, Page};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobQuery {
     pub(crate) status: Option<String>,
@@ -22,6 +22,16 @@ pub struct JobQuery {
     pub(crate) limit: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/{site_id}/jobs",
+    tag = "jobs",
+    summary = "Jobs, newest first",
+    operation_id = "jobs_list",
+    params(("site_id" = String, Path, description = "The site"), ("status" = Option<String>, Query, description = "queued, running, succeeded, failed, cancelled, superseded"), ("kind" = Option<String>, Query, description = "build, preview or sync"), ("cursor" = Option<String>, Query, description = "From the previous page"), ("limit" = Option<String>, Query, description = "1-200")),
+    responses((status = 200, description = "A page of jobs", body = Page<JobRecord>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -70,6 +80,16 @@ pub async fn list(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/{site_id}/jobs/{job_id}",
+    tag = "jobs",
+    summary = "A job with its log",
+    operation_id = "jobs_show",
+    params(("site_id" = String, Path, description = "The site"), ("job_id" = String, Path, description = "The job")),
+    responses((status = 200, description = "The job", body = JobDetail), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -85,7 +105,7 @@ pub async fn show(
     ))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewJobBody {
     pub(crate) kind: Option<JobKind>,
@@ -99,6 +119,17 @@ pub struct NewJobBody {
 }
 
 /// Starts a job by API; it coalesces with hook triggers like any other.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sites/{site_id}/jobs",
+    tag = "jobs",
+    summary = "Start a job; it coalesces with hook triggers",
+    operation_id = "jobs_create",
+    params(("site_id" = String, Path, description = "The site")),
+    request_body = NewJobBody,
+    responses((status = 202, description = "The queued job", body = JobRecord), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -141,6 +172,16 @@ pub async fn create(
 }
 
 /// Stops a queued or running job.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sites/{site_id}/jobs/{job_id}/cancel",
+    tag = "jobs",
+    summary = "Stop a waiting or running job",
+    operation_id = "jobs_cancel",
+    params(("site_id" = String, Path, description = "The site"), ("job_id" = String, Path, description = "The job")),
+    responses((status = 202, description = "The job", body = JobRecord), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,

@@ -10,6 +10,7 @@ pub(crate) mod forms;
 pub(crate) mod hooks;
 mod incoming;
 pub(crate) mod jobs;
+pub mod openapi;
 pub(crate) mod problem;
 pub(crate) mod sites;
 pub(crate) mod tokens;
@@ -135,6 +136,8 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/docs", get(openapi::reference))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
@@ -311,7 +314,7 @@ fn limit_param(limit: Option<String>) -> Result<u32, ApiError> {
 }
 
 /// `{ "data": [...] }`, the envelope of every list.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub(crate) struct List<T> {
     pub(crate) data: Vec<T>,
 }

@@ -8,6 +8,9 @@ use serde::Serialize;
 use crate::domain::validation::{FieldError, Violations};
 use crate::store::StoreError;
 
+/// The problem document, for the OpenAPI description.
+pub type ProblemDoc = Problem<'static>;
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -15,8 +18,8 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     title: &'a str,

@@ -15,14 +15,14 @@ use crate::domain::token::Role;
 use crate::jobs::publish_deploy_event;
 use crate::store::SiteRecord;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSite {
     pub(crate) name: String,
 }
 
 /// Every field optional; `null` clears an optional one.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SitePatch {
     pub(crate) name: Option<String>,
@@ -76,6 +76,16 @@ impl SitePatch {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/sites",
+    tag = "sites",
+    summary = "Create a site",
+    operation_id = "sites_create",
+    request_body = NewSite,
+    responses((status = 201, description = "The site", body = SiteRecord), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -88,6 +98,15 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(site)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites",
+    tag = "sites",
+    summary = "List sites",
+    operation_id = "sites_list",
+    responses((status = 200, description = "The sites", body = List<SiteRecord>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -98,6 +117,16 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/{site_id}",
+    tag = "sites",
+    summary = "A site",
+    operation_id = "sites_show",
+    params(("site_id" = String, Path, description = "The site")),
+    responses((status = 200, description = "The site", body = SiteRecord), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -107,6 +136,17 @@ pub async fn show(
     Ok(Json(state.store.site(&site_id).await.or_not_found("site")?))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/sites/{site_id}",
+    tag = "sites",
+    summary = "Change a site (commands, directories and env need an owner)",
+    operation_id = "sites_update",
+    params(("site_id" = String, Path, description = "The site")),
+    request_body = SitePatch,
+    responses((status = 200, description = "The site", body = SiteRecord), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -131,6 +171,16 @@ pub async fn update(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/sites/{site_id}",
+    tag = "sites",
+    summary = "Delete a site and everything of it (owners)",
+    operation_id = "sites_delete",
+    params(("site_id" = String, Path, description = "The site")),
+    responses((status = 204, description = "Deleted"), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -179,6 +229,16 @@ async fn set_lock(
 }
 
 /// While locked, triggers queue (coalesced) but no job starts.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sites/{site_id}/lock",
+    tag = "sites",
+    summary = "Lock deploys: triggers queue, nothing starts",
+    operation_id = "sites_lock",
+    params(("site_id" = String, Path, description = "The site")),
+    responses((status = 200, description = "The site", body = SiteRecord), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn lock(
     State(state): State<AppState>,
     caller: Caller,
@@ -188,6 +248,16 @@ pub async fn lock(
 }
 
 /// Unlocking starts the newest waiting job of each kind.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sites/{site_id}/unlock",
+    tag = "sites",
+    summary = "Unlock deploys; the newest waiting job starts",
+    operation_id = "sites_unlock",
+    params(("site_id" = String, Path, description = "The site")),
+    responses((status = 200, description = "The site", body = SiteRecord), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn unlock(
     State(state): State<AppState>,
     caller: Caller,
@@ -196,7 +266,7 @@ pub async fn unlock(
     set_lock(&state, &caller, &site_id, false).await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivityQuery {
     pub hours: Option<String>,
@@ -206,6 +276,16 @@ const HOUR_MS: i64 = 3_600_000;
 
 /// The site's calls of the last `hours` (default 24, at most a week) by hour and status,
 /// and by webhook, failing ones first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/{site_id}/activity",
+    tag = "sites",
+    summary = "Calls per hour and status, and per webhook (failing first)",
+    operation_id = "sites_activity",
+    params(("site_id" = String, Path, description = "The site"), ("hours" = Option<String>, Query, description = "1-168, default 24")),
+    responses((status = 200, description = "The activity", body = SiteActivity), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn activity(
     State(state): State<AppState>,
     caller: Caller,

@@ -10,14 +10,14 @@ use crate::domain::token::{self, Role};
 use crate::domain::validation::Violations;
 use crate::store::TokenRecord;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     pub(crate) name: String,
     pub(crate) role: Role,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedToken {
     #[serde(flatten)]
     pub(crate) record: TokenRecord,
@@ -25,6 +25,16 @@ pub struct CreatedToken {
     pub(crate) token: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    tag = "tokens",
+    summary = "Create an API token, shown once (owners)",
+    operation_id = "tokens_create",
+    request_body = NewToken,
+    responses((status = 201, description = "The token and its secret", body = CreatedToken), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -53,6 +63,15 @@ pub async fn create(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    tag = "tokens",
+    summary = "List API tokens (owners)",
+    operation_id = "tokens_list",
+    responses((status = 200, description = "The tokens", body = List<TokenRecord>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -63,6 +82,16 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tokens/{token_id}",
+    tag = "tokens",
+    summary = "Revoke a token; its dashboard sessions end (owners)",
+    operation_id = "tokens_delete",
+    params(("token_id" = String, Path, description = "The token")),
+    responses((status = 204, description = "Revoked"), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,

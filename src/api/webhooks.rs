@@ -25,7 +25,7 @@ use crate::targets::TargetConfig;
 /// so a client can round-trip what it read without wiping secrets.
 const MASK: &str = "********";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
     pub(crate) name: String,
@@ -59,7 +59,7 @@ pub struct NewWebhook {
 }
 
 /// Every field optional; `basic_auth: null` removes it, `headers` replaces the whole set.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookPatch {
     pub(crate) name: Option<String>,
@@ -86,7 +86,7 @@ pub struct WebhookPatch {
     pub(crate) signature_header: Option<Option<String>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WebhookView {
     pub(crate) id: String,
     pub(crate) site_id: String,
@@ -111,13 +111,17 @@ pub struct WebhookView {
     /// Why hookrelay disabled it (the receiver answered 410 Gone); cleared on re-enabling.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) disabled_reason: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(with = "rfc3339::option", skip_serializing_if = "Option::is_none")]
     pub(crate) disabled_at: Option<UnixMillis>,
     /// Until when the secret replaced by the last rotation still signs.
+    #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(with = "rfc3339::option")]
     pub(crate) previous_secret_expires_at: Option<UnixMillis>,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "rfc3339")]
     pub(crate) created_at: UnixMillis,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "rfc3339")]
     pub(crate) updated_at: UnixMillis,
     /// Only in the answer to a create; afterwards see `GET …/secret`.
@@ -174,6 +178,17 @@ impl From<WebhookRecord> for WebhookView {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/sites/{site_id}/webhooks",
+    tag = "webhooks",
+    summary = "Create a webhook: a URL, or a notification target by type and config",
+    operation_id = "webhooks_create",
+    params(("site_id" = String, Path, description = "The site")),
+    request_body = NewWebhook,
+    responses((status = 201, description = "The webhook and its signing secret", body = WebhookView), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -212,6 +227,16 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/{site_id}/webhooks",
+    tag = "webhooks",
+    summary = "List webhooks (credentials masked)",
+    operation_id = "webhooks_list",
+    params(("site_id" = String, Path, description = "The site")),
+    responses((status = 200, description = "The webhooks", body = List<WebhookView>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -228,6 +253,16 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/{site_id}/webhooks/{webhook_id}",
+    tag = "webhooks",
+    summary = "A webhook",
+    operation_id = "webhooks_show",
+    params(("site_id" = String, Path, description = "The site"), ("webhook_id" = String, Path, description = "The webhook")),
+    responses((status = 200, description = "The webhook", body = WebhookView), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -242,11 +277,21 @@ pub async fn show(
     Ok(Json(hook.into()))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SecretView {
     pub(crate) secret: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/{site_id}/webhooks/{webhook_id}/secret",
+    tag = "webhooks",
+    summary = "The signing secret (developers)",
+    operation_id = "webhooks_secret",
+    params(("site_id" = String, Path, description = "The site"), ("webhook_id" = String, Path, description = "The webhook")),
+    responses((status = 200, description = "The secret", body = SecretView), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn secret(
     State(state): State<AppState>,
     caller: Caller,
@@ -263,6 +308,17 @@ pub async fn secret(
     }))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/sites/{site_id}/webhooks/{webhook_id}",
+    tag = "webhooks",
+    summary = "Change a webhook; sending ******** back keeps a stored secret",
+    operation_id = "webhooks_update",
+    params(("site_id" = String, Path, description = "The site"), ("webhook_id" = String, Path, description = "The webhook")),
+    request_body = WebhookPatch,
+    responses((status = 200, description = "The webhook", body = WebhookView), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -389,16 +445,27 @@ fn apply_patch(mut s: WebhookSettings, patch: WebhookPatch) -> Result<WebhookSet
     Ok(s)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RotatedSecret {
     pub(crate) secret: String,
     /// The old secret keeps signing (as a second signature) until then.
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "rfc3339")]
     pub(crate) previous_secret_expires_at: UnixMillis,
 }
 
 /// A new signing secret; for a day both old and new signatures are sent, so receivers can
 /// switch without losing a call.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sites/{site_id}/webhooks/{webhook_id}/rotate_secret",
+    tag = "webhooks",
+    summary = "A new signing secret; the old one signs alongside for 24 hours",
+    operation_id = "webhooks_rotate_secret",
+    params(("site_id" = String, Path, description = "The site"), ("webhook_id" = String, Path, description = "The webhook")),
+    responses((status = 200, description = "The new secret", body = RotatedSecret), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     caller: Caller,
@@ -419,6 +486,17 @@ pub async fn rotate_secret(
 }
 
 /// Renders the body this webhook would send for an event, without sending anything.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sites/{site_id}/webhooks/{webhook_id}/preview",
+    tag = "webhooks",
+    summary = "Render the body this webhook would send for an event; sends nothing",
+    operation_id = "webhooks_preview",
+    params(("site_id" = String, Path, description = "The site"), ("webhook_id" = String, Path, description = "The webhook")),
+    request_body = NewEvent,
+    responses((status = 200, description = "The rendered body", body = Preview), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn preview(
     State(state): State<AppState>,
     caller: Caller,
@@ -436,6 +514,16 @@ pub async fn preview(
     Ok(Json(hook.settings.preview(&event)?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/sites/{site_id}/webhooks/{webhook_id}",
+    tag = "webhooks",
+    summary = "Delete a webhook and its calls",
+    operation_id = "webhooks_delete",
+    params(("site_id" = String, Path, description = "The site"), ("webhook_id" = String, Path, description = "The webhook")),
+    responses((status = 204, description = "Deleted"), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,

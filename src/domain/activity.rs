@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::call::CallStatus;
 use super::time::{rfc3339, UnixMillis};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Tally {
     pub success: i64,
     pub failed: i64,
@@ -33,15 +33,16 @@ impl Tally {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Bucket {
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "rfc3339")]
     pub start: UnixMillis,
     #[serde(flatten)]
     pub calls: Tally,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct WebhookTally {
     pub webhook_id: String,
     #[serde(flatten)]
@@ -49,8 +50,9 @@ pub struct WebhookTally {
     pub success_rate: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SiteActivity {
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "rfc3339")]
     pub since: UnixMillis,
     pub bucket_ms: i64,

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::retry::RetrySchedule;
 use super::time::UnixMillis;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CallStatus {
     Pending,

@@ -8,7 +8,7 @@ use super::validation::Violations;
 
 pub const DEFAULT_ENVIRONMENT: &str = "main";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEvent {
     pub entity_type: String,
@@ -19,7 +19,7 @@ pub struct NewEvent {
 }
 
 /// The default body: the event as published, with the environment filled in.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventBody<'a> {
     pub entity_type: &'a str,
     pub event_type: &'a str,

@@ -9,7 +9,7 @@ use super::validation::Violations;
 use super::verify::verify_standard;
 
 /// How a hook checks its sender. Failure means 401 and no job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum HookVerify {
     /// `webhook-id`/`webhook-timestamp`/`webhook-signature` with a `whsec_` secret.

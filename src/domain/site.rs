@@ -10,7 +10,7 @@ use super::validation::Violations;
 
 pub const DEFAULT_JOB_TIMEOUT_S: u64 = 1800;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SiteSettings {
     pub name: String,
     pub build_command: Option<String>,

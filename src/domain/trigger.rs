@@ -8,7 +8,7 @@ use super::validation::Violations;
 /// Matches every event type.
 pub const ANY_EVENT: &str = "*";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Trigger {
     /// `item`, `item_type`, `upload`, `build_trigger`, `environment`, `deploy`,

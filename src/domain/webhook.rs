@@ -42,7 +42,7 @@ const RESERVED_HEADERS: &[&str] = &[
     "x-nf-sign",
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
     pub username: String,
@@ -50,7 +50,7 @@ pub struct BasicAuth {
 }
 
 /// The body a webhook would send for an event, and whether the event would trigger it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Preview {
     pub matches: bool,
     pub content_type: String,

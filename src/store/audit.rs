@@ -24,7 +24,7 @@ impl Actor {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: String,
     /// `None` for server-wide entries (API tokens).
@@ -36,6 +36,7 @@ pub struct AuditEntry {
     pub target_type: String,
     pub target_id: String,
     pub details: Value,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "rfc3339")]
     pub created_at: UnixMillis,
 }

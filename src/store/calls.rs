@@ -17,7 +17,7 @@ use crate::domain::ids;
 use crate::domain::time::{rfc3339, UnixMillis};
 use crate::domain::webhook::DEFAULT_CONTENT_TYPE;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CallSummary {
     pub id: String,
     pub site_id: String,
@@ -28,14 +28,18 @@ pub struct CallSummary {
     pub status: CallStatus,
     pub attempt_count: i64,
     /// When the next attempt is due (pending calls only).
+    #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(with = "rfc3339::option")]
     pub next_attempt_at: Option<UnixMillis>,
     pub last_status_code: Option<i64>,
     pub last_error: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(with = "rfc3339::option")]
     pub last_attempt_at: Option<UnixMillis>,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "rfc3339")]
     pub created_at: UnixMillis,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "rfc3339")]
     pub updated_at: UnixMillis,
 }
@@ -67,47 +71,52 @@ fn summary_from_row(row: &AnyRow) -> Result<CallSummary> {
 }
 
 /// One attempt as the dispatcher made it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NewAttempt {
     /// Made because a person asked for a resend, not by the schedule.
     pub manual: bool,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "rfc3339")]
     pub started_at: UnixMillis,
     pub duration_ms: i64,
     pub request_url: String,
     /// Headers as sent, with credentials masked: a JSON object, kept as the text it is
     /// stored as (written once per delivery, read rarely).
+    #[schema(value_type = Object)]
     pub request_headers: Box<RawValue>,
     /// What a notification sent (its message); `None` when it is the call's own body.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_body: Option<String>,
     pub response_status: Option<i64>,
+    #[schema(value_type = Option<Object>)]
     pub response_headers: Option<Box<RawValue>>,
     /// Cut to the configured limit.
     pub response_body: Option<String>,
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AttemptRecord {
     pub id: String,
     #[serde(flatten)]
     pub attempt: NewAttempt,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RequestView {
     /// URL and headers of the latest attempt (absent until one is made).
     pub url: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub headers: Option<Box<RawValue>>,
     pub content_type: String,
     pub body: String,
     /// When retention emptied the bodies and removed the attempts (the summary stays).
+    #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(with = "rfc3339::option", skip_serializing_if = "Option::is_none")]
     pub pruned_at: Option<UnixMillis>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CallDetail {
     #[serde(flatten)]
     pub summary: CallSummary,
@@ -128,7 +137,7 @@ pub struct CallFilter {
     pub limit: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
     pub next_cursor: Option<String>,

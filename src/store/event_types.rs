@@ -9,13 +9,14 @@ use crate::domain::catalog::Catalog;
 use crate::domain::time::{now_millis, rfc3339, UnixMillis};
 
 /// An event type a site registered.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventTypeRecord {
     pub entity_type: String,
     pub event_type: String,
     pub description: Option<String>,
     /// JSON Schema the `entity` of published events of this type must satisfy.
     pub schema: Option<Value>,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "rfc3339")]
     pub created_at: UnixMillis,
 }

@@ -25,7 +25,7 @@ pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 const CALLS_PER_INSERT: usize = 256;
 const EVENTS_PER_INSERT: usize = 256;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Published {
     pub id: String,
     pub webhook_call_ids: Vec<String>,

@@ -9,7 +9,7 @@ use crate::domain::time::{rfc3339, UnixMillis};
 pub const SUBMISSION_PREFIX: &str = "sub";
 
 /// One form submission, as stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Submission {
     pub id: String,
     pub site_id: String,
@@ -18,6 +18,7 @@ pub struct Submission {
     pub data: Value,
     /// The `submission_created` event that announced it.
     pub event_id: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "rfc3339")]
     pub created_at: UnixMillis,
 }

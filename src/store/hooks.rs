@@ -22,9 +22,10 @@ pub struct HookRecord {
 }
 
 /// One request a hook received.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HookRequest {
     pub id: String,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "rfc3339")]
     pub received_at: UnixMillis,
     pub accepted: bool,

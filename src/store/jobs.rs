@@ -10,7 +10,7 @@ use crate::domain::time::{rfc3339, UnixMillis};
 
 pub const JOB_PREFIX: &str = "job";
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobRecord {
     pub id: String,
     pub site_id: String,
@@ -29,15 +29,18 @@ pub struct JobRecord {
     pub reason: Option<String>,
     #[serde(flatten)]
     pub refs: SourceRefs,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "rfc3339")]
     pub created_at: UnixMillis,
+    #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(with = "rfc3339::option")]
     pub started_at: Option<UnixMillis>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(with = "rfc3339::option")]
     pub finished_at: Option<UnixMillis>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobDetail {
     #[serde(flatten)]
     pub job: JobRecord,

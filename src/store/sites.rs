@@ -8,15 +8,17 @@ use crate::domain::ids;
 use crate::domain::site::SiteSettings;
 use crate::domain::time::{now_millis, rfc3339, UnixMillis};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SiteRecord {
     pub id: String,
     #[serde(flatten)]
     pub settings: SiteSettings,
     /// While locked, triggers queue (coalesced) but no job starts.
     pub locked: bool,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "rfc3339")]
     pub created_at: UnixMillis,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "rfc3339")]
     pub updated_at: UnixMillis,
 }

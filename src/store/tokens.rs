@@ -8,11 +8,12 @@ use crate::domain::ids;
 use crate::domain::time::{now_millis, rfc3339, UnixMillis};
 use crate::domain::token::{self, Role};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenRecord {
     pub id: String,
     pub name: String,
     pub role: Role,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "rfc3339")]
     pub created_at: UnixMillis,
 }

@@ -7,6 +7,7 @@
 
 mod admin;
 mod assets;
+pub use assets::CSS_PATH;
 mod calls;
 mod chart;
 mod form;
