@@ -361,11 +361,9 @@ async fn events_are_validated_and_need_an_existing_site() {
             json!({"event_type": "x", "entity": {}}),
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(problem["detail"]
-        .as_str()
-        .unwrap()
-        .contains("missing field `entity_type`"));
+    // A missing field is named like any other at fault.
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&problem), ["entity_type"]);
     let (status, _) = server
         .post("/api/v1/sites/site_nope/events", item_event("1"))
         .await;
@@ -635,4 +633,33 @@ async fn even_a_malformed_path_gets_a_problem_document() {
         problem["detail"].as_str().unwrap().contains("UTF-8"),
         "{problem}"
     );
+}
+
+/// A missing field and a bad value come back together, each named, not one per try.
+#[tokio::test]
+async fn missing_fields_and_bad_values_are_named_together() {
+    let server = TestServer::start().await;
+    let site = server.create_site().await;
+    let (status, problem) = server
+        .post(
+            &format!("/api/v1/sites/{site}/webhooks"),
+            json!({"url": "ftp://example.com/x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["name", "url", "triggers"], "{problem}");
+    let (status, problem) = server
+        .post(
+            &format!("/api/v1/sites/{site}/events"),
+            json!({"entity": []}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["errors"].as_array().unwrap().len(), 3, "{problem}");
 }

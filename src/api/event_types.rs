@@ -20,7 +20,9 @@ use crate::store::{compile_schema, EventTypeRecord, SiteEventTypes};
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEventType {
+    #[serde(default)]
     pub(crate) entity_type: String,
+    #[serde(default)]
     pub(crate) event_type: String,
     #[serde(default)]
     pub(crate) description: Option<String>,

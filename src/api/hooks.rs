@@ -16,8 +16,11 @@ use crate::store::{HookRecord, HookRequest, Page};
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewHook {
+    // Missing fields are named with the others by validation, not one at a time.
+    #[serde(default)]
     pub(crate) title: String,
-    pub(crate) kind: JobKind,
+    #[serde(default)]
+    pub(crate) kind: Option<JobKind>,
     #[serde(default)]
     pub(crate) verify: Option<HookVerify>,
 }
@@ -74,6 +77,9 @@ pub async fn create(
     let b = body.value;
     let mut v = Violations::default();
     v.text("title", &b.title, 200);
+    if b.kind.is_none() {
+        v.add("kind", "is required: build, preview or sync");
+    }
     if let Some(verify) = &b.verify {
         verify.validate(&mut v);
     }
@@ -83,7 +89,7 @@ pub async fn create(
         .create_hook(
             &site_id,
             b.title.trim(),
-            b.kind,
+            b.kind.unwrap_or(JobKind::DEFAULT),
             b.verify.as_ref(),
             &caller.actor(),
         )

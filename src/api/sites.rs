@@ -18,6 +18,7 @@ use crate::store::SiteRecord;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSite {
+    #[serde(default)]
     pub(crate) name: String,
 }
 

@@ -13,8 +13,10 @@ use crate::store::TokenRecord;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
+    #[serde(default)]
     pub(crate) name: String,
-    pub(crate) role: Role,
+    #[serde(default)]
+    pub(crate) role: Option<Role>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -43,16 +45,15 @@ pub async fn create(
     caller.require(Role::Owner)?;
     let mut v = Violations::default();
     v.text("name", &body.value.name, 100);
+    let Some(role) = body.value.role else {
+        v.add("role", "is required: owner, developer or viewer");
+        return Err(v.into());
+    };
     v.into_result()?;
     let secret = token::generate();
     let record = state
         .store
-        .create_token(
-            body.value.name.trim(),
-            body.value.role,
-            &secret,
-            &caller.actor(),
-        )
+        .create_token(body.value.name.trim(), role, &secret, &caller.actor())
         .await?;
     Ok((
         StatusCode::CREATED,

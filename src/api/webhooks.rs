@@ -28,6 +28,8 @@ const MASK: &str = "********";
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
+    // Missing fields read as empty, so validation names every one at fault at once.
+    #[serde(default)]
     pub(crate) name: String,
     /// `http` (the default), `email`, `slack`, `github_commit_status`, … (see `targets`).
     #[serde(default, rename = "type")]
@@ -37,6 +39,7 @@ pub struct NewWebhook {
     pub(crate) config: Option<serde_json::Value>,
     #[serde(default)]
     pub(crate) url: Option<String>,
+    #[serde(default)]
     pub(crate) triggers: Vec<Trigger>,
     #[serde(default)]
     pub(crate) headers: BTreeMap<String, String>,

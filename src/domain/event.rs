@@ -11,10 +11,14 @@ pub const DEFAULT_ENVIRONMENT: &str = "main";
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEvent {
+    // Missing fields read as empty, so validation names every one at fault at once.
+    #[serde(default)]
     pub entity_type: String,
+    #[serde(default)]
     pub event_type: String,
     #[serde(default)]
     pub environment: Option<String>,
+    #[serde(default)]
     pub entity: Value,
 }
 

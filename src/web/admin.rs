@@ -170,7 +170,7 @@ pub async fn create_token(
     };
     let body = api_body(NewToken {
         name: form.text("name"),
-        role,
+        role: Some(role),
     });
     let created = api_tokens::create(State(state.clone()), user.caller(), body).await;
     let Json(tokens) = api_tokens::list(State(state), user.caller()).await?;

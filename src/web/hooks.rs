@@ -125,7 +125,7 @@ pub async fn create(
     };
     let body = api_body(NewHook {
         title: form.text("title"),
-        kind,
+        kind: Some(kind),
         verify: None,
     });
     match api::create(
