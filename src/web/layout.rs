@@ -132,6 +132,7 @@ pub fn page(title: &str, nav: Nav<'_>, content: Markup) -> Markup {
                         @if nav.user.can(Role::Owner) {
                             a href="/tokens" aria-current=[(nav.tab == Tab::Tokens).then_some("page")] { "API tokens" }
                         }
+                        a href="/api/docs" { "API reference" }
                     }
                     div.who {
                         span title="The API token this session acts as" {
