@@ -143,6 +143,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
             )));
         }
     }
+    tasks.push(tokio::spawn(crate::metrics::upkeep(shutdown_rx.clone())));
     tasks.push(tokio::spawn(janitor(
         store.clone(),
         args.retention_days,

@@ -84,6 +84,17 @@ fn describe() {
     );
 }
 
+/// Histogram samples wait in a buffer until drained; drained every few seconds here, so
+/// a server that nobody scrapes does not hold every latency it ever measured.
+pub async fn upkeep(mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => handle().run_upkeep(),
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
 /// The text format, with the gauges read from the database now (reads only).
 pub async fn render(store: &Store) -> Result<String, StoreError> {
     let handle = handle();
