@@ -23,10 +23,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # A real OpenAPI validator checks the API's description (tests/openapi.rs), from PyPI.
+# Debian's own Python refuses plain pip installs (PEP 668), hence the second try.
 if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
     echo "== Installing openapi-spec-validator with pip for the OpenAPI test" >&2
-    python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator
+    pip_install=(python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator)
+    "${pip_install[@]}" 2>/dev/null || "${pip_install[@]}" --break-system-packages
 fi
+HOOKRELAY_TEST_PYTHON=$(command -v python3)
+export HOOKRELAY_TEST_PYTHON
 
 echo "== SQLite: unit and integration tests" >&2
 cargo test --locked --all-targets
