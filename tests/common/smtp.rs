@@ -59,8 +59,9 @@ impl SmtpServer {
         }
     }
 
-    /// Every message received so far, as RFC 5322 text with quoted-printable's soft line
-    /// breaks joined (so a long line reads as one).
+    /// Every message received so far (in no particular order: Maildir names do not sort
+    /// by arrival), as RFC 5322 text with quoted-printable's soft line breaks joined (so a
+    /// long line reads as one).
     pub fn messages(&self) -> Vec<String> {
         let new: PathBuf = self.maildir.path().join("mail").join("new");
         let mut files: Vec<_> = std::fs::read_dir(new)
