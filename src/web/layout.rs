@@ -226,16 +226,23 @@ pub fn badge(status: &str) -> Markup {
     html! { span class={ "badge badge-" (status) } { (status) } }
 }
 
+/// Whether `e` is about `field` or a part of it (`field[0]`, `field.x`).
+fn is_about(e: &FieldError, field: &str) -> bool {
+    e.field == field
+        || e.field
+            .strip_prefix(field)
+            .is_some_and(|rest| rest.starts_with(['.', '[']))
+}
+
+/// `aria-invalid="true"` for an input some error is about.
+pub fn invalid(errors: &[FieldError], field: &str) -> Option<&'static str> {
+    errors.iter().any(|e| is_about(e, field)).then_some("true")
+}
+
 /// The messages of every error about `field` (or a part of it, `field[0]`, `field.x`).
 pub fn field_errors(errors: &[FieldError], field: &str) -> Markup {
-    let about = |e: &&FieldError| {
-        e.field == field
-            || e.field
-                .strip_prefix(field)
-                .is_some_and(|rest| rest.starts_with(['.', '[']))
-    };
     html! {
-        @for e in errors.iter().filter(about) {
+        @for e in errors.iter().filter(|e| is_about(e, field)) {
             p.field-error id={ "error-" (field) } { (e.message) }
         }
     }

@@ -8,7 +8,8 @@ use maud::{html, Markup};
 
 use super::chart::{calls_chart, success_meter};
 use super::layout::{
-    badge, field_errors, form_problem, notice, page, site_page, when, when_opt, Nav, PageError, Tab,
+    badge, field_errors, form_problem, invalid, notice, page, site_page, when, when_opt, Nav,
+    PageError, Tab,
 };
 use super::session::{csrf_field, Posted, WebUser};
 use super::{api_body, load_site, see_other, NoticeQuery};
@@ -286,7 +287,7 @@ fn settings_page(
             @for (field, label, hint) in COMMANDS {
                 label for=(field) { (label) }
                 input id=(field) type="text" name=(field) value=[value(field)] placeholder=(hint) disabled[!may_run]
-                    aria-invalid=[errors.iter().any(|e| e.field == field).then_some("true")];
+                    aria-invalid=[invalid(errors, field)];
                 (field_errors(errors, field))
             }
             label for="job_timeout_s" { "Job timeout (seconds)" }

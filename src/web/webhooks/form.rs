@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use maud::{html, Markup};
 
 use super::super::form::{list, FormData};
-use super::super::layout::field_errors;
+use super::super::layout::{field_errors, invalid};
 use crate::api::webhooks::{NewWebhook, WebhookPatch, WebhookView};
 use crate::api::ApiError;
 use crate::domain::trigger::Trigger;
@@ -291,18 +291,6 @@ impl WebhookForm {
             signature_header: Some(s.signature_header),
         })
     }
-}
-
-fn invalid(errors: &[FieldError], field: &str) -> Option<&'static str> {
-    errors
-        .iter()
-        .any(|e| {
-            e.field == field
-                || e.field
-                    .strip_prefix(field)
-                    .is_some_and(|rest| rest.starts_with(['.', '[']))
-        })
-        .then_some("true")
 }
 
 /// The form's fields (the caller wraps them in a `<form>` with its action and buttons).
