@@ -20,6 +20,7 @@ mod handoff;
 mod hooks;
 mod jobs;
 mod migrate;
+mod queue;
 mod retention;
 mod sessions;
 mod sites;
@@ -36,10 +37,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use audit::{Actor, AuditEntry};
-pub use calls::{
-    claim_size, AttemptRecord, AttemptResult, CallDetail, CallFilter, CallSummary, ClaimedCall,
-    Disable, NewAttempt, Page,
-};
+pub use calls::{AttemptRecord, CallDetail, CallFilter, CallSummary, NewAttempt, Page};
 pub use event_types::{
     catalog_of, compile_schema, EventTypeRecord, RegisteredType, SiteEventTypes,
 };
@@ -48,6 +46,7 @@ pub use forms::{Submission, SUBMISSION_PREFIX};
 pub use handoff::{HandedCall, Handoff};
 pub use hooks::{HookRecord, HookRequest};
 pub use jobs::{JobDetail, JobFilter, JobRecord, NewJob, JOB_PREFIX};
+pub use queue::{claim_size, AttemptResult, ClaimedCall, Disable};
 pub use retention::Pruned;
 pub use sessions::SessionRecord;
 pub use sites::SiteRecord;
