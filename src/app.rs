@@ -135,6 +135,12 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
             wake.clone(),
         );
         tasks.push(tokio::spawn(runner.run(shutdown_rx.clone())));
+        tasks.push(tokio::spawn(crate::dispatch::notices::watch_health(
+            store.clone(),
+            args.disable_after,
+            args.health_check_interval,
+            shutdown_rx.clone(),
+        )));
         if store.dialect() == Dialect::Postgres {
             tasks.push(tokio::spawn(crate::dispatch::wake::listen(
                 args.database.url(),

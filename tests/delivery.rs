@@ -297,7 +297,7 @@ async fn response_bodies_are_cut_to_64_kib_in_the_log() {
 }
 
 #[tokio::test]
-async fn calls_of_a_disabled_webhook_are_not_sent() {
+async fn calls_of_a_disabled_webhook_wait_instead_of_going_out() {
     let server = TestServer::start_with(&["--retry-schedule=1h"]).await;
     let site = server.create_site().await;
     let receiver = Receiver::start(|_, _| Reply::status(500)).await;
@@ -314,17 +314,21 @@ async fn calls_of_a_disabled_webhook_are_not_sent() {
     );
     let (status, _) = server.patch(&hook_path, json!({"enabled": false})).await;
     assert_eq!(status, StatusCode::OK);
-    // The retry is an hour away; a resend makes it due now, and it must not go out.
-    server
+    // The retry is an hour away; a resend makes it due now, and it must not go out: it
+    // is paused again (pending, with no due time) until the webhook is enabled.
+    let (status, resent) = server
         .post(
             &format!("/api/v1/sites/{site}/webhook_calls/{call}/resend"),
             json!({}),
         )
         .await;
-    let settled = server.settled_call(&site, &call).await;
-    assert_eq!(settled["status"], "failed");
-    assert_eq!(settled["last_error"], "not sent: the webhook is disabled");
-    assert_eq!(settled["attempt_count"], 1);
+    assert_eq!(status, StatusCode::ACCEPTED, "{resent}");
+    assert!(resent["next_attempt_at"].is_string(), "due now: {resent}");
+    let paused = server
+        .wait_call(&site, &call, |c| c["next_attempt_at"].is_null())
+        .await;
+    assert_eq!(paused["status"], "pending");
+    assert_eq!(paused["attempt_count"], 1);
     assert_eq!(receiver.received().len(), 1);
 }
 
@@ -485,11 +489,16 @@ async fn gone_disables_the_webhook_with_the_reason() {
         hook["id"].as_str().unwrap()
     );
     let published = server.publish(&site, item_event("1")).await;
-    server
-        .settled_call(&site, published["webhook_call_ids"][0].as_str().unwrap())
+    let call_id = published["webhook_call_ids"][0].as_str().unwrap();
+    let disabled = server.wait_json(&path, |w| w["enabled"] == false).await;
+    // The call waits, paused, for the webhook to be enabled again.
+    let paused = server
+        .wait_call(&site, call_id, |c| c["next_attempt_at"].is_null())
         .await;
-    let (_, disabled) = server.get(&path).await;
-    assert_eq!(disabled["enabled"], false);
+    assert_eq!(
+        (&paused["status"], &paused["attempt_count"]),
+        (&json!("pending"), &json!(1))
+    );
     assert!(
         disabled["disabled_reason"]
             .as_str()
@@ -511,4 +520,5 @@ async fn gone_disables_the_webhook_with_the_reason() {
     let (status, enabled) = server.patch(&path, json!({"enabled": true})).await;
     assert_eq!(status, StatusCode::OK);
     assert!(enabled.get("disabled_reason").is_none(), "{enabled}");
+    receiver.wait_for(2).await;
 }

@@ -61,7 +61,7 @@ async fn deliver_all(store: &Store) {
                 status_code: Some(200),
                 finished_at: now,
                 next: NextStep::Done(CallStatus::Success),
-                disable: None,
+                watch: None,
             })
             .collect();
         store.record_results(results).await.unwrap();

@@ -93,7 +93,7 @@ fn done(call_id: &str, claim_token: &str, status: CallStatus) -> AttemptResult {
         status_code: None,
         finished_at: now_millis(),
         next: NextStep::Done(status),
-        disable: None,
+        watch: None,
     }
 }
 

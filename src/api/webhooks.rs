@@ -15,8 +15,8 @@ use crate::domain::token::Role;
 use crate::domain::trigger::Trigger;
 use crate::domain::validation::{FieldError, Violations};
 use crate::domain::webhook::{
-    is_sensitive_header, BasicAuth, Preview, WebhookSettings, DEFAULT_CONTENT_TYPE,
-    DEFAULT_TIMEOUT_MS,
+    format_disable_after, is_sensitive_header, parse_disable_after, BasicAuth, Preview,
+    WebhookSettings, DEFAULT_CONTENT_TYPE, DEFAULT_TIMEOUT_MS,
 };
 use crate::store::WebhookRecord;
 use crate::targets::TargetConfig;
@@ -59,6 +59,14 @@ pub struct NewWebhook {
     pub(crate) jws_issuer: Option<String>,
     #[serde(default)]
     pub(crate) signature_header: Option<String>,
+    /// At most this many calls a second, across every process of a cluster; calls over
+    /// it wait their turn. Absent or null: no limit.
+    #[serde(default)]
+    pub(crate) rate_limit_per_s: Option<u32>,
+    /// Disable the webhook once its calls have all failed for this long (`5d`, `36h`, or
+    /// `never`). Absent or null: the server's `--disable-after` (5 days by default).
+    #[serde(default)]
+    pub(crate) disable_after: Option<String>,
 }
 
 /// Every field optional; `basic_auth: null` removes it, `headers` replaces the whole set.
@@ -87,6 +95,10 @@ pub struct WebhookPatch {
     pub(crate) jws_issuer: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::extract::present")]
     pub(crate) signature_header: Option<Option<String>>,
+    #[serde(default, deserialize_with = "super::extract::present")]
+    pub(crate) rate_limit_per_s: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "super::extract::present")]
+    pub(crate) disable_after: Option<Option<String>>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -111,7 +123,16 @@ pub struct WebhookView {
     pub(crate) jws_secret: Option<String>,
     pub(crate) jws_issuer: Option<String>,
     pub(crate) signature_header: Option<String>,
-    /// Why hookrelay disabled it (the receiver answered 410 Gone); cleared on re-enabling.
+    pub(crate) rate_limit_per_s: Option<u32>,
+    /// `null`: the server's `--disable-after`.
+    pub(crate) disable_after: Option<String>,
+    /// Since when its calls fail (a call failed again after a retry, or ran out of
+    /// retries); cleared by the next delivery.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(with = "rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub(crate) failing_since: Option<UnixMillis>,
+    /// Why hookrelay disabled it (410 Gone, or failing past `disable_after`); cleared on
+    /// re-enabling.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) disabled_reason: Option<String>,
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -160,6 +181,9 @@ impl From<WebhookRecord> for WebhookView {
             signature_header: s.signature_header,
             disabled_reason: w.disabled_reason,
             disabled_at: w.disabled_at,
+            failing_since: w.failing_since,
+            rate_limit_per_s: s.rate_limit_per_s,
+            disable_after: s.disable_after_ms.map(format_disable_after),
             url: s.url,
             triggers: s.triggers,
             timeout_ms: s.timeout_ms,
@@ -217,6 +241,12 @@ pub async fn create(
         jws_issuer: b.jws_issuer,
         signature_header: b.signature_header,
         target,
+        rate_limit_per_s: b.rate_limit_per_s,
+        disable_after_ms: b
+            .disable_after
+            .as_deref()
+            .map(disable_after_field)
+            .transpose()?,
     };
     check(&state, &site_id, &settings).await?;
     let secret = signing::generate_secret();
@@ -334,6 +364,7 @@ pub async fn update(
         .webhook(&site_id, &webhook_id)
         .await
         .or_not_found("webhook")?;
+    let was_enabled = current.settings.enabled;
     let settings = apply_patch(current.settings, body.value)?;
     check(&state, &site_id, &settings).await?;
     let updated = state
@@ -341,6 +372,9 @@ pub async fn update(
         .update_webhook(&site_id, &webhook_id, &settings)
         .await
         .or_not_found("webhook")?;
+    if updated.settings.enabled && !was_enabled {
+        state.wake.notify_one(); // its paused calls are due now
+    }
     Ok(Json(updated.into()))
 }
 
@@ -445,7 +479,21 @@ fn apply_patch(mut s: WebhookSettings, patch: WebhookPatch) -> Result<WebhookSet
     if let Some(header) = patch.signature_header {
         s.signature_header = header;
     }
+    if let Some(rate) = patch.rate_limit_per_s {
+        s.rate_limit_per_s = rate;
+    }
+    if let Some(after) = patch.disable_after {
+        s.disable_after_ms = after.as_deref().map(disable_after_field).transpose()?;
+    }
     Ok(s)
+}
+
+fn disable_after_field(text: &str) -> Result<u64, ApiError> {
+    parse_disable_after(text).map_err(|problem| {
+        let mut v = Violations::default();
+        v.add("disable_after", problem);
+        v.into()
+    })
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

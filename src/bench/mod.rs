@@ -445,6 +445,7 @@ impl RawRequests {
             previous_secret_expires_at: None,
             disabled_reason: None,
             disabled_at: None,
+            failing_since: None,
             created_at: 0,
             updated_at: 0,
         });
@@ -458,6 +459,9 @@ impl RawRequests {
             one_shot: false,
             manual: false,
             webhook: Some(webhook.clone()),
+            event_id: String::new(),
+            operator_event: false,
+            holds_rate_slot: false,
         };
         let (request, _) = target
             .request(&call, &webhook, now_millis())

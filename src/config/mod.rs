@@ -149,6 +149,16 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_RETENTION_DAYS", default_value_t = 30)]
     pub retention_days: u32,
 
+    /// A webhook whose calls have all failed this long is disabled and its pending calls
+    /// paused (`5d`, `36h`, `never`); a webhook's own `disable_after` overrides it.
+    #[arg(long, env = "HOOKRELAY_DISABLE_AFTER", default_value = "5d",
+          value_parser = crate::domain::webhook::parse_disable_after)]
+    pub disable_after: u64,
+
+    /// How often failing webhooks are checked against their `disable_after`.
+    #[arg(long, env = "HOOKRELAY_HEALTH_CHECK_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub health_check_interval: Duration,
+
     /// Response bodies are kept in the activity log up to this many bytes.
     #[arg(long, env = "HOOKRELAY_RESPONSE_BODY_LIMIT", default_value_t = 64 * 1024)]
     pub response_body_limit: usize,
@@ -259,6 +269,11 @@ impl ServeArgs {
             format!("max-requests-in-flight = {}", self.max_requests_in_flight),
             format!("response-body-limit = {}", self.response_body_limit),
             format!("retention-days = {}", self.retention_days),
+            format!(
+                "disable-after = {}",
+                crate::domain::webhook::format_disable_after(self.disable_after)
+            ),
+            format!("health-check-interval = {}", d(self.health_check_interval)),
         ]
         .join("\n")
     }

@@ -4,6 +4,7 @@
 //! Crash safety comes from the lease: a claimed call's `next_attempt_at` is the end of its
 //! lease, so if this process dies the call simply becomes due again for any worker.
 
+pub mod notices;
 pub mod wake;
 
 use std::collections::{HashMap, VecDeque};
@@ -15,10 +16,11 @@ use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use crate::domain::call::{next_step, CallProgress, CallStatus, NextStep};
+use crate::domain::call::{next_step, CallProgress, CallStatus, NextStep, Verdict};
+use crate::domain::operator::WebhookRef;
 use crate::domain::retry::RetrySchedule;
 use crate::domain::time::now_millis;
-use crate::store::{self, AttemptResult, ClaimedCall, Disable, HandedCall, Handoff, Store};
+use crate::store::{self, AttemptResult, ClaimedCall, HandedCall, Handoff, Store, Watch};
 use crate::targets::Target;
 
 #[derive(Debug, Clone)]
@@ -447,22 +449,24 @@ async fn idle_sleep(store: &Store, poll: Duration) -> IdleSleep {
 
 /// Makes one attempt (or decides none can be made) and says where the call goes next.
 async fn deliver<T: Target>(target: &T, call: ClaimedCall, retry: &RetrySchedule) -> AttemptResult {
-    let not_sent = |reason: &str| {
-        metrics::counter!(crate::metrics::CALLS_FAILED, "target" => "none").increment(1);
-        AttemptResult {
-            call_id: call.call_id.clone(),
-            claim_token: call.claim_token.clone(),
-            attempt: None,
-            error: Some(reason.to_owned()),
-            status_code: None,
-            finished_at: now_millis(),
-            next: NextStep::Done(CallStatus::Failed),
-            disable: None,
-        }
+    let not_sent = |reason: Option<&str>, next| AttemptResult {
+        call_id: call.call_id.clone(),
+        claim_token: call.claim_token.clone(),
+        attempt: None,
+        error: reason.map(str::to_owned),
+        status_code: None,
+        finished_at: now_millis(),
+        next,
+        watch: None,
     };
     let webhook = match &call.webhook {
-        None => return not_sent("not sent: the webhook was deleted"),
-        Some(w) if !w.settings.enabled => return not_sent("not sent: the webhook is disabled"),
+        None => {
+            metrics::counter!(crate::metrics::CALLS_FAILED, "target" => "none").increment(1);
+            let reason = "not sent: the webhook was deleted";
+            return not_sent(Some(reason), NextStep::Done(CallStatus::Failed));
+        }
+        // It waits, without a due time, until the webhook is enabled again.
+        Some(w) if !w.settings.enabled => return not_sent(None, NextStep::Paused),
         Some(w) => w,
     };
     let outcome = target.deliver(&call, webhook).await;
@@ -481,15 +485,25 @@ async fn deliver<T: Target>(target: &T, call: ClaimedCall, retry: &RetrySchedule
         outcome.asked_wait,
     );
     count_attempt(webhook, &call, &outcome, &next, finished_at);
-    let disable = outcome.gone.then(|| Disable {
-        webhook_id: webhook.id.clone(),
-        site_id: webhook.site_id.clone(),
-        reason: "the receiver answered 410 Gone: the endpoint is gone for good; \
-                 re-enable the webhook once it is back"
-            .into(),
-    });
+    let watch = Watch {
+        webhook: WebhookRef {
+            site_id: webhook.site_id.clone(),
+            id: webhook.id.clone(),
+            name: webhook.settings.name.clone(),
+        },
+        failing_since: webhook.failing_since,
+        verdict: Verdict::of(progress, next),
+        quiet: call.operator_event,
+        event_id: call.event_id.clone(),
+        attempts: call.previous_attempts + 1,
+        gone: outcome.gone.then(|| {
+            "the receiver answered 410 Gone: the endpoint is gone for good; \
+             re-enable the webhook once it is back"
+                .into()
+        }),
+    };
     AttemptResult {
-        disable,
+        watch: Some(watch),
         next,
         error: outcome.attempt.error.clone(),
         status_code: outcome.attempt.response_status,
@@ -561,7 +575,7 @@ async fn record_results(
         }
         let earliest_retry = batch.iter().filter_map(|r| match r.next {
             NextStep::RetryAt(at) => Some(at),
-            NextStep::Done(_) => None,
+            NextStep::Done(_) | NextStep::Paused => None,
         });
         if let Some(at) = earliest_retry.min() {
             // A sooner retry than the dispatcher knows of: let it recompute its sleep.
@@ -585,7 +599,12 @@ async fn record(store: Store, recorded: Arc<[AttemptResult]>, outstanding: Outst
     let mut backoff = Duration::from_millis(100);
     for attempt in 1..=5 {
         match store.record_results(recorded.clone()).await {
-            Ok(()) => break,
+            Ok(notices) => {
+                if !notices.is_empty() {
+                    tokio::spawn(notices::publish(store.clone(), notices));
+                }
+                break;
+            }
             Err(e) if attempt < 5 => {
                 tracing::warn!(error = %e, attempt, "recording results failed; retrying");
                 tokio::time::sleep(backoff).await;

@@ -42,6 +42,38 @@ pub fn is_success(status: u16) -> bool {
 pub enum NextStep {
     Done(CallStatus),
     RetryAt(UnixMillis),
+    /// Pending with no due time: its webhook is disabled; enabling it makes the call due.
+    Paused,
+}
+
+/// What an attempt says about its webhook's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Delivered,
+    /// A first failure: retries usually mend it, so it says nothing yet.
+    FailedOnce,
+    /// A call failed again after a retry: its webhook is failing.
+    FailedAgain,
+    /// A call used up its retries.
+    Exhausted,
+}
+
+impl Verdict {
+    /// The verdict on an attempt that led to `next`.
+    pub fn of(progress: CallProgress, next: NextStep) -> Verdict {
+        match next {
+            NextStep::Done(CallStatus::Success) => Verdict::Delivered,
+            // A hand resend has no retries to use up.
+            NextStep::Done(_) if !progress.one_shot => Verdict::Exhausted,
+            _ if progress.previous_attempts >= 1 => Verdict::FailedAgain,
+            _ => Verdict::FailedOnce,
+        }
+    }
+
+    /// Whether it starts (or continues) a failing streak.
+    pub fn is_failing(self) -> bool {
+        matches!(self, Verdict::FailedAgain | Verdict::Exhausted)
+    }
 }
 
 /// What the call looked like when the attempt was made.
@@ -185,6 +217,28 @@ mod tests {
             next_step(progress(0, true), false, &schedule(), 0, 0.0, None),
             NextStep::Done(CallStatus::Failed)
         );
+    }
+
+    #[test]
+    fn a_webhook_is_failing_once_a_retry_fails_or_a_call_runs_out() {
+        let done = |status| NextStep::Done(status);
+        let retry = NextStep::RetryAt(5);
+        assert_eq!(
+            Verdict::of(progress(3, false), done(CallStatus::Success)),
+            Verdict::Delivered
+        );
+        assert_eq!(Verdict::of(progress(0, false), retry), Verdict::FailedOnce);
+        assert_eq!(Verdict::of(progress(1, false), retry), Verdict::FailedAgain);
+        assert_eq!(
+            Verdict::of(progress(4, false), done(CallStatus::Failed)),
+            Verdict::Exhausted
+        );
+        // A failed hand resend of an old call is a failure, not an exhausted schedule.
+        assert_eq!(
+            Verdict::of(progress(0, true), done(CallStatus::Failed)),
+            Verdict::FailedOnce
+        );
+        assert!(Verdict::Exhausted.is_failing() && !Verdict::FailedOnce.is_failing());
     }
 
     #[test]

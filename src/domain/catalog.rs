@@ -27,6 +27,7 @@ pub const BUILT_IN: &[(&str, &[&str])] = &[
         ],
     ),
     ("form_submission", &["submission_created"]),
+    (super::operator::ENTITY_TYPE, super::operator::EVENT_TYPES),
 ];
 
 /// The types one site knows: built in, then its own.

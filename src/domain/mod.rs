@@ -9,6 +9,7 @@ pub mod event;
 pub mod hook;
 pub mod ids;
 pub mod job;
+pub mod operator;
 pub mod retry;
 pub mod signing;
 pub mod site;

@@ -19,6 +19,9 @@ pub const DEFAULT_CONTENT_TYPE: &str = "application/json";
 pub const DEFAULT_JWS_ISSUER: &str = "hookrelay";
 const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
 const MAX_TRIGGERS: usize = 100;
+pub const MAX_RATE_LIMIT_PER_S: u32 = 10_000;
+/// Shorter would disable a webhook over one bad deploy of its receiver.
+const MIN_DISABLE_AFTER_MS: u64 = 60_000;
 const MAX_HEADERS: usize = 50;
 /// Receivers commonly refuse headers past 8 KiB in all; one value may take half.
 const MAX_HEADER_VALUE_BYTES: usize = 4096;
@@ -79,6 +82,30 @@ pub struct WebhookSettings {
     pub signature_header: Option<String>,
     /// A notification target (email, Slack, GitHub, GitLab); `None` sends to `url`.
     pub target: Option<TargetConfig>,
+    /// At most this many calls a second, across every process; `None`: no limit.
+    pub rate_limit_per_s: Option<u32>,
+    /// Disabled after failing this long without a success (ms; `Some(0)`: never; `None`:
+    /// the server's `--disable-after`).
+    pub disable_after_ms: Option<u64>,
+}
+
+/// `disable_after` as people write it: a duration such as `5d` or `36h`, or `never`.
+pub fn parse_disable_after(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("never") {
+        return Ok(0);
+    }
+    humantime::parse_duration(text)
+        .map(|d| d.as_millis().min(u128::from(u64::MAX)) as u64)
+        .map_err(|_| "must be a duration such as 5d or 36h, or \"never\"".to_owned())
+}
+
+/// `disable_after` as the API shows it (the inverse of [`parse_disable_after`]).
+pub fn format_disable_after(ms: u64) -> String {
+    if ms == 0 {
+        return "never".into();
+    }
+    humantime::format_duration(std::time::Duration::from_millis(ms)).to_string()
 }
 
 /// The event a template is tried against when a webhook is saved. Its values are chosen to
@@ -116,6 +143,8 @@ impl WebhookSettings {
             jws_issuer: None,
             signature_header: None,
             target: None,
+            rate_limit_per_s: None,
+            disable_after_ms: None,
         }
     }
 
@@ -167,6 +196,25 @@ impl WebhookSettings {
             },
             body,
         })
+    }
+
+    fn validate_operation(&self, v: &mut Violations) {
+        if let Some(rate) = self.rate_limit_per_s {
+            if !(1..=MAX_RATE_LIMIT_PER_S).contains(&rate) {
+                v.add(
+                    "rate_limit_per_s",
+                    format!("must be between 1 and {MAX_RATE_LIMIT_PER_S} (or null for no limit)"),
+                );
+            }
+        }
+        if let Some(after) = self.disable_after_ms {
+            if after != 0 && after < MIN_DISABLE_AFTER_MS {
+                v.add(
+                    "disable_after",
+                    "must be at least 1m, or \"never\" (null: the server's default)",
+                );
+            }
+        }
     }
 
     fn validate_payload(&self, v: &mut Violations) {
@@ -323,6 +371,7 @@ impl WebhookSettings {
             );
         }
         self.validate_payload(&mut v);
+        self.validate_operation(&mut v);
         if let Some(secret) = &self.jws_secret {
             if secret.is_empty() || secret.len() > 512 {
                 v.add("jws_secret", "must be 1-512 characters");
@@ -377,6 +426,22 @@ mod tests {
             Ok(()) => vec![],
             Err(v) => v.0.into_iter().map(|e| e.field).collect(),
         }
+    }
+
+    #[test]
+    fn disable_after_reads_durations_and_never() {
+        assert_eq!(parse_disable_after("5d"), Ok(5 * 86_400_000));
+        assert_eq!(parse_disable_after(" never "), Ok(0));
+        assert!(parse_disable_after("soon").is_err());
+        assert_eq!(format_disable_after(36 * 3_600_000), "1day 12h");
+        assert_eq!(format_disable_after(0), "never");
+        let mut s = valid();
+        s.disable_after_ms = Some(1000);
+        s.rate_limit_per_s = Some(0);
+        assert_eq!(fields(&s), ["rate_limit_per_s", "disable_after"]);
+        s.disable_after_ms = Some(0);
+        s.rate_limit_per_s = Some(50);
+        assert!(fields(&s).is_empty());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::{ClaimedCall, HandedCall, Handoff};
 use crate::domain::call::CallStatus;
 use crate::domain::event::NewEvent;
 use crate::domain::ids;
+use crate::domain::operator;
 use crate::domain::time::now_millis;
 use crate::domain::trigger;
 
@@ -344,6 +345,9 @@ impl Store {
                         one_shot: false,
                         manual: false,
                         webhook: Some(Arc::clone(hook)),
+                        event_id: published.id.clone(),
+                        operator_event: event.entity_type == operator::ENTITY_TYPE,
+                        holds_rate_slot: false,
                     })
                     .collect()
             }

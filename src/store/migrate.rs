@@ -43,6 +43,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "notifications",
         script: include_str!("../../migrations/0005_notifications.sql"),
     },
+    Migration {
+        version: 6,
+        name: "operations",
+        script: include_str!("../../migrations/0006_operations.sql"),
+    },
 ];
 
 /// Arbitrary, fixed key of the PostgreSQL advisory lock that serialises migrations.

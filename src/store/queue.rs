@@ -9,12 +9,14 @@ use serde_json::value::RawValue;
 use sqlx::Row;
 
 use super::calls::NewAttempt;
+use super::health::{record_health, HealthChanges, Watch};
 use super::sql::{distinct, prev_power_of_two, Rows, Sql, SqlRow};
 use super::tx::{Tx, WriteJob};
 use super::webhooks::{self, WebhookRecord};
 use super::{corrupt, Dialect, Result, Store};
 use crate::domain::call::{CallStatus, NextStep};
 use crate::domain::ids;
+use crate::domain::operator::{self, Notice};
 use crate::domain::time::UnixMillis;
 
 /// A call claimed for delivery, with everything needed to make the attempt.
@@ -33,6 +35,11 @@ pub struct ClaimedCall {
     pub manual: bool,
     /// `None` when the webhook was deleted after the claim.
     pub webhook: Option<Arc<WebhookRecord>>,
+    pub event_id: String,
+    /// Its event is an operator event (see `domain/operator.rs`).
+    pub operator_event: bool,
+    /// It waited for a rate-limit slot it holds, so it goes without asking again.
+    pub holds_rate_slot: bool,
 }
 
 /// What a delivery attempt came to, to be written back.
@@ -46,15 +53,8 @@ pub struct AttemptResult {
     pub status_code: Option<i64>,
     pub finished_at: UnixMillis,
     pub next: NextStep,
-    /// The receiver said the endpoint is gone (410): disable its webhook, saying why.
-    pub disable: Option<Disable>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Disable {
-    pub webhook_id: String,
-    pub site_id: String,
-    pub reason: String,
+    /// What the attempt says about its webhook; `None` when no attempt was made.
+    pub watch: Option<Watch>,
 }
 
 impl Store {
@@ -109,6 +109,9 @@ impl Store {
                     one_shot: row.int("one_shot")? != 0,
                     manual: row.int("resend_requested")? != 0,
                     webhook: hooks.get(&row.text("webhook_id")?).cloned(),
+                    operator_event: row.text("entity_type")? == operator::ENTITY_TYPE,
+                    holds_rate_slot: row.opt_int("rate_slot_at")?.is_some(),
+                    event_id,
                 })
             })
             .collect()
@@ -148,12 +151,16 @@ impl Store {
     /// webhook or site) has nothing left to record: it is dropped, so that it cannot keep
     /// the rest of its batch unrecorded (their calls would be sent again once their leases
     /// ran out).
-    pub async fn record_results(&self, results: impl Into<Arc<[AttemptResult]>>) -> Result<()> {
+    /// Returns what operators should hear about (see `domain/operator.rs`).
+    pub async fn record_results(
+        &self,
+        results: impl Into<Arc<[AttemptResult]>>,
+    ) -> Result<Vec<Notice>> {
         let results: Arc<[AttemptResult]> = results.into();
         if results.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        match self
+        let changes = match self
             .writer
             .run(Arc::new(RecordResults(results.clone())))
             .await
@@ -183,17 +190,24 @@ impl Store {
                     "results for calls deleted meanwhile were dropped"
                 );
                 if left.is_empty() {
-                    return Ok(());
+                    return Ok(Vec::new());
                 }
                 self.writer.run(Arc::new(RecordResults(left))).await
             }
             written => written,
         }?;
-        for disable in results.iter().filter_map(|r| r.disable.as_ref()) {
-            tracing::warn!(webhook = %disable.webhook_id, reason = %disable.reason, "disabled a webhook");
-            self.forget_webhooks(&disable.site_id);
+        for site_id in distinct(changes.sites) {
+            self.forget_webhooks(&site_id);
         }
-        Ok(())
+        for notice in &changes.notices {
+            if let Notice::WebhookDisabled {
+                webhook, reason, ..
+            } = notice
+            {
+                tracing::warn!(webhook = %webhook.id, %reason, "disabled a webhook");
+            }
+        }
+        Ok(changes.notices)
     }
 
     /// Hands claimed calls back so any worker can take them at once (graceful shutdown).
@@ -286,8 +300,8 @@ impl WriteJob for ClaimDue {
             .push(&format!(" ORDER BY next_attempt_at LIMIT {}", self.limit));
         claim.push(&dialect.skip_locked("webhook_calls"));
         claim.push(
-            ") RETURNING id, site_id, event_id, webhook_id, body, content_type, \
-             attempt_count, one_shot, resend_requested",
+            ") RETURNING id, site_id, event_id, webhook_id, entity_type, body, content_type, \
+             attempt_count, one_shot, resend_requested, rate_slot_at",
         );
         let calls = tx.fetch_all(claim).await?;
         if calls.is_empty() {
@@ -315,9 +329,9 @@ const RESULTS_PER_UPDATE: usize = 128;
 struct RecordResults(Arc<[AttemptResult]>);
 
 impl WriteJob for RecordResults {
-    type Output = ();
+    type Output = HealthChanges;
 
-    async fn run<T: Tx>(&self, tx: &mut T) -> Result<()> {
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<HealthChanges> {
         let attempts = self
             .0
             .iter()
@@ -355,6 +369,7 @@ impl WriteJob for RecordResults {
                    next_attempt_at = CASE WHEN webhook_calls.claim_token = v.column8 THEN v.column2 ELSE webhook_calls.next_attempt_at END, \
                    resend_requested = CASE WHEN webhook_calls.claim_token = v.column8 THEN 0 ELSE webhook_calls.resend_requested END, \
                    claim_token = CASE WHEN webhook_calls.claim_token = v.column8 THEN NULL ELSE webhook_calls.claim_token END, \
+                   rate_slot_at = CASE WHEN webhook_calls.claim_token = v.column8 THEN NULL ELSE webhook_calls.rate_slot_at END, \
                    attempt_count = webhook_calls.attempt_count + v.column3, \
                    last_status_code = v.column4, last_error = v.column5, \
                    last_attempt_at = v.column6, updated_at = v.column6 \
@@ -367,6 +382,7 @@ impl WriteJob for RecordResults {
                    status = CASE WHEN claim_token = ?8 THEN ?1 ELSE status END, \
                    next_attempt_at = CASE WHEN claim_token = ?8 THEN ?2 ELSE next_attempt_at END, \
                    resend_requested = CASE WHEN claim_token = ?8 THEN 0 ELSE resend_requested END, \
+                   rate_slot_at = CASE WHEN claim_token = ?8 THEN NULL ELSE rate_slot_at END, \
                    claim_token = CASE WHEN claim_token = ?8 THEN NULL ELSE claim_token END, \
                    attempt_count = attempt_count + ?3, \
                    last_status_code = ?4, last_error = ?5, \
@@ -377,6 +393,7 @@ impl WriteJob for RecordResults {
                 let (status, next_attempt_at) = match r.next {
                     NextStep::Done(status) => (status, None),
                     NextStep::RetryAt(at) => (CallStatus::Pending, Some(at)),
+                    NextStep::Paused => (CallStatus::Pending, None),
                 };
                 rows.push([
                     status.as_str().into(),
@@ -391,26 +408,7 @@ impl WriteJob for RecordResults {
             }
             tx.execute_rows(rows).await?;
         }
-        // Rare (a 410 Gone): one statement each.
-        for (r, disable) in self
-            .0
-            .iter()
-            .filter_map(|r| r.disable.as_ref().map(|d| (r, d)))
-        {
-            let mut sql = Sql::new(
-                tx.dialect(),
-                "UPDATE webhooks SET enabled = 0, disabled_reason = ",
-            );
-            sql.bind(disable.reason.as_str())
-                .push(", disabled_at = ")
-                .bind(r.finished_at)
-                .push(", updated_at = ")
-                .bind(r.finished_at)
-                .push(" WHERE id = ")
-                .bind(disable.webhook_id.as_str());
-            tx.execute(sql).await?;
-        }
-        Ok(())
+        record_health(tx, &self.0).await
     }
 }
 
@@ -447,7 +445,7 @@ mod tests {
             status_code: None,
             finished_at: 0,
             next: NextStep::Done(CallStatus::Success),
-            disable: None,
+            watch: None,
         }
     }
 

@@ -4,6 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::audit::{self, Actor};
+use super::health;
 use super::{corrupt, json_text, parse_json, Result, Store, StoreError};
 use crate::domain::ids;
 use crate::domain::time::{now_millis, UnixMillis};
@@ -19,9 +20,12 @@ pub struct WebhookRecord {
     /// After a rotation, the old secret keeps signing until `previous_secret_expires_at`.
     pub previous_secret: Option<String>,
     pub previous_secret_expires_at: Option<UnixMillis>,
-    /// Why hookrelay disabled it (the receiver answered 410 Gone), and when.
+    /// Why hookrelay disabled it (the receiver answered 410 Gone, or it failed for too
+    /// long), and when.
     pub disabled_reason: Option<String>,
     pub disabled_at: Option<UnixMillis>,
+    /// When its current failing streak began (see `store/health.rs`).
+    pub failing_since: Option<UnixMillis>,
     pub created_at: UnixMillis,
     pub updated_at: UnixMillis,
 }
@@ -29,7 +33,8 @@ pub struct WebhookRecord {
 pub(super) const COLUMNS: &str = "id, site_id, name, url, triggers, headers, basic_auth_username, \
      basic_auth_password, timeout_ms, enabled, payload_template, content_type, jws_secret, \
      jws_issuer, signature_header, target_type, target_config, secret, previous_secret, \
-     previous_secret_expires_at, disabled_reason, disabled_at, created_at, updated_at";
+     previous_secret_expires_at, disabled_reason, disabled_at, rate_limit_per_s, disable_after_ms, \
+     failing_since, created_at, updated_at";
 
 /// A site's webhooks as cached: shared, so a call or a match takes a pointer, not a copy.
 pub(super) type SiteWebhooks = std::sync::Arc<[std::sync::Arc<WebhookRecord>]>;
@@ -69,19 +74,26 @@ pub(super) fn from_row(row: &AnyRow) -> Result<WebhookRecord> {
             jws_issuer: row.try_get("jws_issuer")?,
             signature_header: row.try_get("signature_header")?,
             target,
+            rate_limit_per_s: row
+                .try_get::<Option<i64>, _>("rate_limit_per_s")?
+                .map(|n| n.clamp(1, i64::from(u32::MAX)) as u32),
+            disable_after_ms: row
+                .try_get::<Option<i64>, _>("disable_after_ms")?
+                .map(|n| n.max(0) as u64),
         },
         secret: row.try_get("secret")?,
         previous_secret: row.try_get("previous_secret")?,
         previous_secret_expires_at: row.try_get("previous_secret_expires_at")?,
         disabled_reason: row.try_get("disabled_reason")?,
         disabled_at: row.try_get("disabled_at")?,
+        failing_since: row.try_get("failing_since")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
 }
 
 /// The columns a person configures, in the order `bind_settings` binds them.
-const SETTINGS_COLUMNS: [&str; 15] = [
+const SETTINGS_COLUMNS: [&str; 17] = [
     "name",
     "url",
     "triggers",
@@ -97,6 +109,8 @@ const SETTINGS_COLUMNS: [&str; 15] = [
     "signature_header",
     "target_type",
     "target_config",
+    "rate_limit_per_s",
+    "disable_after_ms",
 ];
 
 /// `$from, $from+1, …` for `count` placeholders.
@@ -127,6 +141,8 @@ fn bind_settings<'q>(
         .bind(s.signature_header.clone())
         .bind(s.target.as_ref().map_or("http", TargetConfig::kind))
         .bind(s.target.as_ref().map(|t| json_text(&t.config())))
+        .bind(s.rate_limit_per_s.map(i64::from))
+        .bind(s.disable_after_ms.map(|ms| ms as i64))
 }
 
 impl Store {
@@ -180,6 +196,7 @@ impl Store {
             previous_secret_expires_at: None,
             disabled_reason: None,
             disabled_at: None,
+            failing_since: None,
             created_at: now,
             updated_at: now,
         })
@@ -208,6 +225,8 @@ impl Store {
         from_row(&row)
     }
 
+    /// Saves the settings. Disabling pauses the webhook's pending calls; enabling it again
+    /// resumes them and starts its failing streak afresh.
     pub async fn update_webhook(
         &self,
         site_id: &str,
@@ -222,7 +241,8 @@ impl Store {
         let n = SETTINGS_COLUMNS.len();
         // Enabled again by a person: why hookrelay had disabled it no longer holds.
         let cleared = if settings.enabled {
-            ", disabled_reason = NULL, disabled_at = NULL"
+            ", disabled_reason = NULL, disabled_at = NULL, \
+             failing_since = CASE WHEN enabled = 0 THEN NULL ELSE failing_since END"
         } else {
             ""
         };
@@ -233,13 +253,41 @@ impl Store {
             n + 2,
             n + 3
         );
+        let now = now_millis();
+        let mut tx = self.begin_write().await?;
+        let was_enabled =
+            sqlx::query("SELECT enabled FROM webhooks WHERE site_id = $1 AND id = $2")
+                .bind(site_id.to_owned())
+                .bind(id.to_owned())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?
+                .try_get::<i64, _>("enabled")?
+                != 0;
         let row = bind_settings(sqlx::query(sqlx::AssertSqlSafe(sql)), settings)
-            .bind(now_millis())
+            .bind(now)
             .bind(site_id.to_owned())
             .bind(id.to_owned())
-            .fetch_optional(&self.write)
+            .fetch_optional(&mut *tx)
             .await?
             .ok_or(StoreError::NotFound)?;
+        match (was_enabled, settings.enabled) {
+            (true, false) => {
+                health::pause_calls(self.dialect, id, now)
+                    .query()
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            (false, true) => {
+                health::resume_calls(self.dialect, id, now)
+                    .query()
+                    .execute(&mut *tx)
+                    .await?;
+                super::announce_due_work(self.dialect, &mut tx).await?;
+            }
+            _ => {}
+        }
+        tx.commit().await?;
         self.webhook_cache.forget(site_id);
         from_row(&row)
     }

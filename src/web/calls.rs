@@ -15,6 +15,7 @@ use crate::api::calls::{self as api, CallQuery};
 use crate::api::extract::QueryParams;
 use crate::api::webhooks as api_webhooks;
 use crate::api::{ApiError, AppState};
+use crate::domain::call::CallStatus;
 use crate::domain::token::Role;
 use crate::store::{AttemptRecord, CallDetail};
 
@@ -261,6 +262,7 @@ fn live_part(call: &CallDetail) -> Markup {
             dt { "Status" } dd #call-status { (badge(s.status.as_str())) }
             dt { "Attempts" } dd #attempt-count { (s.attempt_count) }
             @if let Some(next) = s.next_attempt_at { dt { "Next attempt" } dd { (when(next)) } }
+            @else if s.status == CallStatus::Pending { dt { "Next attempt" } dd { "paused: its webhook is disabled; enabling it sends this call" } }
             dt { "Last attempt" } dd { (when_opt(s.last_attempt_at)) }
         }
         h2 { "Attempts" }

@@ -12,7 +12,8 @@ use crate::api::ApiError;
 use crate::domain::trigger::Trigger;
 use crate::domain::validation::{FieldError, Violations};
 use crate::domain::webhook::{
-    sample_event, BasicAuth, WebhookSettings, DEFAULT_CONTENT_TYPE, DEFAULT_TIMEOUT_MS,
+    format_disable_after, parse_disable_after, sample_event, BasicAuth, WebhookSettings,
+    DEFAULT_CONTENT_TYPE, DEFAULT_TIMEOUT_MS,
 };
 
 /// Entity types DESIGN.md names; offered as suggestions, any string is allowed.
@@ -61,6 +62,10 @@ pub struct WebhookForm {
     pub basic_password: String,
     pub enabled: bool,
     pub timeout_ms: String,
+    /// Empty: no limit.
+    pub rate_limit_per_s: String,
+    /// Empty: the server's default.
+    pub disable_after: String,
     pub content_type: String,
     pub payload_template: String,
     pub jws_secret: String,
@@ -111,6 +116,8 @@ impl WebhookForm {
             basic_password: String::new(),
             enabled: true,
             timeout_ms: DEFAULT_TIMEOUT_MS.to_string(),
+            rate_limit_per_s: String::new(),
+            disable_after: String::new(),
             content_type: DEFAULT_CONTENT_TYPE.into(),
             payload_template: String::new(),
             jws_secret: String::new(),
@@ -152,6 +159,10 @@ impl WebhookForm {
                 .map_or_else(String::new, |a| a.password.clone()),
             enabled: w.enabled,
             timeout_ms: w.timeout_ms.to_string(),
+            rate_limit_per_s: w
+                .rate_limit_per_s
+                .map_or_else(String::new, |n| n.to_string()),
+            disable_after: w.disable_after.clone().unwrap_or_default(),
             content_type: w.content_type.clone(),
             payload_template: w.payload_template.clone().unwrap_or_default(),
             jws_secret: w.jws_secret.clone().unwrap_or_default(),
@@ -186,6 +197,8 @@ impl WebhookForm {
             basic_password: form.get("basic_password").unwrap_or_default().to_owned(),
             enabled: form.checked("enabled"),
             timeout_ms: form.text("timeout_ms"),
+            rate_limit_per_s: form.text("rate_limit_per_s"),
+            disable_after: form.text("disable_after"),
             content_type: form.text("content_type"),
             payload_template: form.get("payload_template").unwrap_or_default().to_owned(),
             jws_secret: form.get("jws_secret").unwrap_or_default().to_owned(),
@@ -217,6 +230,29 @@ impl WebhookForm {
             v.add("timeout_ms", "must be a whole number of milliseconds");
             DEFAULT_TIMEOUT_MS
         });
+        let rate_limit_per_s = match self.rate_limit_per_s.trim() {
+            "" => None,
+            text => text.parse::<u32>().map_or_else(
+                |_| {
+                    v.add(
+                        "rate_limit_per_s",
+                        "must be a whole number of calls a second",
+                    );
+                    None
+                },
+                Some,
+            ),
+        };
+        let disable_after_ms = match self.disable_after.trim() {
+            "" => None,
+            text => parse_disable_after(text).map_or_else(
+                |problem| {
+                    v.add("disable_after", problem);
+                    None
+                },
+                Some,
+            ),
+        };
         v.into_result()?;
         let optional = |s: &str| Some(s.to_owned()).filter(|s| !s.trim().is_empty());
         Ok(WebhookSettings {
@@ -247,6 +283,8 @@ impl WebhookForm {
             signature_header: optional(&self.signature_header),
             // The form sets up http webhooks; a notification target keeps its settings.
             target: None,
+            rate_limit_per_s,
+            disable_after_ms,
         })
     }
 
@@ -267,6 +305,8 @@ impl WebhookForm {
             jws_secret: s.jws_secret,
             jws_issuer: s.jws_issuer,
             signature_header: s.signature_header,
+            rate_limit_per_s: s.rate_limit_per_s,
+            disable_after: s.disable_after_ms.map(format_disable_after),
         })
     }
 
@@ -289,6 +329,8 @@ impl WebhookForm {
             jws_secret: Some(s.jws_secret),
             jws_issuer: Some(s.jws_issuer),
             signature_header: Some(s.signature_header),
+            rate_limit_per_s: Some(s.rate_limit_per_s),
+            disable_after: Some(s.disable_after_ms.map(format_disable_after)),
         })
     }
 }
@@ -381,6 +423,22 @@ pub fn fields(f: &WebhookForm, errors: &[FieldError], editable: bool) -> Markup 
                     (field_errors(errors, "timeout_ms"))
                 }
             }
+        }
+        fieldset disabled[!editable] {
+            legend { "When the receiver struggles" }
+            div.row {
+                div {
+                    label for="rate_limit_per_s" { "Rate limit (calls a second)" }
+                    input #rate_limit_per_s type="number" name="rate_limit_per_s" min="1" max="10000" value=(f.rate_limit_per_s) placeholder="no limit" aria-invalid=[invalid(errors, "rate_limit_per_s")];
+                    (field_errors(errors, "rate_limit_per_s"))
+                }
+                div {
+                    label for="disable_after" { "Disable after failing for" }
+                    input #disable_after type="text" name="disable_after" value=(f.disable_after) placeholder="server default (5 days)" aria-invalid=[invalid(errors, "disable_after")];
+                    (field_errors(errors, "disable_after"))
+                }
+            }
+            p.field-hint { "Calls over the rate limit wait their turn, across every hookrelay process; none is dropped. A webhook whose calls all fail for this long (" code { "5d" } ", " code { "36h" } ", " code { "never" } ") is disabled; its pending calls wait until it is enabled again." }
         }
         fieldset disabled[!editable] {
             legend { "Payload" }

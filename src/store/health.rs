@@ -1,0 +1,260 @@
+//! A webhook's health: its failing streak, disabling it (410 Gone, or failing for longer
+//! than `disable_after`), and pausing and resuming the calls of a disabled webhook.
+//!
+//! A paused call is `pending` with no due time: the due index never offers it, and
+//! enabling the webhook makes it due again. Calls claimed when the webhook is disabled
+//! finish their attempt; the next claim finds the webhook disabled and pauses them.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+
+use super::queue::AttemptResult;
+use super::sql::Sql;
+use super::tx::Tx;
+use super::{Dialect, Result, Store};
+use crate::domain::call::Verdict;
+use crate::domain::operator::{Notice, WebhookRef};
+use crate::domain::time::{to_rfc3339, UnixMillis};
+
+/// What an attempt's result means for its webhook (see [`record_health`]).
+#[derive(Debug, Clone)]
+pub struct Watch {
+    pub webhook: WebhookRef,
+    /// As the dispatcher saw it when the call was claimed.
+    pub failing_since: Option<UnixMillis>,
+    pub verdict: Verdict,
+    /// The call carries an operator event: reporting on it could feed a loop (a failing
+    /// webhook subscribed to `call_exhausted` would report its own failures forever).
+    pub quiet: bool,
+    pub event_id: String,
+    /// Attempts made, this one included.
+    pub attempts: u32,
+    /// The receiver answered 410 Gone: disable the webhook, saying why.
+    pub gone: Option<String>,
+}
+
+/// What recording a batch of results changed beyond the calls.
+#[derive(Debug, Default)]
+pub struct HealthChanges {
+    pub notices: Vec<Notice>,
+    /// Sites whose cached webhooks are stale now.
+    pub sites: Vec<String>,
+}
+
+/// Stops the webhook's pending calls that nobody holds (see the module's comment).
+pub(super) fn pause_calls(dialect: Dialect, webhook_id: &str, now: UnixMillis) -> Sql<'_> {
+    let mut sql = Sql::new(
+        dialect,
+        "UPDATE webhook_calls SET next_attempt_at = NULL, rate_slot_at = NULL, updated_at = ",
+    );
+    sql.bind(now)
+        .push(" WHERE webhook_id = ")
+        .bind(webhook_id)
+        .push(" AND status = 'pending' AND claim_token IS NULL");
+    sql
+}
+
+/// Makes the webhook's paused calls due now.
+pub(super) fn resume_calls(dialect: Dialect, webhook_id: &str, now: UnixMillis) -> Sql<'_> {
+    let mut sql = Sql::new(dialect, "UPDATE webhook_calls SET next_attempt_at = ");
+    sql.bind(now)
+        .push(", updated_at = ")
+        .bind(now)
+        .push(" WHERE webhook_id = ")
+        .bind(webhook_id)
+        .push(" AND status = 'pending' AND next_attempt_at IS NULL");
+    sql
+}
+
+fn disable_webhook<'a>(
+    dialect: Dialect,
+    webhook_id: &'a str,
+    reason: &'a str,
+    now: UnixMillis,
+) -> Sql<'a> {
+    let mut sql = Sql::new(
+        dialect,
+        "UPDATE webhooks SET enabled = 0, disabled_reason = ",
+    );
+    sql.bind(reason)
+        .push(", disabled_at = ")
+        .bind(now)
+        .push(", updated_at = ")
+        .bind(now)
+        .push(" WHERE id = ")
+        .bind(webhook_id)
+        .push(" AND enabled = 1");
+    sql
+}
+
+/// Within the transaction that records `results`: starts and ends failing streaks,
+/// disables webhooks that answered 410, and says what operators should hear. Each change
+/// is made only where the row still needs it, so in a cluster exactly one process reports
+/// it. Only transitions touch the webhooks table: a healthy hot path writes nothing here.
+pub(super) async fn record_health<T: Tx>(
+    tx: &mut T,
+    results: &[AttemptResult],
+) -> Result<HealthChanges> {
+    let mut changes = HealthChanges::default();
+    // The last telling result of each webhook in the batch decides its state.
+    let mut last: HashMap<&str, (&AttemptResult, &Watch)> = HashMap::new();
+    for r in results {
+        let Some(watch) = &r.watch else { continue };
+        if watch.verdict != Verdict::FailedOnce {
+            last.insert(watch.webhook.id.as_str(), (r, watch));
+        }
+        if watch.verdict == Verdict::Exhausted && !watch.quiet {
+            changes.notices.push(Notice::CallExhausted {
+                webhook: watch.webhook.clone(),
+                call_id: r.call_id.clone(),
+                event_id: watch.event_id.clone(),
+                attempts: watch.attempts,
+                last_status_code: r.status_code,
+                last_error: r.error.clone(),
+            });
+        }
+    }
+    let dialect = tx.dialect();
+    for (webhook_id, (r, watch)) in last {
+        let recovered = match (watch.verdict.is_failing(), watch.failing_since) {
+            (true, None) => {
+                let mut start = Sql::new(dialect, "UPDATE webhooks SET failing_since = ");
+                start
+                    .bind(r.finished_at)
+                    .push(" WHERE id = ")
+                    .bind(webhook_id)
+                    .push(" AND failing_since IS NULL");
+                tx.execute(start).await?;
+                None
+            }
+            (false, Some(since)) => {
+                let mut end = Sql::new(
+                    dialect,
+                    "UPDATE webhooks SET failing_since = NULL WHERE id = ",
+                );
+                end.bind(webhook_id).push(" AND failing_since IS NOT NULL");
+                (tx.execute(end).await? > 0).then_some(since)
+            }
+            _ => continue,
+        };
+        changes.sites.push(watch.webhook.site_id.clone());
+        if let (Some(failing_since), false) = (recovered, watch.quiet) {
+            changes.notices.push(Notice::CallRecovered {
+                webhook: watch.webhook.clone(),
+                call_id: r.call_id.clone(),
+                failing_since,
+                at: r.finished_at,
+            });
+        }
+    }
+    for (r, watch, reason) in results.iter().filter_map(|r| {
+        let watch = r.watch.as_ref()?;
+        Some((r, watch, watch.gone.as_deref()?))
+    }) {
+        let id = watch.webhook.id.as_str();
+        if tx
+            .execute(disable_webhook(dialect, id, reason, r.finished_at))
+            .await?
+            > 0
+        {
+            tx.execute(pause_calls(dialect, id, r.finished_at)).await?;
+            changes.sites.push(watch.webhook.site_id.clone());
+            changes.notices.push(Notice::WebhookDisabled {
+                webhook: watch.webhook.clone(),
+                reason: reason.to_owned(),
+                at: r.finished_at,
+            });
+        }
+    }
+    Ok(changes)
+}
+
+impl Store {
+    /// Disables every enabled webhook that has failed without a success for longer than
+    /// its `disable_after` (or `default_after_ms`; 0 is never), pausing its calls.
+    pub async fn disable_failing_webhooks(
+        &self,
+        now: UnixMillis,
+        default_after_ms: u64,
+    ) -> Result<Vec<Notice>> {
+        let failing = sqlx::query(
+            "SELECT id, site_id, name, failing_since, disable_after_ms FROM webhooks \
+             WHERE enabled = 1 AND failing_since IS NOT NULL",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        let mut notices = Vec::new();
+        for row in failing {
+            let webhook = WebhookRef {
+                site_id: row.try_get("site_id")?,
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+            };
+            let since: UnixMillis = row.try_get("failing_since")?;
+            let own: Option<i64> = row.try_get("disable_after_ms")?;
+            let after = own.map_or(default_after_ms, |ms| ms.max(0) as u64);
+            if after == 0 || now - since < after as i64 {
+                continue;
+            }
+            if self.delivered_since(&webhook.id, since).await? {
+                // A success the streak missed (read from a stale cache): not failing.
+                self.end_streak(&webhook.id, since).await?;
+                continue;
+            }
+            let reason = format!(
+                "every call failed for {} (since {}), longer than its disable_after of {}; \
+                 re-enable the webhook once its receiver works again",
+                humantime::format_duration(std::time::Duration::from_secs(
+                    ((now - since) / 1000).max(0) as u64
+                )),
+                to_rfc3339(since),
+                humantime::format_duration(std::time::Duration::from_millis(after)),
+            );
+            let mut tx = self.begin_write().await?;
+            let mut disable = disable_webhook(self.dialect, &webhook.id, &reason, now);
+            disable.push(" AND failing_since = ").bind(since);
+            let changed = disable.query().execute(&mut *tx).await?.rows_affected();
+            if changed > 0 {
+                pause_calls(self.dialect, &webhook.id, now)
+                    .query()
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            if changed > 0 {
+                self.forget_webhooks(&webhook.site_id);
+                tracing::warn!(webhook = %webhook.id, %reason, "disabled a failing webhook");
+                notices.push(Notice::WebhookDisabled {
+                    webhook,
+                    reason,
+                    at: now,
+                });
+            }
+        }
+        Ok(notices)
+    }
+
+    async fn delivered_since(&self, webhook_id: &str, since: UnixMillis) -> Result<bool> {
+        Ok(sqlx::query(
+            "SELECT id FROM webhook_calls WHERE webhook_id = $1 AND status = 'success' \
+             AND last_attempt_at >= $2 LIMIT 1",
+        )
+        .bind(webhook_id.to_owned())
+        .bind(since)
+        .fetch_optional(&self.read)
+        .await?
+        .is_some())
+    }
+
+    async fn end_streak(&self, webhook_id: &str, since: UnixMillis) -> Result<()> {
+        sqlx::query(
+            "UPDATE webhooks SET failing_since = NULL WHERE id = $1 AND failing_since = $2",
+        )
+        .bind(webhook_id.to_owned())
+        .bind(since)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+}
