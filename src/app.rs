@@ -112,6 +112,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
                 lease: args.lease,
                 claim_batch: args.claim_batch,
                 max_in_flight: args.max_in_flight,
+                endpoint_cap: args.endpoint_cap(),
                 poll_interval: args.poll_interval,
                 shutdown_grace: args.shutdown_grace,
             },

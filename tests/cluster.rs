@@ -142,3 +142,60 @@ async fn three_processes_share_the_work_and_survive_losing_one() {
         receiver.duplicated_ids(),
     );
 }
+
+/// A webhook's rate limit holds for the cluster, not per process: two processes deliver
+/// its calls and together stay within it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_holds_across_processes() {
+    const LIMIT: usize = 20;
+    const EVENTS: usize = 60;
+    if !common::backend::is_postgres() {
+        println!("cluster test: needs PostgreSQL; nothing to do on SQLite");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = common::backend::database_url(dir.path()).await.unwrap();
+    let args = [
+        format!("--database-url={url}"),
+        "--poll-interval=50ms".into(),
+        "--db-pool-size=4".into(),
+    ];
+    let nodes: Vec<ServerProcess> = (0..2)
+        .map(|_| process::spawn(dir.path(), process::free_port(), &args))
+        .collect();
+    let client = common::client();
+    for node in &nodes {
+        node.wait_healthy(&client).await;
+    }
+    let receiver = Receiver::ok().await;
+    let first = common::TestServer::api_client(&nodes[0].base);
+    let site = first.create_site().await;
+    first
+        .create_webhook(
+            &site,
+            &receiver.url("/limited"),
+            json!({"rate_limit_per_s": LIMIT}),
+        )
+        .await;
+    // Each node publishes half the events, so each delivers its own (hand-off) and
+    // claims the other's when free.
+    let apis: Vec<common::TestServer> = nodes
+        .iter()
+        .map(|n| common::TestServer::api_client(&n.base))
+        .collect();
+    for i in 0..EVENTS {
+        apis[i % 2]
+            .publish(&site, common::item_event(&i.to_string()))
+            .await;
+    }
+    let arrived = receiver.wait_for(EVENTS).await;
+    assert_eq!(arrived.len(), EVENTS);
+    let busiest = receiver.busiest(Duration::from_secs(1));
+    assert!(
+        busiest <= LIMIT + 2,
+        "{busiest} in one second across two processes"
+    );
+    let span = arrived.last().unwrap().at - arrived[0].at;
+    assert!(span >= Duration::from_millis(2_800), "took only {span:?}");
+    assert_eq!(receiver.duplicated_ids(), 0);
+}

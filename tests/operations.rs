@@ -217,3 +217,119 @@ async fn operator_events_about_operator_calls_are_not_sent() {
     let (_, again) = server.get(&calls).await;
     assert_eq!(again["data"].as_array().unwrap().len(), 1, "{again}");
 }
+
+/// Calls over a webhook's rate limit wait their turn: none is dropped, and no second sees
+/// more than the limit and its burst allowance (a tenth of a second's calls, at least 1).
+#[tokio::test]
+async fn a_rate_limit_spaces_calls_and_drops_none() {
+    const LIMIT: usize = 20;
+    const EVENTS: usize = 60;
+    let receiver = Receiver::ok().await;
+    let server = TestServer::start().await;
+    let site = server.create_site().await;
+    server
+        .create_webhook(
+            &site,
+            &receiver.url("/limited"),
+            json!({"rate_limit_per_s": LIMIT}),
+        )
+        .await;
+    let mut calls = Vec::new();
+    for i in 0..EVENTS {
+        let published = server.publish(&site, item_event(&i.to_string())).await;
+        calls.push(
+            published["webhook_call_ids"][0]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let arrived = receiver.wait_for(EVENTS).await;
+    assert_eq!(arrived.len(), EVENTS);
+    let busiest = receiver.busiest(Duration::from_secs(1));
+    assert!(busiest <= LIMIT + 2, "{busiest} in one second");
+    let span = arrived.last().unwrap().at - arrived[0].at;
+    // 60 calls at 20 a second, 2 of them at once: at least 2.9 s.
+    assert!(span >= Duration::from_millis(2_800), "took only {span:?}");
+    for call_id in &calls {
+        let call = server.settled_call(&site, call_id).await;
+        assert_eq!(
+            (&call["status"], &call["attempt_count"]),
+            (&json!("success"), &json!(1))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_rate_limit_or_disable_after_out_of_range_is_refused_naming_the_field() {
+    let server = TestServer::start().await;
+    let site = server.create_site().await;
+    for (extra, field) in [
+        (json!({"rate_limit_per_s": 0}), "rate_limit_per_s"),
+        (json!({"disable_after": "soon"}), "disable_after"),
+        (json!({"disable_after": "10s"}), "disable_after"),
+    ] {
+        let mut body = json!({"name": "x", "url": "http://127.0.0.1:9/",
+                              "triggers": [{"entity_type": "item", "event_types": ["*"]}]});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let (status, problem) = server
+            .post(&format!("/api/v1/sites/{site}/webhooks"), body)
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+}
+
+/// A receiver that hangs holds at most its endpoint's share of the delivery slots: the
+/// other webhooks' calls go out while it hangs.
+#[tokio::test]
+async fn a_hanging_receiver_does_not_hold_back_the_others() {
+    let hanging = Receiver::start(|_, _| Reply {
+        delay: Duration::from_secs(30),
+        ..Reply::status(200)
+    })
+    .await;
+    let healthy = Receiver::ok().await;
+    // Four slots: two at most for one webhook.
+    let server = TestServer::start_with(&["--max-in-flight=4"]).await;
+    let site = server.create_site().await;
+    let stuck = server
+        .create_webhook(
+            &site,
+            &hanging.url("/hangs"),
+            json!({"timeout_ms": 3000, "triggers": [{"entity_type": "upload", "event_types": ["*"]}]}),
+        )
+        .await;
+    server
+        .create_webhook(&site, &healthy.url("/ok"), json!({}))
+        .await;
+    let upload = json!({"entity_type": "upload", "event_type": "create", "entity": {"id": "u"}});
+    for _ in 0..10 {
+        server.publish(&site, upload.clone()).await;
+    }
+    hanging.wait_for(2).await;
+    for i in 0..10 {
+        server.publish(&site, item_event(&i.to_string())).await;
+    }
+    healthy.wait_for(10).await;
+    // All of them went out while the hanging receiver still held its first calls.
+    let (_, calls) = server
+        .get(&format!(
+            "/api/v1/sites/{site}/webhook_calls?webhook_id={}",
+            id(&stuck)
+        ))
+        .await;
+    let attempted: Vec<&Value> = calls["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["attempt_count"] != 0)
+        .collect();
+    assert!(
+        attempted.is_empty(),
+        "no hanging call had ended yet: {attempted:?}"
+    );
+    assert_eq!(hanging.received().len(), 2, "its cap is 2 in flight");
+}

@@ -733,6 +733,7 @@ fn gated_dispatcher(
             lease: std::time::Duration::from_secs(60),
             claim_batch,
             max_in_flight: 1,
+            endpoint_cap: 1,
             poll_interval,
             shutdown_grace: std::time::Duration::from_secs(5),
         },

@@ -97,6 +97,15 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_MAX_IN_FLIGHT", default_value_t = DEFAULT_MAX_IN_FLIGHT)]
     pub max_in_flight: usize,
 
+    /// Deliveries in flight at once to one webhook, per process (0: half of
+    /// --max-in-flight): a receiver that hangs holds this many slots, never all of them.
+    #[arg(
+        long,
+        env = "HOOKRELAY_MAX_IN_FLIGHT_PER_ENDPOINT",
+        default_value_t = 0
+    )]
+    pub max_in_flight_per_endpoint: usize,
+
     /// Threads running the deliveries (and jobs). Default: one per core, less one on
     /// SQLite, whose writer thread needs a core of its own under load.
     #[arg(long, env = "HOOKRELAY_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
@@ -221,6 +230,14 @@ impl ServeArgs {
 }
 
 impl ServeArgs {
+    /// Deliveries in flight to one webhook at most (see `--max-in-flight-per-endpoint`).
+    pub fn endpoint_cap(&self) -> usize {
+        match self.max_in_flight_per_endpoint {
+            0 => (self.max_in_flight / 2).max(1),
+            cap => cap,
+        }
+    }
+
     /// The effective settings as TOML-like lines, secrets hidden (for `config check`).
     pub fn describe(&self) -> String {
         let d = |d: Duration| humantime::format_duration(d).to_string();
@@ -254,6 +271,7 @@ impl ServeArgs {
             format!("poll-interval = {}", d(self.poll_interval)),
             format!("claim-batch = {}", self.claim_batch),
             format!("max-in-flight = {}", self.max_in_flight),
+            format!("max-in-flight-per-endpoint = {}", self.endpoint_cap()),
             format!("worker-threads = {}", self.worker_threads()),
             format!("api-threads = {}", self.api_threads()),
             format!("shutdown-grace = {}", d(self.shutdown_grace)),

@@ -4,24 +4,26 @@
 //! Crash safety comes from the lease: a claimed call's `next_attempt_at` is the end of its
 //! lease, so if this process dies the call simply becomes due again for any worker.
 
+mod delivery;
+mod endpoints;
 pub mod notices;
+mod recorder;
 pub mod wake;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::domain::call::{next_step, CallProgress, CallStatus, NextStep, Verdict};
-use crate::domain::operator::WebhookRef;
 use crate::domain::retry::RetrySchedule;
 use crate::domain::time::now_millis;
-use crate::store::{self, AttemptResult, ClaimedCall, HandedCall, Handoff, Store, Watch};
+use crate::store::{self, HandedCall, Handoff, Store};
 use crate::targets::Target;
+use delivery::{Deliveries, DeliveryContext, Line};
 
 #[derive(Debug, Clone)]
 pub struct DispatchSettings {
@@ -32,6 +34,8 @@ pub struct DispatchSettings {
     pub claim_batch: u32,
     /// Deliveries in flight at once.
     pub max_in_flight: usize,
+    /// Deliveries in flight at once to one webhook (see `endpoints.rs`).
+    pub endpoint_cap: usize,
     /// Longest idle sleep; bounds how late work from other processes is noticed.
     pub poll_interval: Duration,
     /// On shutdown, how long in-flight deliveries may finish before they are released.
@@ -41,15 +45,6 @@ pub struct DispatchSettings {
 /// After a wake-up during steady load, wait this long before claiming (2 ms measured best
 /// for p99 at 1 000 events/s once claims got cheap; see docs/PERFORMANCE.md).
 const CLAIM_LINGER: Duration = Duration::from_millis(2);
-
-/// Below this many waiting results, the recorder lingers for more before writing.
-const RECORD_GATHER: usize = 64;
-const RECORD_LINGER: Duration = Duration::from_millis(5);
-
-/// Results written per transaction at most.
-const RECORD_BATCH: usize = 512;
-/// Batches of results being written at once at most.
-const RECORD_WRITES_IN_FLIGHT: usize = 4;
 
 /// Claims currently held by this process: call id → claim token.
 type Outstanding = Arc<Mutex<HashMap<String, String>>>;
@@ -85,63 +80,6 @@ struct IdleSleep {
     sleep: Duration,
     /// A call is due already (but found no room).
     due_now: bool,
-}
-
-/// What a delivery task needs besides its call.
-struct DeliveryContext<T> {
-    target: Arc<T>,
-    retry: RetrySchedule,
-    results: mpsc::Sender<AttemptResult>,
-    outstanding: Outstanding,
-}
-
-impl<T: Target> DeliveryContext<T> {
-    /// Remembers claims this process holds, so they can be released on shutdown.
-    fn hold<'c>(&self, calls: impl IntoIterator<Item = &'c ClaimedCall>) {
-        let mut held = self.outstanding.lock().expect("outstanding lock");
-        for call in calls {
-            held.insert(call.call_id.clone(), call.claim_token.clone());
-        }
-    }
-
-    fn start(&self, deliveries: &mut JoinSet<()>, held: HandedCall, slot: OwnedSemaphorePermit) {
-        let target = self.target.clone();
-        let retry = self.retry.clone();
-        let results = self.results.clone();
-        deliveries.spawn(async move {
-            let result = deliver(target.as_ref(), held.call, &retry).await;
-            // The slot is kept until the recorder has taken the result: while recording
-            // lags, no new deliveries start, so unrecorded results cannot pile up in memory.
-            // The recorder only stops after we do; a send error means shutdown.
-            let _ = results.send(result).await;
-            drop((slot, held.hold));
-        });
-    }
-
-    /// Queues calls leased to this process (claimed here or handed over by publishers)
-    /// for a slot, remembering their claims under one lock.
-    fn queue(&self, ready: &mut VecDeque<HandedCall>, calls: impl IntoIterator<Item = HandedCall>) {
-        let start = ready.len();
-        ready.extend(calls);
-        self.hold(ready.range(start..).map(|held| &held.call));
-    }
-
-    /// Starts waiting calls while delivery slots are free.
-    fn fill(
-        &self,
-        deliveries: &mut JoinSet<()>,
-        ready: &mut VecDeque<HandedCall>,
-        slots: &Arc<Semaphore>,
-    ) {
-        while !ready.is_empty() {
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
-                break;
-            };
-            if let Some(held) = ready.pop_front() {
-                self.start(deliveries, held, slot);
-            }
-        }
-    }
 }
 
 impl<T: Target> Dispatcher<T> {
@@ -185,7 +123,7 @@ impl<T: Target> Dispatcher<T> {
         let outstanding: Outstanding = Arc::default();
         let retry_hint: RetryHint = Arc::new(AtomicI64::new(i64::MAX));
         let (results_tx, results_rx) = mpsc::channel(self.settings.max_in_flight.max(1) * 2);
-        let recorder = tokio::spawn(record_results(
+        let recorder = tokio::spawn(recorder::record_results(
             self.store.clone(),
             results_rx,
             outstanding.clone(),
@@ -197,10 +135,10 @@ impl<T: Target> Dispatcher<T> {
             retry: self.settings.retry.clone(),
             results: results_tx,
             outstanding: outstanding.clone(),
+            store: self.store.clone(),
         };
-        let mut deliveries = JoinSet::new();
-        // Calls waiting for a slot, in the order they were claimed or handed over.
-        let mut ready = VecDeque::new();
+        let mut deliveries = Deliveries::new();
+        let mut line = Line::new(self.settings.endpoint_cap);
         // A claim (or, with no room to claim into, a look at what is due) runs beside the
         // loop, so finished deliveries keep being replaced from `ready` meanwhile. Nothing
         // in this loop awaits except the `select!`: it turns once per finished delivery.
@@ -216,8 +154,10 @@ impl<T: Target> Dispatcher<T> {
         let stop = shutdown.changed();
         tokio::pin!(next_claim, woken, stop);
         while !stopping {
-            while deliveries.try_join_next().is_some() {}
-            context.fill(&mut deliveries, &mut ready, &self.slots);
+            while let Some(joined) = deliveries.try_join_next() {
+                context.ended(&mut line, joined);
+            }
+            context.fill(&mut deliveries, &mut line, &self.slots);
             if claim_now && claiming.is_none() {
                 claim_now = false;
                 let wanted =
@@ -232,8 +172,8 @@ impl<T: Target> Dispatcher<T> {
                         continue;
                     };
                     let plan = after_claim(claimed.wanted, claimed.calls.len(), claimed.idle);
-                    context.queue(&mut ready, claimed.calls);
-                    context.fill(&mut deliveries, &mut ready, &self.slots);
+                    context.queue(&mut line, claimed.calls);
+                    context.fill(&mut deliveries, &mut line, &self.slots);
                     match plan {
                         AfterClaim::ClaimAgain => claim_now = true,
                         AfterClaim::Wait { saturated: full, busy: working, backlog, sleep } => {
@@ -262,11 +202,12 @@ impl<T: Target> Dispatcher<T> {
                 Some(handed) = self.handed.recv() => {
                     // Already claimed for us: no query, and the next claim stays as planned.
                     let more = std::iter::from_fn(|| self.handed.try_recv().ok());
-                    context.queue(&mut ready, std::iter::once(handed).chain(more));
-                    context.fill(&mut deliveries, &mut ready, &self.slots);
+                    context.queue(&mut line, std::iter::once(handed).chain(more));
+                    context.fill(&mut deliveries, &mut line, &self.slots);
                 }
-                Some(_) = deliveries.join_next(), if saturated || !ready.is_empty() => {
-                    context.fill(&mut deliveries, &mut ready, &self.slots);
+                Some(joined) = deliveries.join_next(), if saturated || line.is_waiting() => {
+                    context.ended(&mut line, joined);
+                    context.fill(&mut deliveries, &mut line, &self.slots);
                     // Refill the room in batches, not one claim per delivery.
                     claim_now = saturated && self.room.available_permits() >= prefetch / 2;
                 }
@@ -444,181 +385,6 @@ async fn idle_sleep(store: &Store, poll: Duration) -> IdleSleep {
             sleep: poll,
             due_now: false,
         },
-    }
-}
-
-/// Makes one attempt (or decides none can be made) and says where the call goes next.
-async fn deliver<T: Target>(target: &T, call: ClaimedCall, retry: &RetrySchedule) -> AttemptResult {
-    let not_sent = |reason: Option<&str>, next| AttemptResult {
-        call_id: call.call_id.clone(),
-        claim_token: call.claim_token.clone(),
-        attempt: None,
-        error: reason.map(str::to_owned),
-        status_code: None,
-        finished_at: now_millis(),
-        next,
-        watch: None,
-    };
-    let webhook = match &call.webhook {
-        None => {
-            metrics::counter!(crate::metrics::CALLS_FAILED, "target" => "none").increment(1);
-            let reason = "not sent: the webhook was deleted";
-            return not_sent(Some(reason), NextStep::Done(CallStatus::Failed));
-        }
-        // It waits, without a due time, until the webhook is enabled again.
-        Some(w) if !w.settings.enabled => return not_sent(None, NextStep::Paused),
-        Some(w) => w,
-    };
-    let outcome = target.deliver(&call, webhook).await;
-    let finished_at = now_millis();
-    let progress = CallProgress {
-        previous_attempts: call.previous_attempts,
-        one_shot: call.one_shot,
-    };
-    let jitter = rand::random::<f64>() * 2.0 - 1.0;
-    let next = next_step(
-        progress,
-        outcome.delivered,
-        retry,
-        finished_at,
-        jitter,
-        outcome.asked_wait,
-    );
-    count_attempt(webhook, &call, &outcome, &next, finished_at);
-    let watch = Watch {
-        webhook: WebhookRef {
-            site_id: webhook.site_id.clone(),
-            id: webhook.id.clone(),
-            name: webhook.settings.name.clone(),
-        },
-        failing_since: webhook.failing_since,
-        verdict: Verdict::of(progress, next),
-        quiet: call.operator_event,
-        event_id: call.event_id.clone(),
-        attempts: call.previous_attempts + 1,
-        gone: outcome.gone.then(|| {
-            "the receiver answered 410 Gone: the endpoint is gone for good; \
-             re-enable the webhook once it is back"
-                .into()
-        }),
-    };
-    AttemptResult {
-        watch: Some(watch),
-        next,
-        error: outcome.attempt.error.clone(),
-        status_code: outcome.attempt.response_status,
-        finished_at,
-        call_id: call.call_id,
-        claim_token: call.claim_token,
-        attempt: Some(outcome.attempt),
-    }
-}
-
-/// The attempt in the metrics: its outcome by target type, its duration, and for a first
-/// delivery by schedule the time since the event was accepted.
-fn count_attempt(
-    webhook: &crate::store::WebhookRecord,
-    call: &ClaimedCall,
-    outcome: &crate::targets::Outcome,
-    next: &NextStep,
-    finished_at: i64,
-) {
-    use crate::metrics::{ATTEMPTS, ATTEMPT_DURATION, CALLS_FAILED, DELIVERY_LATENCY};
-    let target = webhook
-        .settings
-        .target
-        .as_ref()
-        .map_or("http", crate::targets::TargetConfig::kind);
-    let result = if outcome.delivered {
-        "delivered"
-    } else {
-        "failed"
-    };
-    metrics::counter!(ATTEMPTS, "target" => target, "outcome" => result).increment(1);
-    metrics::histogram!(ATTEMPT_DURATION, "target" => target)
-        .record(outcome.attempt.duration_ms as f64 / 1000.0);
-    if outcome.delivered && !call.manual {
-        if let Some(accepted) = crate::domain::ids::millis_of(&call.call_id) {
-            metrics::histogram!(DELIVERY_LATENCY, "target" => target)
-                .record((finished_at - accepted).max(0) as f64 / 1000.0);
-        }
-    }
-    if *next == NextStep::Done(CallStatus::Failed) {
-        metrics::counter!(CALLS_FAILED, "target" => target).increment(1);
-    }
-}
-
-/// Drains results and writes them in batches: whatever piled up while the previous
-/// transactions committed goes into the next one. A few batches are written at once: on
-/// PostgreSQL each is a round trip of its own, and one at a time held deliveries back
-/// (each keeps its slot until the recorder has taken its result).
-async fn record_results(
-    store: Store,
-    mut results: mpsc::Receiver<AttemptResult>,
-    outstanding: Outstanding,
-    retry_hint: RetryHint,
-    wake: Arc<Notify>,
-) {
-    let mut batch = Vec::with_capacity(RECORD_BATCH);
-    let mut writing = JoinSet::new();
-    while results.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-        // A few results alone would cost a whole transaction: let more of the attempts in
-        // flight finish and join it. Calls stay claimed meanwhile, so nothing is lost.
-        if batch.len() < RECORD_GATHER {
-            tokio::time::sleep(RECORD_LINGER).await;
-            while batch.len() < RECORD_BATCH {
-                match results.try_recv() {
-                    Ok(result) => batch.push(result),
-                    Err(_) => break,
-                }
-            }
-        }
-        let earliest_retry = batch.iter().filter_map(|r| match r.next {
-            NextStep::RetryAt(at) => Some(at),
-            NextStep::Done(_) | NextStep::Paused => None,
-        });
-        if let Some(at) = earliest_retry.min() {
-            // A sooner retry than the dispatcher knows of: let it recompute its sleep.
-            if retry_hint.fetch_min(at, Ordering::Relaxed) > at {
-                wake.notify_one();
-            }
-        }
-        while writing.len() >= RECORD_WRITES_IN_FLIGHT {
-            writing.join_next().await;
-        }
-        // Batches may commit in any order: a result moves its call only while it holds
-        // the call's current claim (see `Store::record_results`).
-        let recorded: Arc<[AttemptResult]> = std::mem::take(&mut batch).into();
-        writing.spawn(record(store.clone(), recorded, outstanding.clone()));
-    }
-    while writing.join_next().await.is_some() {}
-}
-
-/// Writes one batch of results (retrying a few times), then forgets their claims.
-async fn record(store: Store, recorded: Arc<[AttemptResult]>, outstanding: Outstanding) {
-    let mut backoff = Duration::from_millis(100);
-    for attempt in 1..=5 {
-        match store.record_results(recorded.clone()).await {
-            Ok(notices) => {
-                if !notices.is_empty() {
-                    tokio::spawn(notices::publish(store.clone(), notices));
-                }
-                break;
-            }
-            Err(e) if attempt < 5 => {
-                tracing::warn!(error = %e, attempt, "recording results failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
-            }
-            // Not lost: the claims' leases expire and the calls are attempted again.
-            Err(e) => {
-                tracing::error!(error = %e, calls = recorded.len(), "could not record results")
-            }
-        }
-    }
-    let mut held = outstanding.lock().expect("outstanding lock");
-    for result in recorded.iter() {
-        held.remove(&result.call_id);
     }
 }
 

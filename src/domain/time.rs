@@ -11,6 +11,11 @@ pub fn now_millis() -> UnixMillis {
     (now.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// Now, in microseconds since the Unix epoch (for rate-limit slots).
+pub fn now_micros() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000) as i64
+}
+
 pub fn to_rfc3339(ms: UnixMillis) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()

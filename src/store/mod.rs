@@ -22,6 +22,7 @@ mod hooks;
 mod jobs;
 mod migrate;
 mod queue;
+mod rate;
 mod retention;
 mod sessions;
 mod sites;

@@ -19,6 +19,8 @@ pub struct Received {
     pub path: String,
     pub headers: HashMap<String, String>,
     pub body: Bytes,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -93,6 +95,7 @@ impl Receiver {
                             })
                             .collect(),
                         body,
+                        at: std::time::Instant::now(),
                     };
                     let n = {
                         let mut all = received.lock().unwrap();
@@ -128,6 +131,21 @@ impl Receiver {
             received,
             count,
         }
+    }
+
+    /// The most requests that arrived within any `window`.
+    pub fn busiest(&self, window: Duration) -> usize {
+        let mut times: Vec<std::time::Instant> = self.received().iter().map(|r| r.at).collect();
+        times.sort();
+        (0..times.len())
+            .map(|i| {
+                times[i..]
+                    .iter()
+                    .take_while(|t| **t - times[i] < window)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,309 @@
+//! One delivery: the line of calls waiting for a slot (with each endpoint's fair share, see
+//! `endpoints.rs`), the rate-limit gate, the attempt itself, and its metrics.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::task::{JoinError, JoinSet};
+
+use super::endpoints::{endpoint_of, Admission, Endpoints};
+use super::Outstanding;
+use crate::domain::call::{next_step, CallProgress, CallStatus, NextStep, Verdict};
+use crate::domain::operator::WebhookRef;
+use crate::domain::retry::RetrySchedule;
+use crate::domain::time::{now_micros, now_millis, UnixMillis};
+use crate::store::{AttemptResult, ClaimedCall, HandedCall, Store, Watch};
+use crate::targets::Target;
+
+/// Deliveries in flight; each ends with the endpoint it counted against.
+pub(super) type Deliveries = JoinSet<Option<Arc<str>>>;
+
+/// A rate-limit slot this close is waited for in place; a later one puts the call back in
+/// the queue, due at its slot.
+const SHORT_WAIT_MS: i64 = 50;
+
+/// Calls this process holds that wait for a delivery slot.
+pub(super) struct Line {
+    /// In the order they were claimed or handed over.
+    ready: VecDeque<HandedCall>,
+    /// Parked calls whose endpoint has room again (already counted in flight).
+    unparked: VecDeque<HandedCall>,
+    endpoints: Endpoints,
+}
+
+impl Line {
+    pub fn new(endpoint_cap: usize) -> Self {
+        Line {
+            ready: VecDeque::new(),
+            unparked: VecDeque::new(),
+            endpoints: Endpoints::new(endpoint_cap, endpoint_cap),
+        }
+    }
+
+    /// Calls wait for a slot, or for their endpoint's calls to end.
+    pub fn is_waiting(&self) -> bool {
+        !self.ready.is_empty() || !self.unparked.is_empty() || self.endpoints.has_parked()
+    }
+}
+
+/// What a delivery task needs besides its call.
+pub(super) struct DeliveryContext<T> {
+    pub target: Arc<T>,
+    pub retry: RetrySchedule,
+    pub results: mpsc::Sender<AttemptResult>,
+    pub outstanding: Outstanding,
+    pub store: Store,
+}
+
+impl<T: Target> DeliveryContext<T> {
+    /// Remembers claims this process holds, so they can be released on shutdown.
+    pub fn hold<'c>(&self, calls: impl IntoIterator<Item = &'c ClaimedCall>) {
+        let mut held = self.outstanding.lock().expect("outstanding lock");
+        for call in calls {
+            held.insert(call.call_id.clone(), call.claim_token.clone());
+        }
+    }
+
+    fn start(&self, deliveries: &mut Deliveries, held: HandedCall, slot: OwnedSemaphorePermit) {
+        let target = self.target.clone();
+        let retry = self.retry.clone();
+        let results = self.results.clone();
+        let (store, outstanding) = (self.store.clone(), self.outstanding.clone());
+        let endpoint = endpoint_of(&held);
+        deliveries.spawn(async move {
+            if let Some(at) = rate_gate(&store, &held.call).await {
+                put_back(&store, &outstanding, &held.call, at, true).await;
+                return endpoint;
+            }
+            let result = deliver(target.as_ref(), held.call, &retry).await;
+            // The slot is kept until the recorder has taken the result: while recording
+            // lags, no new deliveries start, so unrecorded results cannot pile up in memory.
+            // The recorder only stops after we do; a send error means shutdown.
+            let _ = results.send(result).await;
+            drop((slot, held.hold));
+            endpoint
+        });
+    }
+
+    /// Queues calls leased to this process (claimed here or handed over by publishers)
+    /// for a slot, remembering their claims under one lock.
+    pub fn queue(&self, line: &mut Line, calls: impl IntoIterator<Item = HandedCall>) {
+        let start = line.ready.len();
+        line.ready.extend(calls);
+        self.hold(line.ready.range(start..).map(|held| &held.call));
+    }
+
+    /// Starts waiting calls while delivery slots are free, each endpoint within its cap.
+    pub fn fill(&self, deliveries: &mut Deliveries, line: &mut Line, slots: &Arc<Semaphore>) {
+        while line.is_waiting() {
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                break;
+            };
+            if let Some(held) = line.unparked.pop_front() {
+                self.start(deliveries, held, slot);
+                continue;
+            }
+            let Some(held) = self.next_admitted(line) else {
+                break;
+            };
+            self.start(deliveries, held, slot);
+        }
+    }
+
+    /// The first ready call whose endpoint is under its cap; calls over it are parked or
+    /// put back in the queue on the way.
+    fn next_admitted(&self, line: &mut Line) -> Option<HandedCall> {
+        while let Some(held) = line.ready.pop_front() {
+            match line.endpoints.admit(held) {
+                Admission::Start(held) => return Some(held),
+                Admission::Parked => {}
+                Admission::Defer(held) => {
+                    let (store, outstanding) = (self.store.clone(), self.outstanding.clone());
+                    tokio::spawn(async move {
+                        let at = now_millis() + over_cap_pause(&held.call);
+                        put_back(&store, &outstanding, &held.call, at, false).await;
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// A delivery ended: a call parked behind it may go.
+    pub fn ended(&self, line: &mut Line, joined: Result<Option<Arc<str>>, JoinError>) {
+        let endpoint = joined.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "a delivery task failed");
+            None
+        });
+        if let Some(next) = line.endpoints.finished(endpoint) {
+            line.unparked.push_back(next);
+        }
+    }
+}
+
+/// How long a call over its endpoint's cap stays out of the queue: about as long as its
+/// endpoint's calls may take (their timeout), at most 5 s, spread so they do not all return
+/// at once.
+fn over_cap_pause(call: &ClaimedCall) -> i64 {
+    let timeout = call
+        .webhook
+        .as_ref()
+        .map_or(1_000, |w| w.settings.timeout_ms.min(5_000) as i64);
+    timeout / 2 + (rand::random::<f64>() * (timeout / 2) as f64) as i64
+}
+
+/// Takes a rate-limit slot for the call when its webhook has a limit; returns when the
+/// call must wait for its slot (if past a short wait, which is waited out here).
+async fn rate_gate(store: &Store, call: &ClaimedCall) -> Option<UnixMillis> {
+    let webhook = call.webhook.as_ref()?;
+    let per_s = webhook.settings.rate_limit_per_s?;
+    if call.holds_rate_slot || !webhook.settings.enabled {
+        return None;
+    }
+    let now_us = now_micros();
+    let go_at = match store.take_rate_slot(&webhook.id, per_s, now_us).await {
+        Ok(at) => at,
+        Err(e) => {
+            // Sending anyway could break the receiver's limit; waiting loses nothing.
+            tracing::warn!(error = %e, "taking a rate-limit slot failed; the call waits");
+            return Some(now_millis() + 1_000);
+        }
+    };
+    let wait = go_at - now_us / 1000;
+    if wait <= 0 {
+        None
+    } else if wait <= SHORT_WAIT_MS {
+        tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+        None
+    } else {
+        Some(go_at)
+    }
+}
+
+/// Puts a claimed call back in the queue, due at `at`, and forgets its claim. If that
+/// fails, the claim's lease runs out and the call is due again all the same.
+async fn put_back(
+    store: &Store,
+    outstanding: &Outstanding,
+    call: &ClaimedCall,
+    at: UnixMillis,
+    holds_rate_slot: bool,
+) {
+    if let Err(e) = store
+        .defer_call(&call.call_id, &call.claim_token, at, holds_rate_slot)
+        .await
+    {
+        tracing::warn!(error = %e, "could not put a call back in the queue; its lease will run out");
+    }
+    outstanding
+        .lock()
+        .expect("outstanding lock")
+        .remove(&call.call_id);
+}
+
+/// Makes one attempt (or decides none can be made) and says where the call goes next.
+pub(super) async fn deliver<T: Target>(
+    target: &T,
+    call: ClaimedCall,
+    retry: &RetrySchedule,
+) -> AttemptResult {
+    let not_sent = |reason: Option<&str>, next| AttemptResult {
+        call_id: call.call_id.clone(),
+        claim_token: call.claim_token.clone(),
+        attempt: None,
+        error: reason.map(str::to_owned),
+        status_code: None,
+        finished_at: now_millis(),
+        next,
+        watch: None,
+    };
+    let webhook = match &call.webhook {
+        None => {
+            metrics::counter!(crate::metrics::CALLS_FAILED, "target" => "none").increment(1);
+            let reason = "not sent: the webhook was deleted";
+            return not_sent(Some(reason), NextStep::Done(CallStatus::Failed));
+        }
+        // It waits, without a due time, until the webhook is enabled again.
+        Some(w) if !w.settings.enabled => return not_sent(None, NextStep::Paused),
+        Some(w) => w,
+    };
+    let outcome = target.deliver(&call, webhook).await;
+    let finished_at = now_millis();
+    let progress = CallProgress {
+        previous_attempts: call.previous_attempts,
+        one_shot: call.one_shot,
+    };
+    let jitter = rand::random::<f64>() * 2.0 - 1.0;
+    let next = next_step(
+        progress,
+        outcome.delivered,
+        retry,
+        finished_at,
+        jitter,
+        outcome.asked_wait,
+    );
+    count_attempt(webhook, &call, &outcome, &next, finished_at);
+    let watch = Watch {
+        webhook: WebhookRef {
+            site_id: webhook.site_id.clone(),
+            id: webhook.id.clone(),
+            name: webhook.settings.name.clone(),
+        },
+        failing_since: webhook.failing_since,
+        verdict: Verdict::of(progress, next),
+        quiet: call.operator_event,
+        event_id: call.event_id.clone(),
+        attempts: call.previous_attempts + 1,
+        gone: outcome.gone.then(|| {
+            "the receiver answered 410 Gone: the endpoint is gone for good; \
+             re-enable the webhook once it is back"
+                .into()
+        }),
+    };
+    AttemptResult {
+        watch: Some(watch),
+        next,
+        error: outcome.attempt.error.clone(),
+        status_code: outcome.attempt.response_status,
+        finished_at,
+        call_id: call.call_id,
+        claim_token: call.claim_token,
+        attempt: Some(outcome.attempt),
+    }
+}
+
+/// The attempt in the metrics: its outcome by target type, its duration, and for a first
+/// delivery by schedule the time since the event was accepted.
+fn count_attempt(
+    webhook: &crate::store::WebhookRecord,
+    call: &ClaimedCall,
+    outcome: &crate::targets::Outcome,
+    next: &NextStep,
+    finished_at: i64,
+) {
+    use crate::metrics::{ATTEMPTS, ATTEMPT_DURATION, CALLS_FAILED, DELIVERY_LATENCY};
+    let target = webhook
+        .settings
+        .target
+        .as_ref()
+        .map_or("http", crate::targets::TargetConfig::kind);
+    let result = if outcome.delivered {
+        "delivered"
+    } else {
+        "failed"
+    };
+    metrics::counter!(ATTEMPTS, "target" => target, "outcome" => result).increment(1);
+    metrics::histogram!(ATTEMPT_DURATION, "target" => target)
+        .record(outcome.attempt.duration_ms as f64 / 1000.0);
+    if outcome.delivered && !call.manual {
+        if let Some(accepted) = crate::domain::ids::millis_of(&call.call_id) {
+            metrics::histogram!(DELIVERY_LATENCY, "target" => target)
+                .record((finished_at - accepted).max(0) as f64 / 1000.0);
+        }
+    }
+    if *next == NextStep::Done(CallStatus::Failed) {
+        metrics::counter!(CALLS_FAILED, "target" => target).increment(1);
+    }
+}
