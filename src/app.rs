@@ -136,6 +136,12 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
             wake.clone(),
         );
         tasks.push(tokio::spawn(runner.run(shutdown_rx.clone())));
+        tasks.push(tokio::spawn(crate::dispatch::recovery::run(
+            store.clone(),
+            wake.clone(),
+            args.poll_interval,
+            shutdown_rx.clone(),
+        )));
         tasks.push(tokio::spawn(crate::dispatch::notices::watch_health(
             store.clone(),
             args.disable_after,

@@ -12,6 +12,7 @@ mod incoming;
 pub(crate) mod jobs;
 pub mod openapi;
 pub(crate) mod problem;
+pub(crate) mod recoveries;
 pub(crate) mod sites;
 pub(crate) mod tokens;
 pub(crate) mod webhooks;
@@ -84,6 +85,18 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
         .route(
             "/sites/{site_id}/webhooks/{webhook_id}/preview",
             post(webhooks::preview),
+        )
+        .route(
+            "/sites/{site_id}/webhooks/{webhook_id}/recover",
+            post(recoveries::create),
+        )
+        .route(
+            "/sites/{site_id}/webhooks/{webhook_id}/recoveries",
+            get(recoveries::list),
+        )
+        .route(
+            "/sites/{site_id}/webhooks/{webhook_id}/recoveries/{recovery_id}",
+            get(recoveries::show),
         )
         .route("/sites/{site_id}/events", post(events::publish))
         .route("/sites/{site_id}/webhook_calls", get(calls::list))

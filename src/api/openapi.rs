@@ -9,7 +9,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    audit, calls, event_types, events, forms, hooks, incoming, jobs, sites, tokens, webhooks,
+    audit, calls, event_types, events, forms, hooks, incoming, jobs, recoveries, sites, tokens,
+    webhooks,
 };
 
 #[derive(OpenApi)]
@@ -26,6 +27,7 @@ use super::{
         sites::lock, sites::unlock, sites::activity,
         webhooks::list, webhooks::create, webhooks::show, webhooks::update, webhooks::delete,
         webhooks::secret, webhooks::rotate_secret, webhooks::preview,
+        recoveries::create, recoveries::list, recoveries::show,
         events::publish,
         calls::list, calls::show, calls::resend,
         hooks::list, hooks::create, hooks::show, hooks::delete, hooks::requests,

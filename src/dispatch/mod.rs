@@ -8,6 +8,7 @@ mod delivery;
 mod endpoints;
 pub mod notices;
 mod recorder;
+pub mod recovery;
 pub mod wake;
 
 use std::collections::HashMap;
