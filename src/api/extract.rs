@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
+use super::limits::{nests_deeper_than, too_large, BodyLimit, MAX_JSON_DEPTH};
 use super::problem::ApiError;
 use super::AppState;
 use crate::domain::token::Role;
@@ -93,14 +94,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 ));
             }
         }
+        let limit = req.extensions().get::<BodyLimit>().copied();
         let raw = Bytes::from_request(req, state)
             .await
             .map_err(|rejection: BytesRejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "the request body is larger than this server accepts",
-                    )
+                    too_large(limit)
                 } else {
                     ApiError::new(
                         StatusCode::BAD_REQUEST,
@@ -121,6 +120,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 
 /// Parses JSON, naming the field at fault (`triggers[0].event_types`) in the error.
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    if nests_deeper_than(raw, MAX_JSON_DEPTH) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the JSON body nests deeper than {MAX_JSON_DEPTH} levels, the limit"),
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(raw);
     let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();

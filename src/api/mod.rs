@@ -10,6 +10,7 @@ pub(crate) mod forms;
 pub(crate) mod hooks;
 mod incoming;
 pub(crate) mod jobs;
+pub(crate) mod limits;
 pub mod openapi;
 pub(crate) mod problem;
 pub(crate) mod recoveries;
@@ -154,6 +155,8 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(axum::Extension(limits::BodyLimit(settings.max_body_bytes)))
+        .layer(middleware::from_fn(limits::limit_headers))
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,

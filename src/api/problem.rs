@@ -78,6 +78,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found("resource"),
             StoreError::Conflict(detail) => ApiError::new(StatusCode::CONFLICT, detail),
+            StoreError::Invalid(violations) => violations.into(),
             other => {
                 tracing::error!(error = %other, "store failure");
                 ApiError::new(

@@ -99,6 +99,20 @@ struct Tag {
 
 const MAX_PARTIAL_DEPTH: usize = 64;
 
+/// A rendering stops past these: a section looping over a long list inside another such
+/// section could otherwise take the process's memory, or its time while writing nothing.
+pub const MAX_RENDER_BYTES: usize = 1024 * 1024;
+const MAX_RENDER_STEPS: usize = 1_000_000;
+
+/// Why a rendering was stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RenderLimit {
+    #[error("renders more than 1 MiB for this event (the limit)")]
+    Output,
+    #[error("takes more than 1 000 000 steps for this event (the limit on render time)")]
+    Steps,
+}
+
 fn position(source: &str, offset: usize) -> (usize, usize) {
     let before = &source[..offset];
     let line = before.matches('\n').count() + 1;
@@ -304,23 +318,16 @@ impl Template {
         any(&self.nodes)
     }
 
-    pub fn render(&self, data: &Value, escape: Escape) -> String {
+    pub fn render(&self, data: &Value, escape: Escape) -> Result<String, RenderLimit> {
         self.render_with_partials(data, escape, &HashMap::new())
     }
 
     /// Renders for a save-time check against sample data: a value the sample lacks stands
     /// in as `0`, which is valid JSON in and out of quotes, so only the template's own text
     /// and the real types of the values the sample has are judged.
-    pub fn render_probe(&self, data: &Value, escape: Escape) -> String {
-        let mut out = String::new();
+    pub fn render_probe(&self, data: &Value, escape: Escape) -> Result<String, RenderLimit> {
         let partials = HashMap::new();
-        let renderer = Renderer {
-            escape,
-            partials: &partials,
-            missing: Some("0"),
-        };
-        renderer.nodes(&self.nodes, &mut vec![data], &mut out, 0);
-        out
+        Renderer::new(escape, &partials, Some("0")).run(&self.nodes, data)
     }
 
     /// Partials come only from `partials` (never from files); a missing one renders empty.
@@ -329,15 +336,8 @@ impl Template {
         data: &Value,
         escape: Escape,
         partials: &HashMap<String, String>,
-    ) -> String {
-        let mut out = String::new();
-        let renderer = Renderer {
-            escape,
-            partials,
-            missing: None,
-        };
-        renderer.nodes(&self.nodes, &mut vec![data], &mut out, 0);
-        out
+    ) -> Result<String, RenderLimit> {
+        Renderer::new(escape, partials, None).run(&self.nodes, data)
     }
 }
 
@@ -346,6 +346,8 @@ struct Renderer<'a> {
     partials: &'a HashMap<String, String>,
     /// What a name that resolves to nothing renders as (the spec says: nothing).
     missing: Option<&'static str>,
+    steps: std::cell::Cell<usize>,
+    stopped: std::cell::Cell<Option<RenderLimit>>,
 }
 
 fn lookup<'v>(stack: &[&'v Value], name: &str) -> Option<&'v Value> {
@@ -370,7 +372,44 @@ fn truthy(value: Option<&Value>) -> bool {
     }
 }
 
-impl Renderer<'_> {
+impl<'a> Renderer<'a> {
+    fn new(
+        escape: Escape,
+        partials: &'a HashMap<String, String>,
+        missing: Option<&'static str>,
+    ) -> Self {
+        Renderer {
+            escape,
+            partials,
+            missing,
+            steps: std::cell::Cell::new(0),
+            stopped: std::cell::Cell::new(None),
+        }
+    }
+
+    fn run(&self, nodes: &[Node], data: &Value) -> Result<String, RenderLimit> {
+        let mut out = String::new();
+        self.nodes(nodes, &mut vec![data], &mut out, 0);
+        match self.stopped.get() {
+            Some(limit) => Err(limit),
+            None => Ok(out),
+        }
+    }
+
+    /// Counts a step; true once a limit is passed (the rendering then unwinds).
+    fn over_limit(&self, out: &str) -> bool {
+        if self.stopped.get().is_none() {
+            let steps = self.steps.get() + 1;
+            self.steps.set(steps);
+            if out.len() > MAX_RENDER_BYTES {
+                self.stopped.set(Some(RenderLimit::Output));
+            } else if steps > MAX_RENDER_STEPS {
+                self.stopped.set(Some(RenderLimit::Steps));
+            }
+        }
+        self.stopped.get().is_some()
+    }
+
     fn nodes<'v>(
         &self,
         nodes: &'v [Node],
@@ -379,6 +418,9 @@ impl Renderer<'_> {
         depth: usize,
     ) {
         for node in nodes {
+            if self.over_limit(out) {
+                return;
+            }
             match node {
                 Node::Text(text) => out.push_str(text),
                 Node::Value { name, escaped } => match lookup(stack, name) {
@@ -402,6 +444,9 @@ impl Renderer<'_> {
                             other => vec![other],
                         };
                         for item in items {
+                            if self.over_limit(out) {
+                                return;
+                            }
                             stack.push(item);
                             self.nodes(children, stack, out, depth);
                             stack.pop();
@@ -474,7 +519,7 @@ mod tests {
     use serde_json::json;
 
     fn render(template: &str, data: Value, escape: Escape) -> String {
-        compile(template).unwrap().render(&data, escape)
+        compile(template).unwrap().render(&data, escape).unwrap()
     }
 
     /// Every case of the official spec files (shared/vectors/mustache), with HTML escaping
@@ -506,7 +551,9 @@ mod tests {
                     .unwrap_or_default();
                 let template = compile(case["template"].as_str().unwrap())
                     .unwrap_or_else(|e| panic!("{file}: {}: {e}", case["name"]));
-                let got = template.render_with_partials(&case["data"], Escape::Html, &partials);
+                let got = template
+                    .render_with_partials(&case["data"], Escape::Html, &partials)
+                    .unwrap();
                 assert_eq!(
                     got,
                     case["expected"].as_str().unwrap(),
@@ -601,10 +648,27 @@ mod tests {
     }
 
     #[test]
+    fn a_rendering_that_explodes_is_stopped_at_a_limit() {
+        let list: Vec<u32> = (0..200).collect();
+        let data = json!({"a": list});
+        // 200 × 200 × 200 items, each writing a few bytes: 8 000 000 steps, 16 MB.
+        let wide = compile("{{#a}}{{#a}}{{#a}}{{.}},{{/a}}{{/a}}{{/a}}").unwrap();
+        assert_eq!(wide.render(&data, Escape::Raw), Err(RenderLimit::Output));
+        // The same loops writing nothing: only the step count stops it.
+        let idle = compile("{{#a}}{{#a}}{{#a}}{{/a}}{{/a}}{{/a}}").unwrap();
+        assert_eq!(idle.render(&data, Escape::Raw), Err(RenderLimit::Steps));
+        let fine = compile("{{#a}}{{.}}{{/a}}")
+            .unwrap()
+            .render(&data, Escape::Raw);
+        assert_eq!(fine.map(|s| s.len()), Ok(490));
+    }
+
+    #[test]
     fn probing_fills_only_missing_values() {
         let t = compile(r#"{"a": {{{meta}}}, "b": "{{title}}", "c": {{title}}}"#).unwrap();
         assert_eq!(
-            t.render_probe(&json!({"title": "x"}), Escape::Json),
+            t.render_probe(&json!({"title": "x"}), Escape::Json)
+                .unwrap(),
             r#"{"a": 0, "b": "x", "c": x}"#
         );
     }
@@ -613,7 +677,7 @@ mod tests {
     fn partials_are_detected_and_never_read_from_disk() {
         let t = compile("a {{> ../../etc/passwd}} b").unwrap();
         assert!(t.has_partials());
-        assert_eq!(t.render(&json!({}), Escape::Raw), "a  b");
+        assert_eq!(t.render(&json!({}), Escape::Raw).unwrap(), "a  b");
         assert!(!compile("{{#x}}{{y}}{{/x}}").unwrap().has_partials());
     }
 
@@ -624,7 +688,7 @@ mod tests {
             compile("{{>p}}")
                 .unwrap()
                 .render_with_partials(&json!({}), Escape::Raw, &partials);
-        assert_eq!(out.len(), MAX_PARTIAL_DEPTH);
+        assert_eq!(out.map(|s| s.len()), Ok(MAX_PARTIAL_DEPTH));
     }
 
     proptest! {
@@ -632,7 +696,7 @@ mod tests {
         #[test]
         fn json_rendering_round_trips_any_string(value in any::<String>(), other in "[\"\\\\\\n\\t\\u{0}-\\u{1f}<>&'a-zé😀]{0,40}") {
             let template = compile(r#"{"v": "{{v}}", "w": "{{#w}}{{.}}{{/w}}"}"#).unwrap();
-            let out = template.render(&json!({"v": value, "w": [other]}), Escape::Json);
+            let out = template.render(&json!({"v": value, "w": [other]}), Escape::Json).unwrap();
             let parsed: Value = serde_json::from_str(&out).expect("valid JSON");
             prop_assert_eq!(parsed["v"].as_str().unwrap(), value.as_str());
             prop_assert_eq!(parsed["w"].as_str().unwrap(), other.as_str());

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::destination;
 use super::event::NewEvent;
-use super::template::{self, Escape};
+use super::template::{self, Escape, RenderLimit};
 use super::trigger::{any_matches, Trigger};
 use super::validation::Violations;
 use crate::targets::TargetConfig;
@@ -154,18 +154,21 @@ impl WebhookSettings {
 
     /// The body of a call for `event`: `None` means the event's default body. A template
     /// that no longer compiles (it was checked when saved) falls back to the default body
-    /// rather than losing the call.
-    pub fn render_body(&self, event: &NewEvent) -> Option<String> {
+    /// rather than losing the call; one that passes a render limit for this event is an
+    /// error the publisher hears about.
+    pub fn render_body(&self, event: &NewEvent) -> Result<Option<String>, RenderLimit> {
         if self.target.is_some() {
             // A notification target words its own message from the event.
-            return None;
+            return Ok(None);
         }
-        let source = self.payload_template.as_deref()?;
+        let Some(source) = self.payload_template.as_deref() else {
+            return Ok(None);
+        };
         match template::compile(source) {
-            Ok(t) => Some(t.render(&event.body_value(), self.escape())),
+            Ok(t) => t.render(&event.body_value(), self.escape()).map(Some),
             Err(e) => {
                 tracing::warn!(error = %e, "stored payload template does not compile; sending the default body");
-                None
+                Ok(None)
             }
         }
     }
@@ -184,7 +187,12 @@ impl WebhookSettings {
                     v.add("payload_template", e.to_string());
                     v
                 })?
-                .render(&event.body_value(), self.escape()),
+                .render(&event.body_value(), self.escape())
+                .map_err(|e| {
+                    let mut v = Violations::default();
+                    v.add("payload_template", e.to_string());
+                    v
+                })?,
             None => event.default_body(),
         };
         Ok(Preview {
@@ -262,7 +270,10 @@ impl WebhookSettings {
             );
         }
         if self.escape() == Escape::Json {
-            let sample = compiled.render_probe(&sample_event().body_value(), Escape::Json);
+            let sample = match compiled.render_probe(&sample_event().body_value(), Escape::Json) {
+                Ok(sample) => sample,
+                Err(e) => return v.add("payload_template", format!("{e} (a sample event)")),
+            };
             if let Err(e) = serde_json::from_str::<serde_json::Value>(&sample) {
                 v.add(
                     "payload_template",
@@ -578,15 +589,19 @@ mod tests {
             "entity_type": "item", "event_type": "update", "entity": {"id": "1", "title": "say \"hi\""}
         }))
         .unwrap();
-        assert_eq!(s.render_body(&event), None, "no template: the default body");
+        assert_eq!(
+            s.render_body(&event),
+            Ok(None),
+            "no template: the default body"
+        );
         s.payload_template = Some("{\"t\": \"{{entity.title}}\"}".into());
         assert_eq!(
-            s.render_body(&event).unwrap(),
+            s.render_body(&event).unwrap().unwrap(),
             "{\"t\": \"say \\\"hi\\\"\"}"
         );
         s.content_type = "text/html".into();
         assert_eq!(
-            s.render_body(&event).unwrap(),
+            s.render_body(&event).unwrap().unwrap(),
             "{\"t\": \"say &quot;hi&quot;\"}"
         );
     }

@@ -18,6 +18,7 @@ use crate::domain::ids;
 use crate::domain::operator;
 use crate::domain::time::now_millis;
 use crate::domain::trigger;
+use crate::domain::validation::Violations;
 
 /// An `Idempotency-Key` answers with its first response for this long.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
@@ -293,15 +294,25 @@ impl Store {
             .iter()
             .zip(&published.webhook_call_ids)
             .map(|(hook, id)| {
-                let body = hook.settings.render_body(event);
-                PendingCall {
+                let body = hook.settings.render_body(event).map_err(|limit| {
+                    let mut v = Violations::default();
+                    v.add(
+                        "entity",
+                        format!(
+                            "cannot be sent to webhook `{}` ({}): its payload template {limit}",
+                            hook.settings.name, hook.id
+                        ),
+                    );
+                    StoreError::Invalid(v)
+                })?;
+                Ok(PendingCall {
                     id: id.clone(),
                     webhook_id: hook.id.clone(),
                     content_type: body.as_ref().map(|_| hook.settings.content_type.clone()),
                     body,
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let local = self.reserve_local_delivery(calls.len(), now).await;
         let pending = PendingEvent {
             site_id: site_id.to_owned(),

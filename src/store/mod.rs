@@ -70,6 +70,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Conflict(String),
+    /// The request cannot be carried out as it stands (422), for reasons the store finds.
+    #[error("invalid: {0:?}")]
+    Invalid(crate::domain::validation::Violations),
     #[error("the database schema is at version {found}, newer than this binary knows ({known}); run a newer hookrelay or restore a matching backup")]
     SchemaTooNew { found: i64, known: i64 },
 }

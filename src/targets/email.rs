@@ -122,8 +122,9 @@ impl EmailConfig {
         let n = notice(event);
         let render = |source: &str| {
             template::compile(source)
-                .map(|t| t.render(event, Escape::Raw))
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?
+                .render(event, Escape::Raw)
+                .map_err(|e| format!("the template {e}"))
         };
         let subject = match &self.subject_template {
             Some(source) => render(source)?

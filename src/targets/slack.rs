@@ -69,7 +69,9 @@ impl SlackConfig {
             None => Ok(message(&notice(event), event)),
             Some(source) => {
                 let compiled = template::compile(source).map_err(|e| format!("template: {e}"))?;
-                let text = compiled.render(event, Escape::Json);
+                let text = compiled
+                    .render(event, Escape::Json)
+                    .map_err(|e| format!("the template {e}"))?;
                 serde_json::from_str(&text)
                     .map_err(|e| format!("the template did not render JSON for this event: {e}"))
             }

@@ -1,0 +1,121 @@
+//! Limits on what a request may carry, each breach answered with a problem document that
+//! names the limit: headers (count and size), body size, JSON nesting.
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::problem::ApiError;
+
+/// Headers a request may carry. (Past 100, the HTTP server itself answers a bare 431.)
+pub const MAX_REQUEST_HEADERS: usize = 64;
+/// Bytes of names and values of all headers together, as common servers allow.
+pub const MAX_REQUEST_HEADER_BYTES: usize = 16 * 1024;
+/// Levels of nesting a JSON body may have. Events nest a few levels; the parser's own
+/// limit (128) would answer with a path hundreds of characters long.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// The body size limit of the routes below it, for naming it in a 413.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// What is wrong with the headers, if anything.
+pub fn header_breach(headers: &HeaderMap) -> Option<String> {
+    if headers.len() > MAX_REQUEST_HEADERS {
+        return Some(format!(
+            "the request has {} headers; at most {MAX_REQUEST_HEADERS} are accepted",
+            headers.len()
+        ));
+    }
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    (bytes > MAX_REQUEST_HEADER_BYTES).then(|| {
+        format!(
+            "the request's headers take {bytes} bytes; at most {MAX_REQUEST_HEADER_BYTES} are accepted"
+        )
+    })
+}
+
+/// Answers 431 to requests whose headers pass a limit.
+pub async fn limit_headers(request: Request, next: Next) -> Response {
+    match header_breach(request.headers()) {
+        Some(problem) => {
+            ApiError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, problem).into_response()
+        }
+        None => next.run(request).await,
+    }
+}
+
+/// The 413 for a body past `limit` bytes (when known).
+pub fn too_large(limit: Option<BodyLimit>) -> ApiError {
+    let detail = match limit {
+        Some(BodyLimit(bytes)) => format!(
+            "the request body is larger than {bytes} bytes, the most this route accepts \
+             (--max-body-bytes)"
+        ),
+        None => "the request body is larger than this route accepts".to_owned(),
+    };
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, detail)
+}
+
+/// Whether JSON text nests arrays and objects deeper than `max` (brackets inside strings
+/// do not count). One pass over the bytes, before parsing.
+pub fn nests_deeper_than(raw: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in raw {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_is_counted_outside_strings_only() {
+        assert!(!nests_deeper_than(br#"{"a": [[1]]}"#, 3));
+        assert!(nests_deeper_than(br#"{"a": [[[1]]]}"#, 3));
+        assert!(!nests_deeper_than(br#"{"a": "[[[[[[\"{{{{"}"#, 1));
+        assert!(!nests_deeper_than(br#"{"a": "\\", "b": 1}"#, 1));
+    }
+
+    #[test]
+    fn headers_past_a_limit_are_named() {
+        let mut headers = HeaderMap::new();
+        for i in 0..MAX_REQUEST_HEADERS {
+            headers.insert(
+                axum::http::HeaderName::try_from(format!("x-h{i}")).unwrap(),
+                "v".parse().unwrap(),
+            );
+        }
+        assert_eq!(header_breach(&headers), None);
+        headers.insert("x-one-more", "v".parse().unwrap());
+        assert!(header_breach(&headers).unwrap().contains("at most 64"));
+        let mut big = HeaderMap::new();
+        big.insert("x-big", "a".repeat(20_000).parse().unwrap());
+        assert!(header_breach(&big).unwrap().contains("at most 16384"));
+    }
+}
