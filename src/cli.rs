@@ -35,6 +35,9 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Measure the loopback limit, then hookrelay delivering through it (run a release build).
     Bench(crate::bench::BenchArgs),
+    /// A bounded soak on loopback: mixed load against a flaky, throttling receiver, one
+    /// SIGKILL and restart; accounts for every accepted call (run a release build).
+    Soak(crate::bench::soak::SoakArgs),
     /// Tell whether a received delivery is genuine (for receivers). Exit 0 if it is, 1 if not.
     Verify(VerifyArgs),
     /// The configuration: `hookrelay config check [--config FILE] [flags]`.
@@ -113,6 +116,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Verify(args) => verify(&args),
         Command::Bench(args) => crate::bench::run(args).await,
+        Command::Soak(args) => crate::bench::soak::run(args).await,
         Command::Config(ConfigCommand::Check(args)) => {
             args.check()?;
             println!("{}", args.describe());

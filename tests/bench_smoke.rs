@@ -113,3 +113,40 @@ fn a_short_bench_run_reports_every_figure_and_loses_nothing() {
         assert!((0.0..=cores).contains(&stolen), "{stolen}");
     }
 }
+
+/// The scenarios of the bad months run too: a black hole beside healthy receivers, whose
+/// calls are left out of the ledger, and a rate-limited webhook, whose busiest second is
+/// reported.
+#[test]
+fn the_black_hole_and_rate_limit_scenarios_balance_their_ledgers() {
+    for (only, check) in [("blackhole", None), ("ratelimit", Some(200u64))] {
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("bench.json");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+            .args(["bench", "--duration=500ms", "--concurrency=16"])
+            .arg(format!("--only={only}"))
+            .arg(format!("--json={}", json.display()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let run = &report["scenarios"][0];
+        assert_eq!(run["calls_missing"], 0, "{run}");
+        assert!(run["calls_delivered"].as_u64().unwrap() > 0, "{run}");
+        if let Some(limit) = check {
+            assert_eq!(run["rate_limit_per_s"], limit);
+            // A tenth of a second's calls may go at once, on top of the limit.
+            let busiest = run["busiest_second"].as_u64().unwrap();
+            assert!(busiest <= limit + limit / 10, "{run}");
+        } else {
+            // 9 of the 10 webhooks are in the ledger.
+            let accepted = run["calls_accepted"].as_u64().unwrap();
+            let events = run["events_accepted"].as_u64().unwrap();
+            assert_eq!(accepted, events * 9, "{run}");
+        }
+    }
+}

@@ -7,6 +7,8 @@
 //! hide queueing delay. Every scenario keeps a ledger: accepted = delivered + missing.
 
 mod receiver;
+pub mod soak;
+mod table;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -63,6 +65,17 @@ enum Rate {
     PerSecond(u32),
 }
 
+/// What one of a scenario's webhooks does besides delivering to the receiver.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Trouble {
+    None,
+    /// The last webhook's receiver accepts connections and never answers: the others'
+    /// latency must not suffer for it (its calls are left out of the ledger).
+    BlackHole,
+    /// The webhook has this rate limit.
+    RateLimit(u32),
+}
+
 #[derive(Debug, Clone)]
 struct Scenario {
     name: String,
@@ -70,6 +83,7 @@ struct Scenario {
     body_bytes: usize,
     behaviour: Behaviour,
     rate: Rate,
+    trouble: Trouble,
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -79,6 +93,7 @@ fn scenarios() -> Vec<Scenario> {
         body_bytes,
         behaviour,
         rate,
+        trouble: Trouble::None,
     };
     let kib = 1024;
     vec![
@@ -124,6 +139,34 @@ fn scenarios() -> Vec<Scenario> {
             Behaviour::Instant,
             Rate::FullSpeed,
         ),
+        // The next two compare the healthy webhooks' latency with and without a black hole.
+        s(
+            "fanout10-0ms-1KiB-100/s",
+            10,
+            kib,
+            Behaviour::Instant,
+            Rate::PerSecond(100),
+        ),
+        Scenario {
+            trouble: Trouble::BlackHole,
+            ..s(
+                "fanout10-1blackhole-1KiB-100/s",
+                10,
+                kib,
+                Behaviour::Instant,
+                Rate::PerSecond(100),
+            )
+        },
+        Scenario {
+            trouble: Trouble::RateLimit(200),
+            ..s(
+                "ratelimit200-0ms-1KiB-400/s",
+                1,
+                kib,
+                Behaviour::Instant,
+                Rate::PerSecond(400),
+            )
+        },
     ]
 }
 
@@ -196,6 +239,10 @@ struct ScenarioResult {
     stolen_cores: f64,
     /// The most the host took during the two raw measurements around this run.
     raw_stolen_cores: f64,
+    /// The webhook's rate limit, when the scenario sets one, and the most calls that
+    /// arrived within any one second.
+    rate_limit_per_s: Option<u32>,
+    busiest_second: u64,
 }
 
 impl ScenarioResult {
@@ -343,7 +390,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         medians: medians(&results),
         scenarios: results,
     };
-    print_table(&report);
+    table::print_table(&report);
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -565,6 +612,8 @@ struct Publisher {
     /// Each accepted publish's answer and the instant it was scheduled for, read once the
     /// scenario is over: parsing them meanwhile would take CPU from the server measured.
     accepted: Arc<Mutex<Vec<(Bytes, Instant)>>>,
+    /// The position of the call left out of the ledger in each event's calls.
+    unlisted: Option<usize>,
 }
 
 /// The part of a publish's answer the bench needs.
@@ -602,7 +651,12 @@ impl Publisher {
         for (answer, at) in accepted {
             if let Ok(published) = serde_json::from_slice::<Published>(&answer) {
                 events += 1;
-                calls.extend(published.webhook_call_ids.into_iter().map(|id| (id, at)));
+                let listed = published
+                    .webhook_call_ids
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| Some(*i) != self.unlisted);
+                calls.extend(listed.map(|(_, id)| (id, at)));
             }
         }
         (events, calls)
@@ -638,6 +692,7 @@ async fn run_scenario(scenario: Scenario, args: BenchArgs) -> anyhow::Result<Sce
     let client = send_once_client().pool_max_idle_per_host(256).build()?;
     let server = Server::start(args, &client).await?;
     let receiver = Receiver::start(scenario.behaviour).await?;
+    let black_hole = receiver::BlackHole::start().await?;
     let api = |path: &str| format!("{}/api/v1{path}", server.base);
     let site: serde_json::Value = client
         .post(api("/sites"))
@@ -649,10 +704,19 @@ async fn run_scenario(scenario: Scenario, args: BenchArgs) -> anyhow::Result<Sce
         .await?;
     let site = site["id"].as_str().context("site id")?.to_owned();
     for i in 0..scenario.fan_out {
+        let mut webhook = json!({"name": format!("r{i}"), "url": receiver.url(), "triggers": [{"entity_type": "item", "event_types": ["*"]}]});
+        match scenario.trouble {
+            Trouble::BlackHole if i + 1 == scenario.fan_out => {
+                webhook["url"] = black_hole.url().into();
+                webhook["name"] = "black hole".into();
+            }
+            Trouble::RateLimit(per_s) => webhook["rate_limit_per_s"] = per_s.into(),
+            _ => {}
+        }
         let created = client
             .post(api(&format!("/sites/{site}/webhooks")))
             .bearer_auth(BENCH_TOKEN)
-            .json(&json!({"name": format!("r{i}"), "url": receiver.url(), "triggers": [{"entity_type": "item", "event_types": ["*"]}]}))
+            .json(&webhook)
             .send()
             .await?;
         anyhow::ensure!(
@@ -662,6 +726,17 @@ async fn run_scenario(scenario: Scenario, args: BenchArgs) -> anyhow::Result<Sce
         );
     }
     let (idle_rss, _) = server.rss_mb();
+    // An event's calls are listed in the order of their webhooks' ids.
+    let hooks: serde_json::Value = client
+        .get(api(&format!("/sites/{site}/webhooks")))
+        .bearer_auth(BENCH_TOKEN)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let unlisted = hooks["data"]
+        .as_array()
+        .and_then(|hooks| hooks.iter().position(|h| h["name"] == "black hole"));
 
     // Publish: the scheduled instant of every accepted call, by call id.
     let publisher = Publisher {
@@ -669,6 +744,7 @@ async fn run_scenario(scenario: Scenario, args: BenchArgs) -> anyhow::Result<Sce
         url: api(&format!("/sites/{site}/events")),
         body: body_of(scenario.body_bytes),
         accepted: Arc::default(),
+        unlisted,
     };
     let started = Instant::now();
     let cpu_at_start = (
@@ -753,6 +829,8 @@ async fn run_scenario(scenario: Scenario, args: BenchArgs) -> anyhow::Result<Sce
         }
     }
     latencies.sort_by(f64::total_cmp);
+    let mut arrivals: Vec<Instant> = first.values().copied().collect();
+    arrivals.sort();
     let percentile = |p: f64| -> f64 {
         if latencies.is_empty() {
             return 0.0;
@@ -784,9 +862,27 @@ async fn run_scenario(scenario: Scenario, args: BenchArgs) -> anyhow::Result<Sce
         server_cores,
         bench_cores,
         stolen_cores,
+        rate_limit_per_s: match scenario.trouble {
+            Trouble::RateLimit(per_s) => Some(per_s),
+            _ => None,
+        },
+        busiest_second: busiest_second(&arrivals),
         // The raw limit's figures are added once it has been measured again.
         ..ScenarioResult::default()
     })
+}
+
+/// The most of `sorted` instants within any one second.
+fn busiest_second(sorted: &[Instant]) -> u64 {
+    let mut start = 0;
+    let mut most = 0;
+    for (end, at) in sorted.iter().enumerate() {
+        while *at - sorted[start] >= Duration::from_secs(1) {
+            start += 1;
+        }
+        most = most.max(end + 1 - start);
+    }
+    most as u64
 }
 
 /// CPU time (seconds, user + system) a process has used so far, from `/proc/PID/stat`
@@ -873,124 +969,6 @@ async fn count_failed(client: &reqwest::Client, calls_url: &str) -> anyhow::Resu
             Some(next) => cursor = Some(next.to_owned()),
             None => return Ok(count),
         }
-    }
-}
-
-fn print_table(report: &Report) {
-    let range = |limit: fn(&RawResult) -> f64| {
-        let limits = report.raw_limits.iter().map(limit);
-        let lowest = limits.clone().reduce(f64::min).unwrap_or(0.0);
-        let highest = limits.fold(0.0, f64::max);
-        if report.raw_limits.len() > 1 {
-            format!("{lowest:.0}-{highest:.0}")
-        } else {
-            format!("{lowest:.0}")
-        }
-    };
-    println!(
-        "\nhookrelay {} bench on {} cores, {}; raw loopback limit {} req/s for requests shaped \
-         as deliveries, {} for bare POSTs ({} measurements, {} concurrent); {} publishers at \
-         full speed\n",
-        report.version,
-        report.cores,
-        report.database,
-        range(|raw| raw.requests_per_s),
-        range(|raw| raw.bare_requests_per_s),
-        report.raw_limits.len(),
-        report.raw_limits.first().map_or(0, |raw| raw.concurrency),
-        report.publishers
-    );
-    println!(
-        "{:<30} {:>9} {:>10} {:>8} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7} {:>8} {:>9} {:>9} {:>6}",
-        "scenario",
-        "events/s",
-        "deliv/s",
-        "raw/s",
-        "% raw",
-        "% bare",
-        "p50 ms",
-        "p90 ms",
-        "p99 ms",
-        "max ms",
-        "idle MB",
-        "peak MB",
-        "failed",
-        "missing",
-        "srv cores",
-        "bench cores",
-        "stolen"
-    );
-    for r in &report.scenarios {
-        println!(
-            "{:<30} {:>9.0} {:>10.0} {:>8.0} {:>6.1}% {:>6.1}% {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>9.1} {:>7} {:>8} {:>9.2} {:>11.2} {:>6.2}",
-            r.name,
-            r.events_accepted_per_s,
-            r.deliveries_per_s,
-            r.raw_limit_per_s,
-            r.percent_of_raw_limit,
-            r.percent_of_bare_raw_limit,
-            r.latency_ms_p50,
-            r.latency_ms_p90,
-            r.latency_ms_p99,
-            r.latency_ms_max,
-            r.server_idle_rss_mb,
-            r.server_peak_rss_mb,
-            r.calls_failed,
-            r.calls_missing,
-            r.server_cores,
-            r.bench_cores,
-            r.stolen_cores
-        );
-    }
-    if !report.medians.is_empty() {
-        println!(
-            "\n{:<30} {:>5} {:>9} {:>10} {:>7} {:>15} {:>9} {:>7} {:>8} {:>9}",
-            "medians",
-            "runs",
-            "left out",
-            "deliv/s",
-            "% raw",
-            "% raw min-max",
-            ">= 50 %",
-            "% bare",
-            "p99 ms",
-            "peak MB"
-        );
-        for m in &report.medians {
-            println!(
-                "{:<30} {:>5} {:>9} {:>10.0} {:>6.1}% {:>15} {:>9} {:>6.1}% {:>8.1} {:>9.1}",
-                m.name,
-                m.runs,
-                m.runs_left_out,
-                m.deliveries_per_s,
-                m.percent_of_raw_limit,
-                format!(
-                    "{:.1}-{:.1}%",
-                    m.percent_of_raw_limit_min, m.percent_of_raw_limit_max
-                ),
-                m.runs_at_half_the_raw_limit,
-                m.percent_of_bare_raw_limit,
-                m.latency_ms_p99,
-                m.server_peak_rss_mb
-            );
-        }
-    }
-    let stolen_from_raw = report
-        .raw_limits
-        .iter()
-        .map(|r| r.stolen_cores)
-        .fold(0.0, f64::max);
-    let stolen = report
-        .scenarios
-        .iter()
-        .map(|r| r.stolen_cores)
-        .fold(stolen_from_raw, f64::max);
-    if stolen >= STOLEN_WORTH_A_WARNING {
-        println!(
-            "\nwarning: the host took up to {stolen:.2} cores from this machine during the run \
-             (up to {stolen_from_raw:.2} while measuring the raw limit); figures measured then \
-             are lower than the machine's own and vary from run to run"
-        );
     }
 }
 

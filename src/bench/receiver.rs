@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use axum::body::to_bytes;
 use axum::extract::Request;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 /// How the receiver answers.
@@ -21,6 +22,9 @@ pub enum Behaviour {
     Slow(Duration),
     /// 500 for about half the requests, at random, 200 for the others.
     HalfFailing,
+    /// A receiver having a bad month (the soak): about 1 in 10 requests answered 500,
+    /// 1 in 20 answered 429 with `Retry-After: 1`, 1 in 50 answered after 2 s.
+    Flaky,
 }
 
 /// Every successful receipt, in the order they came. A request only appends to a list (no
@@ -66,6 +70,21 @@ impl Arrivals {
     }
 }
 
+/// The flaky receiver's answer when it is not a plain 200 (after any delay it takes).
+async fn flaky_answer() -> Option<Response> {
+    let roll = rand::random::<f64>();
+    if roll < 0.10 {
+        Some(StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    } else if roll < 0.15 {
+        Some((StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")]).into_response())
+    } else {
+        if roll < 0.17 {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        None
+    }
+}
+
 pub struct Receiver {
     pub addr: SocketAddr,
     pub arrivals: Arc<Arrivals>,
@@ -90,7 +109,7 @@ impl Receiver {
                 let (parts, body) = request.into_parts();
                 // Read to the end, as a real receiver does (and keep-alive needs).
                 if to_bytes(body, usize::MAX).await.is_err() {
-                    return StatusCode::BAD_REQUEST;
+                    return StatusCode::BAD_REQUEST.into_response();
                 }
                 arrivals.requests.fetch_add(1, Ordering::Relaxed);
                 match behaviour {
@@ -98,7 +117,12 @@ impl Receiver {
                     Behaviour::Slow(delay) => tokio::time::sleep(delay).await,
                     Behaviour::HalfFailing => {
                         if rand::random::<bool>() {
-                            return StatusCode::INTERNAL_SERVER_ERROR;
+                            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                        }
+                    }
+                    Behaviour::Flaky => {
+                        if let Some(bad) = flaky_answer().await {
+                            return bad;
                         }
                     }
                 }
@@ -109,7 +133,7 @@ impl Receiver {
                 {
                     arrivals.record(id, Instant::now());
                 }
-                StatusCode::OK
+                StatusCode::OK.into_response()
             }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -122,6 +146,38 @@ impl Receiver {
             arrivals,
             task,
         })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+}
+
+/// A receiver that accepts connections and never answers: every call to it waits for
+/// its timeout.
+pub struct BlackHole {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for BlackHole {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl BlackHole {
+    pub async fn start() -> anyhow::Result<BlackHole> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            // Held open, unread, until the bench ends.
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        Ok(BlackHole { addr, task })
     }
 
     pub fn url(&self) -> String {
