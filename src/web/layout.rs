@@ -263,6 +263,7 @@ pub fn notice(code: Option<&str>) -> Markup {
             "The site is locked: triggers queue, but no job starts until it is unlocked."
         }
         Some("unlocked") => "The site is unlocked.",
+        Some("recovery") => "Recovery queued: its failed calls are made due again in batches.",
         Some("revoked") => "The token is revoked, and its dashboard sessions are signed out.",
         _ => return html! {},
     };

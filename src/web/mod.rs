@@ -56,6 +56,10 @@ pub fn router() -> Router<AppState> {
             get(webhooks::edit_form).post(webhooks::save),
         )
         .route(
+            "/sites/{site_id}/webhooks/{webhook_id}/recover",
+            get(webhooks::recover::show).post(webhooks::recover::create),
+        )
+        .route(
             "/sites/{site_id}/webhooks/{webhook_id}/secret",
             post(webhooks::reveal_secret),
         )

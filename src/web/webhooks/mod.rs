@@ -2,6 +2,7 @@
 //! (with a live preview of the payload), the signing secret on demand, rotation, deletion.
 
 mod form;
+pub mod recover;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -125,6 +126,7 @@ fn form_page(
             @if let Some(w) = saved {
                 div.actions {
                     a.button href={ "/sites/" (site.id) "/calls?webhook_id=" (w.id) } { "Activity" }
+                    a.button href={ (base) "/" (w.id) "/recover" } { "Recover failed calls…" }
                     @if editable { a.button href={ (base) "/" (w.id) "/delete" } { "Delete…" } }
                 }
             }
@@ -136,6 +138,16 @@ fn form_page(
                     strong { "Disabled by hookrelay" }
                     @if let Some(at) = w.disabled_at { " on " (super::layout::when(at)) }
                     ": " (reason)
+                }
+            }
+            @if let (Some(since), true) = (w.failing_since, w.enabled) {
+                div.alert.alert-warn role="status" {
+                    strong { "Failing" } " since " (super::layout::when(since)) ": its calls keep failing. "
+                    @match w.disable_after.as_deref() {
+                        Some("never") => "It is never disabled for this.",
+                        Some(after) => { "hookrelay disables it once this has lasted " (after) "." },
+                        None => "hookrelay disables it once this has lasted the server's --disable-after (5 days by default).",
+                    }
                 }
             }
             (secret_card(user, site, w, secret))
