@@ -496,20 +496,12 @@ impl RawRequests {
             created_at: 0,
             updated_at: 0,
         });
-        let call = ClaimedCall {
-            call_id: ids::new_id(ids::CALL),
-            claim_token: String::new(),
-            environment: DEFAULT_ENVIRONMENT.into(),
+        let call = ClaimedCall::fresh(
+            ids::new_id(ids::CALL),
+            webhook.clone(),
+            DEFAULT_ENVIRONMENT.into(),
             body,
-            content_type: None,
-            previous_attempts: 0,
-            one_shot: false,
-            manual: false,
-            webhook: Some(webhook.clone()),
-            event_id: String::new(),
-            operator_event: false,
-            holds_rate_slot: false,
-        };
+        );
         let (request, _) = target
             .request(&call, &webhook, now_millis())
             .map_err(anyhow::Error::msg)?;

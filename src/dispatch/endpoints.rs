@@ -98,20 +98,12 @@ mod tests {
 
     fn call(webhook: &Arc<WebhookRecord>, room: &Arc<Semaphore>, id: &str) -> HandedCall {
         HandedCall {
-            call: ClaimedCall {
-                call_id: id.into(),
-                claim_token: String::new(),
-                environment: "main".into(),
-                body: bytes::Bytes::new(),
-                content_type: None,
-                previous_attempts: 0,
-                one_shot: false,
-                manual: false,
-                webhook: Some(webhook.clone()),
-                event_id: String::new(),
-                operator_event: false,
-                holds_rate_slot: false,
-            },
+            call: ClaimedCall::fresh(
+                id.into(),
+                webhook.clone(),
+                "main".into(),
+                bytes::Bytes::new(),
+            ),
             hold: room.clone().try_acquire_owned().expect("room"),
         }
     }

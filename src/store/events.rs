@@ -344,21 +344,19 @@ impl Store {
                     .iter()
                     .zip(&matching)
                     .map(|(call, hook)| ClaimedCall {
-                        call_id: call.id.clone(),
                         claim_token: local.claim_token.clone(),
-                        environment: environment.clone(),
-                        body: call.body.as_deref().map_or_else(
-                            || event_body.clone(),
-                            |own| Bytes::copy_from_slice(own.as_bytes()),
-                        ),
                         content_type: call.content_type.clone(),
-                        previous_attempts: 0,
-                        one_shot: false,
-                        manual: false,
-                        webhook: Some(Arc::clone(hook)),
                         event_id: published.id.clone(),
                         operator_event: event.entity_type == operator::ENTITY_TYPE,
-                        holds_rate_slot: false,
+                        ..ClaimedCall::fresh(
+                            call.id.clone(),
+                            Arc::clone(hook),
+                            environment.clone(),
+                            call.body.as_deref().map_or_else(
+                                || event_body.clone(),
+                                |own| Bytes::copy_from_slice(own.as_bytes()),
+                            ),
+                        )
                     })
                     .collect()
             }

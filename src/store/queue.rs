@@ -42,6 +42,31 @@ pub struct ClaimedCall {
     pub holds_rate_slot: bool,
 }
 
+impl ClaimedCall {
+    /// A call about to get its first attempt, unclaimed; the rest is set by the caller.
+    pub fn fresh(
+        call_id: String,
+        webhook: Arc<WebhookRecord>,
+        environment: Arc<str>,
+        body: Bytes,
+    ) -> Self {
+        ClaimedCall {
+            call_id,
+            claim_token: String::new(),
+            environment,
+            body,
+            content_type: None,
+            previous_attempts: 0,
+            one_shot: false,
+            manual: false,
+            webhook: Some(webhook),
+            event_id: String::new(),
+            operator_event: false,
+            holds_rate_slot: false,
+        }
+    }
+}
+
 /// What a delivery attempt came to, to be written back.
 #[derive(Debug, Clone)]
 pub struct AttemptResult {
