@@ -251,3 +251,58 @@ async fn a_jobs_log_is_followed_until_it_ends() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "one\ntwo\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("[job succeeded]"));
 }
+
+#[tokio::test]
+async fn failed_calls_are_recovered_from_the_command_line() {
+    use common::receiver::Reply;
+    use std::sync::atomic::{AtomicU16, Ordering};
+    let status = std::sync::Arc::new(AtomicU16::new(500));
+    let answer = status.clone();
+    let receiver = Receiver::start(move |_, _| Reply::status(answer.load(Ordering::SeqCst))).await;
+    let server = TestServer::start().await;
+    let site = server.create_site().await;
+    let hook = server
+        .create_webhook(&site, &receiver.url("/down"), serde_json::json!({}))
+        .await;
+    let hook = hook["id"].as_str().unwrap();
+    let published = server.publish(&site, common::item_event("1")).await;
+    let call = published["webhook_call_ids"][0].as_str().unwrap();
+    assert_eq!(server.settled_call(&site, call).await["status"], "failed");
+    status.store(200, Ordering::SeqCst);
+
+    let since = hookrelay::domain::time::to_rfc3339(0);
+    let queued = hookrelay(
+        &server,
+        &[
+            "webhooks", "recover", "--site", &site, hook, "--since", &since, "--json",
+        ],
+    )
+    .await;
+    assert_eq!(queued.code, 0, "{}", queued.stderr);
+    let recovery = queued.json()["id"].as_str().unwrap().to_owned();
+    server
+        .wait_call(&site, call, |c| c["status"] == "success")
+        .await;
+    let shown = hookrelay(
+        &server,
+        &["webhooks", "recovery", "--site", &site, hook, &recovery],
+    )
+    .await;
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert!(shown.stdout.contains("Re-sent"), "{}", shown.stdout);
+    let bad = hookrelay(
+        &server,
+        &[
+            "webhooks",
+            "recover",
+            "--site",
+            &site,
+            hook,
+            "--since",
+            "yesterday",
+        ],
+    )
+    .await;
+    assert_eq!(bad.code, 3, "{}", bad.stderr);
+    assert!(bad.stderr.contains("since"), "{}", bad.stderr);
+}

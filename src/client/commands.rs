@@ -183,6 +183,14 @@ async fn sites(conn: &Connection, action: SitesAction) -> Result<(), Failure> {
     Ok(())
 }
 
+const RECOVERY_FIELDS: &[(&str, &str)] = &[
+    ("Id", "id"),
+    ("Status", "status"),
+    ("Re-sent", "resent"),
+    ("Since", "since"),
+    ("Until", "until"),
+];
+
 async fn webhooks(conn: &Connection, action: WebhooksAction) -> Result<(), Failure> {
     let (api, out) = open(conn);
     let fields: &[(&str, &str)] = &[
@@ -277,6 +285,33 @@ async fn webhooks(conn: &Connection, action: WebhooksAction) -> Result<(), Failu
                 .await?;
             out.show(&json!({"deleted": id}), |_| format!("deleted {id}"));
         }
+        WebhooksAction::Recover {
+            site,
+            id,
+            since,
+            until,
+        } => {
+            let body = json!({"since": since, "until": until});
+            let queued = api
+                .post(
+                    &format!("/sites/{}/webhooks/{id}/recover", site.site),
+                    &body,
+                )
+                .await?;
+            out.show(&queued, |r| details(r, RECOVERY_FIELDS));
+        }
+        WebhooksAction::Recovery {
+            site,
+            id,
+            recovery_id,
+        } => out.show(
+            &api.get(&format!(
+                "/sites/{}/webhooks/{id}/recoveries/{recovery_id}",
+                site.site
+            ))
+            .await?,
+            |r| details(r, RECOVERY_FIELDS),
+        ),
         WebhooksAction::RotateSecret { site, id } => {
             let rotated = api
                 .post(

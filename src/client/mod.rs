@@ -171,6 +171,25 @@ pub enum WebhooksAction {
         site: SiteArg,
         id: String,
     },
+    /// Re-send the failed calls created in a window, once each (a durable operation).
+    Recover {
+        #[command(flatten)]
+        site: SiteArg,
+        id: String,
+        /// RFC 3339, e.g. 2026-12-01T00:00:00Z.
+        #[arg(long)]
+        since: String,
+        /// RFC 3339 (default: now).
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// A recovery's progress: queued, running or done, and the calls re-sent.
+    Recovery {
+        #[command(flatten)]
+        site: SiteArg,
+        id: String,
+        recovery_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

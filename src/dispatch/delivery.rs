@@ -2,14 +2,15 @@
 //! `endpoints.rs`), the rate-limit gate, the attempt itself, and its metrics.
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinError, JoinSet};
 
 use super::endpoints::{endpoint_of, Admission, Endpoints};
-use super::Outstanding;
+use super::{Outstanding, RetryHint};
 use crate::domain::call::{next_step, CallProgress, CallStatus, NextStep, Verdict};
 use crate::domain::operator::WebhookRef;
 use crate::domain::retry::RetrySchedule;
@@ -23,6 +24,10 @@ pub(super) type Deliveries = JoinSet<Option<Arc<str>>>;
 /// A rate-limit slot this close is waited for in place; a later one puts the call back in
 /// the queue, due at its slot.
 const SHORT_WAIT_MS: i64 = 50;
+
+/// A call taken this long after its slot (its worker died, or polled late) takes a new
+/// one: going at once, such calls could bunch up past the limit.
+const STALE_SLOT_MS: i64 = 1_000;
 
 /// Calls this process holds that wait for a delivery slot.
 pub(super) struct Line {
@@ -55,6 +60,9 @@ pub(super) struct DeliveryContext<T> {
     pub results: mpsc::Sender<AttemptResult>,
     pub outstanding: Outstanding,
     pub store: Store,
+    /// The dispatcher's earliest known due time and its wake-up (see `RetryHint`).
+    pub retry_hint: RetryHint,
+    pub wake: Arc<Notify>,
 }
 
 impl<T: Target> DeliveryContext<T> {
@@ -71,10 +79,15 @@ impl<T: Target> DeliveryContext<T> {
         let retry = self.retry.clone();
         let results = self.results.clone();
         let (store, outstanding) = (self.store.clone(), self.outstanding.clone());
+        let (retry_hint, wake) = (self.retry_hint.clone(), self.wake.clone());
         let endpoint = endpoint_of(&held);
         deliveries.spawn(async move {
             if let Some(at) = rate_gate(&store, &held.call).await {
                 put_back(&store, &outstanding, &held.call, at, true).await;
+                // Claimed again at its slot, not at the next idle poll.
+                if retry_hint.fetch_min(at, Ordering::Relaxed) > at {
+                    wake.notify_one();
+                }
                 return endpoint;
             }
             let result = deliver(target.as_ref(), held.call, &retry).await;
@@ -155,14 +168,19 @@ fn over_cap_pause(call: &ClaimedCall) -> i64 {
 }
 
 /// Takes a rate-limit slot for the call when its webhook has a limit; returns when the
-/// call must wait for its slot (if past a short wait, which is waited out here).
+/// call must wait for its slot (if past a short wait, which is waited out here). A call
+/// that waited for a slot goes without another if it is on time; one taken late (a busy
+/// or restarted worker) takes a new slot, so late calls cannot bunch up past the limit.
 async fn rate_gate(store: &Store, call: &ClaimedCall) -> Option<UnixMillis> {
     let webhook = call.webhook.as_ref()?;
     let per_s = webhook.settings.rate_limit_per_s?;
-    if call.holds_rate_slot || !webhook.settings.enabled {
+    let now_us = now_micros();
+    let on_time = call
+        .rate_slot
+        .is_some_and(|slot| now_us / 1000 - slot <= STALE_SLOT_MS);
+    if on_time || !webhook.settings.enabled {
         return None;
     }
-    let now_us = now_micros();
     let go_at = match store.take_rate_slot(&webhook.id, per_s, now_us).await {
         Ok(at) => at,
         Err(e) => {

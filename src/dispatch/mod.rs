@@ -137,6 +137,8 @@ impl<T: Target> Dispatcher<T> {
             results: results_tx,
             outstanding: outstanding.clone(),
             store: self.store.clone(),
+            retry_hint: retry_hint.clone(),
+            wake: self.wake.clone(),
         };
         let mut deliveries = Deliveries::new();
         let mut line = Line::new(self.settings.endpoint_cap);
@@ -182,7 +184,7 @@ impl<T: Target> Dispatcher<T> {
                             if let Some(backlog) = backlog {
                                 self.handoff.backlog.store(backlog, Ordering::SeqCst);
                             }
-                            let sleep = sleep.unwrap_or_else(|| self.until_retry(&retry_hint));
+                            let sleep = sleep.unwrap_or(self.settings.poll_interval);
                             next_claim.as_mut().reset(Instant::now() + sleep);
                         }
                     }
@@ -273,8 +275,10 @@ impl<T: Target> Dispatcher<T> {
                 Some(room) if wanted > 0 => claim(&store, wanted, lease, room).await,
                 _ => Vec::new(),
             };
-            let idle = if calls.is_empty() {
-                // Only an empty claim needs to know when the next retry is due.
+            let idle = if calls.len() < wanted as usize || calls.is_empty() {
+                // It took what was due: when is the next call due? (Retries and calls
+                // waiting for a rate-limit slot may have been scheduled before the hint
+                // was last reset, so the hint alone would wake too late.)
                 retry_hint.store(i64::MAX, Ordering::Relaxed);
                 Some(idle_sleep(&store, poll).await)
             } else {
@@ -286,17 +290,6 @@ impl<T: Target> Dispatcher<T> {
                 idle,
             }
         })
-    }
-
-    /// Until the earliest retry this process scheduled, within the poll interval.
-    fn until_retry(&self, retry_hint: &RetryHint) -> Duration {
-        let until_retry = retry_hint
-            .load(Ordering::Relaxed)
-            .saturating_sub(now_millis())
-            .max(1);
-        self.settings
-            .poll_interval
-            .min(Duration::from_millis(until_retry as u64))
     }
 }
 
@@ -312,8 +305,8 @@ enum AfterClaim {
         busy: bool,
         /// What publishers are told about waiting due calls (`None`: unchanged).
         backlog: Option<bool>,
-        /// How long until the next claim (`None`: until the earliest retry this process
-        /// scheduled, within the poll interval).
+        /// How long until the next claim, looked up when the claim took what was due
+        /// (`None`: the poll interval).
         sleep: Option<Duration>,
     },
 }

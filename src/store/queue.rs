@@ -38,8 +38,9 @@ pub struct ClaimedCall {
     pub event_id: String,
     /// Its event is an operator event (see `domain/operator.rs`).
     pub operator_event: bool,
-    /// It waited for a rate-limit slot it holds, so it goes without asking again.
-    pub holds_rate_slot: bool,
+    /// The rate-limit slot it waited for (and holds): taken on time, it goes without
+    /// asking for another.
+    pub rate_slot: Option<UnixMillis>,
 }
 
 impl ClaimedCall {
@@ -62,7 +63,7 @@ impl ClaimedCall {
             webhook: Some(webhook),
             event_id: String::new(),
             operator_event: false,
-            holds_rate_slot: false,
+            rate_slot: None,
         }
     }
 }
@@ -135,7 +136,7 @@ impl Store {
                     manual: row.int("resend_requested")? != 0,
                     webhook: hooks.get(&row.text("webhook_id")?).cloned(),
                     operator_event: row.text("entity_type")? == operator::ENTITY_TYPE,
-                    holds_rate_slot: row.opt_int("rate_slot_at")?.is_some(),
+                    rate_slot: row.opt_int("rate_slot_at")?,
                     event_id,
                 })
             })

@@ -82,7 +82,8 @@ impl Store {
     }
 
     /// Puts a claimed call back in the queue, due at `at`, if its claim still holds.
-    /// `holds_rate_slot`: it waits for a rate-limit slot it has taken.
+    /// `holds_rate_slot`: it waits for a rate-limit slot it has taken. (Through the writer:
+    /// on SQLite a second writer would wait on the first's lock.)
     pub async fn defer_call(
         &self,
         call_id: &str,
@@ -90,16 +91,37 @@ impl Store {
         at: UnixMillis,
         holds_rate_slot: bool,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE webhook_calls SET next_attempt_at = $1, rate_slot_at = $2, \
-             claim_token = NULL WHERE id = $3 AND claim_token = $4",
-        )
-        .bind(at)
-        .bind(holds_rate_slot.then_some(at))
-        .bind(call_id.to_owned())
-        .bind(claim_token.to_owned())
-        .execute(&self.write)
-        .await?;
+        self.writer
+            .run(Arc::new(DeferCall {
+                call_id: call_id.to_owned(),
+                claim_token: claim_token.to_owned(),
+                at,
+                holds_rate_slot,
+            }))
+            .await
+    }
+}
+
+struct DeferCall {
+    call_id: String,
+    claim_token: String,
+    at: UnixMillis,
+    holds_rate_slot: bool,
+}
+
+impl WriteJob for DeferCall {
+    type Output = ();
+
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<()> {
+        let mut sql = Sql::new(tx.dialect(), "UPDATE webhook_calls SET next_attempt_at = ");
+        sql.bind(self.at)
+            .push(", rate_slot_at = ")
+            .bind(self.holds_rate_slot.then_some(self.at))
+            .push(", claim_token = NULL WHERE id = ")
+            .bind(self.call_id.as_str())
+            .push(" AND claim_token = ")
+            .bind(self.claim_token.as_str());
+        tx.execute(sql).await?;
         Ok(())
     }
 }
