@@ -483,19 +483,13 @@ impl RawRequests {
             *request.body_mut() = Some(body.into());
             return Ok(request);
         }
-        let webhook = Arc::new(WebhookRecord {
-            id: ids::new_id(ids::WEBHOOK),
-            site_id: ids::new_id(ids::SITE),
-            settings: WebhookSettings::new("raw", url),
-            secret: RAW_SIGNING_SECRET.into(),
-            previous_secret: None,
-            previous_secret_expires_at: None,
-            disabled_reason: None,
-            disabled_at: None,
-            failing_since: None,
-            created_at: 0,
-            updated_at: 0,
-        });
+        let webhook = Arc::new(WebhookRecord::new(
+            ids::new_id(ids::WEBHOOK),
+            ids::new_id(ids::SITE),
+            WebhookSettings::new("raw", url),
+            RAW_SIGNING_SECRET.into(),
+            0,
+        ));
         let call = ClaimedCall::fresh(
             ids::new_id(ids::CALL),
             webhook.clone(),

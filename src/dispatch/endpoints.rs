@@ -109,19 +109,13 @@ mod tests {
     }
 
     fn webhook(id: &str) -> Arc<WebhookRecord> {
-        Arc::new(WebhookRecord {
-            id: id.into(),
-            site_id: "site".into(),
-            settings: crate::domain::webhook::WebhookSettings::new("w", "https://example.com"),
-            secret: String::new(),
-            previous_secret: None,
-            previous_secret_expires_at: None,
-            disabled_reason: None,
-            disabled_at: None,
-            failing_since: None,
-            created_at: 0,
-            updated_at: 0,
-        })
+        Arc::new(WebhookRecord::new(
+            id.into(),
+            "site".into(),
+            crate::domain::webhook::WebhookSettings::new("w", "https://example.com"),
+            String::new(),
+            0,
+        ))
     }
 
     fn id_of(admission: Admission) -> (&'static str, String) {

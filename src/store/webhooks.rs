@@ -30,6 +30,32 @@ pub struct WebhookRecord {
     pub updated_at: UnixMillis,
 }
 
+impl WebhookRecord {
+    /// A webhook as it is when created: enabled by its settings, never rotated, disabled
+    /// or failing.
+    pub fn new(
+        id: String,
+        site_id: String,
+        settings: WebhookSettings,
+        secret: String,
+        now: UnixMillis,
+    ) -> Self {
+        WebhookRecord {
+            id,
+            site_id,
+            settings,
+            secret,
+            previous_secret: None,
+            previous_secret_expires_at: None,
+            disabled_reason: None,
+            disabled_at: None,
+            failing_since: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 pub(super) const COLUMNS: &str = "id, site_id, name, url, triggers, headers, basic_auth_username, \
      basic_auth_password, timeout_ms, enabled, payload_template, content_type, jws_secret, \
      jws_issuer, signature_header, target_type, target_config, secret, previous_secret, \
@@ -187,19 +213,13 @@ impl Store {
         .await?;
         tx.commit().await?;
         self.webhook_cache.forget(site_id);
-        Ok(WebhookRecord {
+        Ok(WebhookRecord::new(
             id,
-            site_id: site_id.to_owned(),
-            settings: settings.clone(),
-            secret: secret.to_owned(),
-            previous_secret: None,
-            previous_secret_expires_at: None,
-            disabled_reason: None,
-            disabled_at: None,
-            failing_since: None,
-            created_at: now,
-            updated_at: now,
-        })
+            site_id.to_owned(),
+            settings.clone(),
+            secret.to_owned(),
+            now,
+        ))
     }
 
     pub async fn list_webhooks(&self, site_id: &str) -> Result<Vec<WebhookRecord>> {
