@@ -219,7 +219,7 @@ async fn operator_events_about_operator_calls_are_not_sent() {
 }
 
 /// Calls over a webhook's rate limit wait their turn: none is dropped, and no second sees
-/// more than the limit and its burst allowance (a tenth of a second's calls, at least 1).
+/// more than the limit and its burst allowance (a twentieth of a second's calls, at least 1).
 #[tokio::test]
 async fn a_rate_limit_spaces_calls_and_drops_none() {
     const LIMIT: usize = 20;

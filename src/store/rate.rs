@@ -11,12 +11,13 @@ use super::{Result, Store};
 use crate::domain::time::UnixMillis;
 
 /// The spacing and burst allowance of a limit of `per_s` calls a second, in microseconds.
-/// A tenth of a second's calls may go at once after a quiet spell, so a receiver that
-/// allows 100 a second sees at most 110 in any second, and the long-run rate is the limit.
+/// A twentieth of a second's calls may go at once after a quiet spell, so a receiver that
+/// allows 200 a second sees at most 210 in any second (within 5 %), and the long-run rate
+/// is the limit.
 pub fn slot_spacing(per_s: u32) -> (i64, i64) {
     let per_s = i64::from(per_s.max(1));
     let spacing = 1_000_000 / per_s;
-    let burst = (per_s / 10).max(1);
+    let burst = (per_s / 20).max(1);
     (spacing, spacing * (burst - 1))
 }
 
@@ -131,8 +132,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_limit_spaces_calls_and_allows_a_tenth_of_a_second_at_once() {
-        assert_eq!(slot_spacing(100), (10_000, 90_000));
+    fn a_limit_spaces_calls_and_allows_a_twentieth_of_a_second_at_once() {
+        assert_eq!(slot_spacing(100), (10_000, 40_000));
         assert_eq!(slot_spacing(5), (200_000, 0));
         assert_eq!(slot_spacing(0), (1_000_000, 0));
     }
