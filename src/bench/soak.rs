@@ -102,6 +102,16 @@ fn rss_mb(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// The server process, killed when the soak ends however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Accepted calls by id, with the name of their webhook.
 type Ledger = Arc<Mutex<HashMap<String, &'static str>>>;
 
@@ -113,7 +123,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         .port();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let mut child = spawn(data.path(), port, args.database_url.as_deref())?;
+    let mut server = Server(spawn(data.path(), port, args.database_url.as_deref())?);
     wait_healthy(&client, &base).await?;
     let receiver = Receiver::start(Behaviour::Flaky).await?;
     let api = |path: &str| format!("{base}/api/v1{path}");
@@ -188,14 +198,14 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(10)).await;
         report
             .memory
-            .push((started.elapsed().as_secs_f64(), rss_mb(child.id())));
+            .push((started.elapsed().as_secs_f64(), rss_mb(server.0.id())));
         if restarted_at.is_none() && started.elapsed() >= kill_at {
             eprintln!("soak: SIGKILL at {:.0} s", started.elapsed().as_secs_f64());
             let down = Instant::now();
-            child.kill()?; // SIGKILL
-            child.wait()?;
+            server.0.kill()?; // SIGKILL
+            server.0.wait()?;
             tokio::time::sleep(Duration::from_secs(2)).await;
-            child = spawn(data.path(), port, args.database_url.as_deref())?;
+            server = Server(spawn(data.path(), port, args.database_url.as_deref())?);
             wait_healthy(&client, &base).await?;
             report.restart_seconds = down.elapsed().as_secs_f64();
             restarted_at = Some(started.elapsed().as_secs_f64());
