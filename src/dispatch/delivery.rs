@@ -12,7 +12,6 @@ use tokio::task::{JoinError, JoinSet};
 use super::endpoints::{endpoint_of, Admission, Endpoints};
 use super::{Outstanding, RetryHint};
 use crate::domain::call::{next_step, CallProgress, CallStatus, NextStep, Verdict};
-use crate::domain::operator::WebhookRef;
 use crate::domain::retry::RetrySchedule;
 use crate::domain::time::{now_micros, now_millis, UnixMillis};
 use crate::store::{AttemptResult, ClaimedCall, HandedCall, Store, Watch};
@@ -82,8 +81,12 @@ impl<T: Target> DeliveryContext<T> {
         let (retry_hint, wake) = (self.retry_hint.clone(), self.wake.clone());
         let endpoint = endpoint_of(&held);
         deliveries.spawn(async move {
-            if let Some(at) = rate_gate(&store, &held.call).await {
-                put_back(&store, &outstanding, &held.call, at, true).await;
+            if let Gate::Wait {
+                until: at,
+                holds_slot,
+            } = rate_gate(&store, &held.call).await
+            {
+                put_back(&store, &outstanding, &held.call, at, holds_slot).await;
                 // Claimed again at its slot, not at the next idle poll.
                 if retry_hint.fetch_min(at, Ordering::Relaxed) > at {
                     wake.notify_one();
@@ -167,37 +170,58 @@ fn over_cap_pause(call: &ClaimedCall) -> i64 {
     timeout / 2 + (rand::random::<f64>() * (timeout / 2) as f64) as i64
 }
 
-/// Takes a rate-limit slot for the call when its webhook has a limit; returns when the
-/// call must wait for its slot (if past a short wait, which is waited out here). A call
-/// that waited for a slot goes without another if it is on time; one taken late (a busy
-/// or restarted worker) takes a new slot, so late calls cannot bunch up past the limit.
-async fn rate_gate(store: &Store, call: &ClaimedCall) -> Option<UnixMillis> {
-    let webhook = call.webhook.as_ref()?;
-    let per_s = webhook.settings.rate_limit_per_s?;
+/// Whether a call may go now under its webhook's rate limit.
+enum Gate {
+    Go,
+    /// Not before `until`; `holds_slot`: the call has taken the slot it waits for.
+    Wait {
+        until: UnixMillis,
+        holds_slot: bool,
+    },
+}
+
+/// Takes a rate-limit slot for the call when its webhook has a limit (a short wait for
+/// it is waited out here). A call that waited for a slot goes without another if it is
+/// on time; one taken late (a busy or restarted worker) takes a new slot, so late calls
+/// cannot bunch up past the limit.
+async fn rate_gate(store: &Store, call: &ClaimedCall) -> Gate {
+    let Some((webhook, per_s)) = call
+        .webhook
+        .as_ref()
+        .and_then(|w| Some((w, w.settings.rate_limit_per_s?)))
+    else {
+        return Gate::Go;
+    };
     let now_us = now_micros();
     let on_time = call
         .rate_slot
         .is_some_and(|slot| now_us / 1000 - slot <= STALE_SLOT_MS);
     if on_time || !webhook.settings.enabled {
-        return None;
+        return Gate::Go;
     }
     let go_at = match store.take_rate_slot(&webhook.id, per_s, now_us).await {
         Ok(at) => at,
         Err(e) => {
-            // Sending anyway could break the receiver's limit; waiting loses nothing.
+            // Sending anyway could break the receiver's limit; waiting loses nothing. It
+            // has no slot: it asks again when it is taken next.
             tracing::warn!(error = %e, "taking a rate-limit slot failed; the call waits");
-            return Some(now_millis() + 1_000);
+            return Gate::Wait {
+                until: now_millis() + 1_000,
+                holds_slot: false,
+            };
         }
     };
     let wait = go_at - now_us / 1000;
-    if wait <= 0 {
-        None
-    } else if wait <= SHORT_WAIT_MS {
-        tokio::time::sleep(Duration::from_millis(wait as u64)).await;
-        None
-    } else {
-        Some(go_at)
+    if wait > SHORT_WAIT_MS {
+        return Gate::Wait {
+            until: go_at,
+            holds_slot: true,
+        };
     }
+    if wait > 0 {
+        tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+    }
+    Gate::Go
 }
 
 /// Puts a claimed call back in the queue, due at `at`, and forgets its claim. If that
@@ -264,21 +288,9 @@ pub(super) async fn deliver<T: Target>(
     );
     count_attempt(webhook, &call, &outcome, &next, finished_at);
     let watch = Watch {
-        webhook: WebhookRef {
-            site_id: webhook.site_id.clone(),
-            id: webhook.id.clone(),
-            name: webhook.settings.name.clone(),
-        },
-        failing_since: webhook.failing_since,
+        webhook: Arc::clone(webhook),
         verdict: Verdict::of(progress, next),
-        quiet: call.operator_event,
-        event_id: call.event_id.clone(),
-        attempts: call.previous_attempts + 1,
-        gone: outcome.gone.then(|| {
-            "the receiver answered 410 Gone: the endpoint is gone for good; \
-             re-enable the webhook once it is back"
-                .into()
-        }),
+        gone: outcome.gone,
     };
     AttemptResult {
         watch: Some(watch),

@@ -15,7 +15,6 @@ use super::{ClaimedCall, HandedCall, Handoff};
 use crate::domain::call::CallStatus;
 use crate::domain::event::NewEvent;
 use crate::domain::ids;
-use crate::domain::operator;
 use crate::domain::time::now_millis;
 use crate::domain::trigger;
 use crate::domain::validation::Violations;
@@ -346,8 +345,6 @@ impl Store {
                     .map(|(call, hook)| ClaimedCall {
                         claim_token: local.claim_token.clone(),
                         content_type: call.content_type.clone(),
-                        event_id: published.id.clone(),
-                        operator_event: event.entity_type == operator::ENTITY_TYPE,
                         ..ClaimedCall::fresh(
                             call.id.clone(),
                             Arc::clone(hook),

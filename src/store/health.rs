@@ -6,32 +6,39 @@
 //! finish their attempt; the next claim finds the webhook disabled and pauses them.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use sqlx::Row;
 
 use super::queue::AttemptResult;
-use super::sql::Sql;
+use super::sql::{Sql, SqlRow};
 use super::tx::Tx;
+use super::webhooks::WebhookRecord;
 use super::{Dialect, Result, Store};
 use crate::domain::call::Verdict;
-use crate::domain::operator::{Notice, WebhookRef};
+use crate::domain::operator::{self, Notice, WebhookRef};
 use crate::domain::time::{to_rfc3339, UnixMillis};
 
-/// What an attempt's result means for its webhook (see [`record_health`]).
+/// What an attempt's result means for its webhook (see [`record_health`]). Cheap to make
+/// for every attempt: what a report needs besides is read only when there is one.
 #[derive(Debug, Clone)]
 pub struct Watch {
-    pub webhook: WebhookRef,
-    /// As the dispatcher saw it when the call was claimed.
-    pub failing_since: Option<UnixMillis>,
+    /// As the dispatcher saw it when the call was claimed (its `failing_since` included).
+    pub webhook: Arc<WebhookRecord>,
     pub verdict: Verdict,
-    /// The call carries an operator event: reporting on it could feed a loop (a failing
-    /// webhook subscribed to `call_exhausted` would report its own failures forever).
-    pub quiet: bool,
-    pub event_id: String,
-    /// Attempts made, this one included.
-    pub attempts: u32,
-    /// The receiver answered 410 Gone: disable the webhook, saying why.
-    pub gone: Option<String>,
+    /// The receiver answered 410 Gone: disable the webhook.
+    pub gone: bool,
+}
+
+const GONE_REASON: &str = "the receiver answered 410 Gone: the endpoint is gone for good; \
+     re-enable the webhook once it is back";
+
+fn webhook_ref(webhook: &WebhookRecord) -> WebhookRef {
+    WebhookRef {
+        site_id: webhook.site_id.clone(),
+        id: webhook.id.clone(),
+        name: webhook.settings.name.clone(),
+    }
 }
 
 /// What recording a batch of results changed beyond the calls.
@@ -97,6 +104,8 @@ pub(super) async fn record_health<T: Tx>(
     results: &[AttemptResult],
 ) -> Result<HealthChanges> {
     let mut changes = HealthChanges::default();
+    // Calls to report on, as exhausted or as recovered (since when it was failing).
+    let mut reports: Vec<(&AttemptResult, &Watch, Option<UnixMillis>)> = Vec::new();
     // The last telling result of each webhook in the batch decides its state.
     let mut last: HashMap<&str, (&AttemptResult, &Watch)> = HashMap::new();
     for r in results {
@@ -104,20 +113,13 @@ pub(super) async fn record_health<T: Tx>(
         if watch.verdict != Verdict::FailedOnce {
             last.insert(watch.webhook.id.as_str(), (r, watch));
         }
-        if watch.verdict == Verdict::Exhausted && !watch.quiet {
-            changes.notices.push(Notice::CallExhausted {
-                webhook: watch.webhook.clone(),
-                call_id: r.call_id.clone(),
-                event_id: watch.event_id.clone(),
-                attempts: watch.attempts,
-                last_status_code: r.status_code,
-                last_error: r.error.clone(),
-            });
+        if watch.verdict == Verdict::Exhausted {
+            reports.push((r, watch, None));
         }
     }
     let dialect = tx.dialect();
     for (webhook_id, (r, watch)) in last {
-        let recovered = match (watch.verdict.is_failing(), watch.failing_since) {
+        match (watch.verdict.is_failing(), watch.webhook.failing_since) {
             (true, None) => {
                 let mut start = Sql::new(dialect, "UPDATE webhooks SET failing_since = ");
                 start
@@ -126,7 +128,6 @@ pub(super) async fn record_health<T: Tx>(
                     .bind(webhook_id)
                     .push(" AND failing_since IS NULL");
                 tx.execute(start).await?;
-                None
             }
             (false, Some(since)) => {
                 let mut end = Sql::new(
@@ -134,40 +135,87 @@ pub(super) async fn record_health<T: Tx>(
                     "UPDATE webhooks SET failing_since = NULL WHERE id = ",
                 );
                 end.bind(webhook_id).push(" AND failing_since IS NOT NULL");
-                (tx.execute(end).await? > 0).then_some(since)
+                if tx.execute(end).await? > 0 {
+                    reports.push((r, watch, Some(since)));
+                }
             }
             _ => continue,
-        };
-        changes.sites.push(watch.webhook.site_id.clone());
-        if let (Some(failing_since), false) = (recovered, watch.quiet) {
-            changes.notices.push(Notice::CallRecovered {
-                webhook: watch.webhook.clone(),
-                call_id: r.call_id.clone(),
-                failing_since,
-                at: r.finished_at,
-            });
         }
+        changes.sites.push(watch.webhook.site_id.clone());
     }
-    for (r, watch, reason) in results.iter().filter_map(|r| {
-        let watch = r.watch.as_ref()?;
-        Some((r, watch, watch.gone.as_deref()?))
-    }) {
+    changes.notices = reports_worth_sending(tx, &reports).await?;
+    for (r, watch) in results
+        .iter()
+        .filter_map(|r| r.watch.as_ref().filter(|w| w.gone).map(|w| (r, w)))
+    {
         let id = watch.webhook.id.as_str();
         if tx
-            .execute(disable_webhook(dialect, id, reason, r.finished_at))
+            .execute(disable_webhook(dialect, id, GONE_REASON, r.finished_at))
             .await?
             > 0
         {
             tx.execute(pause_calls(dialect, id, r.finished_at)).await?;
             changes.sites.push(watch.webhook.site_id.clone());
             changes.notices.push(Notice::WebhookDisabled {
-                webhook: watch.webhook.clone(),
-                reason: reason.to_owned(),
+                webhook: webhook_ref(&watch.webhook),
+                reason: GONE_REASON.to_owned(),
                 at: r.finished_at,
             });
         }
     }
     Ok(changes)
+}
+
+/// The notices for `reports` (exhausted, or recovered since when), reading what they
+/// tell from the calls' rows. Calls that carry operator events are left out: reporting on
+/// them could feed a loop (a failing webhook subscribed to `call_exhausted` would report
+/// its own failures forever).
+async fn reports_worth_sending<T: Tx>(
+    tx: &mut T,
+    reports: &[(&AttemptResult, &Watch, Option<UnixMillis>)],
+) -> Result<Vec<Notice>> {
+    if reports.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = reports.iter().map(|(r, ..)| r.call_id.clone()).collect();
+    let mut sql = Sql::new(
+        tx.dialect(),
+        "SELECT id, event_id, entity_type, attempt_count FROM webhook_calls WHERE id IN ",
+    );
+    sql.bind_list(&ids);
+    let rows: HashMap<String, SqlRow> = tx
+        .fetch_all(sql)
+        .await?
+        .into_iter()
+        .map(|row| Ok((row.text("id")?, row)))
+        .collect::<Result<_>>()?;
+    let mut notices = Vec::new();
+    for (r, watch, recovered) in reports {
+        let Some(row) = rows.get(&r.call_id) else {
+            continue;
+        };
+        if row.text("entity_type")? == operator::ENTITY_TYPE {
+            continue;
+        }
+        let webhook = webhook_ref(&watch.webhook);
+        notices.push(match recovered {
+            Some(failing_since) => Notice::CallRecovered {
+                webhook,
+                call_id: r.call_id.clone(),
+                failing_since: *failing_since,
+                at: r.finished_at,
+            },
+            None => Notice::CallExhausted {
+                webhook,
+                call_id: r.call_id.clone(),
+                event_id: row.text("event_id")?,
+                attempts: row.int("attempt_count")?.max(0) as u32,
+                last_status_code: r.status_code,
+                last_error: r.error.clone(),
+            },
+        });
+    }
+    Ok(notices)
 }
 
 impl Store {

@@ -16,7 +16,7 @@ use super::webhooks::{self, WebhookRecord};
 use super::{corrupt, Dialect, Result, Store};
 use crate::domain::call::{CallStatus, NextStep};
 use crate::domain::ids;
-use crate::domain::operator::{self, Notice};
+use crate::domain::operator::Notice;
 use crate::domain::time::UnixMillis;
 
 /// A call claimed for delivery, with everything needed to make the attempt.
@@ -35,9 +35,6 @@ pub struct ClaimedCall {
     pub manual: bool,
     /// `None` when the webhook was deleted after the claim.
     pub webhook: Option<Arc<WebhookRecord>>,
-    pub event_id: String,
-    /// Its event is an operator event (see `domain/operator.rs`).
-    pub operator_event: bool,
     /// The rate-limit slot it waited for (and holds): taken on time, it goes without
     /// asking for another.
     pub rate_slot: Option<UnixMillis>,
@@ -61,8 +58,6 @@ impl ClaimedCall {
             one_shot: false,
             manual: false,
             webhook: Some(webhook),
-            event_id: String::new(),
-            operator_event: false,
             rate_slot: None,
         }
     }
@@ -135,9 +130,7 @@ impl Store {
                     one_shot: row.int("one_shot")? != 0,
                     manual: row.int("resend_requested")? != 0,
                     webhook: hooks.get(&row.text("webhook_id")?).cloned(),
-                    operator_event: row.text("entity_type")? == operator::ENTITY_TYPE,
                     rate_slot: row.opt_int("rate_slot_at")?,
-                    event_id,
                 })
             })
             .collect()
@@ -326,7 +319,7 @@ impl WriteJob for ClaimDue {
             .push(&format!(" ORDER BY next_attempt_at LIMIT {}", self.limit));
         claim.push(&dialect.skip_locked("webhook_calls"));
         claim.push(
-            ") RETURNING id, site_id, event_id, webhook_id, entity_type, body, content_type, \
+            ") RETURNING id, site_id, event_id, webhook_id, body, content_type, \
              attempt_count, one_shot, resend_requested, rate_slot_at",
         );
         let calls = tx.fetch_all(claim).await?;
