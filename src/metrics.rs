@@ -20,6 +20,8 @@ pub const WRITER_BATCH: &str = "hookrelay_writer_batch_size";
 pub const JOBS: &str = "hookrelay_jobs";
 pub const JOBS_FINISHED: &str = "hookrelay_jobs_finished_total";
 pub const REQUESTS_SHED: &str = "hookrelay_requests_shed_total";
+pub const REQUESTS_THROTTLED: &str = "hookrelay_requests_throttled_total";
+pub const CONNECTIONS_REFUSED: &str = "hookrelay_connections_refused_total";
 
 /// Seconds, from a loopback millisecond to a day of retries.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -81,6 +83,14 @@ fn describe() {
     describe_counter!(
         REQUESTS_SHED,
         "API requests answered 503 at once because too many were in flight"
+    );
+    describe_counter!(
+        REQUESTS_THROTTLED,
+        "Public requests (hook triggers, form posts, sign-ins) answered 429, by what they were"
+    );
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Connections closed at once: too many open in all, or from one client"
     );
 }
 

@@ -31,8 +31,10 @@ pub struct HookView {
     pub(crate) site_id: String,
     pub(crate) title: String,
     pub(crate) kind: JobKind,
-    /// POST here to trigger a job. The URL is the credential: keep it secret.
-    pub(crate) url: String,
+    /// POST here to trigger a job. The URL is the credential: keep it secret. Shown only
+    /// to roles that may start jobs (developers and owners).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) url: Option<String>,
     /// Secrets masked.
     pub(crate) verify: Option<HookVerify>,
     #[schema(value_type = String, format = DateTime)]
@@ -40,13 +42,15 @@ pub struct HookView {
     pub(crate) created_at: UnixMillis,
 }
 
-fn view(state: &AppState, hook: HookRecord) -> HookView {
+fn view(state: &AppState, caller: &Caller, hook: HookRecord) -> HookView {
     HookView {
-        url: format!(
-            "{}/hooks/{}",
-            state.public_url.trim_end_matches('/'),
-            hook.id
-        ),
+        url: caller.0.role.allows(Role::Developer).then(|| {
+            format!(
+                "{}/hooks/{}",
+                state.public_url.trim_end_matches('/'),
+                hook.url_token
+            )
+        }),
         verify: hook.verify.as_ref().map(HookVerify::masked),
         id: hook.id,
         site_id: hook.site_id,
@@ -95,7 +99,7 @@ pub async fn create(
         )
         .await
         .or_not_found("site")?;
-    Ok((StatusCode::CREATED, Json(view(&state, hook))))
+    Ok((StatusCode::CREATED, Json(view(&state, &caller, hook))))
 }
 
 #[utoipa::path(
@@ -120,7 +124,10 @@ pub async fn list(
         .await
         .or_not_found("site")?;
     Ok(Json(List {
-        data: hooks.into_iter().map(|h| view(&state, h)).collect(),
+        data: hooks
+            .into_iter()
+            .map(|h| view(&state, &caller, h))
+            .collect(),
     }))
 }
 
@@ -145,7 +152,7 @@ pub async fn show(
         .hook(&site_id, &hook_id)
         .await
         .or_not_found("build hook")?;
-    Ok(Json(view(&state, hook)))
+    Ok(Json(view(&state, &caller, hook)))
 }
 
 #[utoipa::path(

@@ -1,10 +1,16 @@
 //! Limits on what a request may carry, each breach answered with a problem document that
 //! names the limit: headers (count and size), body size, JSON nesting.
 
-use axum::extract::Request;
-use axum::http::{HeaderMap, StatusCode};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use tokio::sync::Semaphore;
 
 use super::problem::ApiError;
 
@@ -46,6 +52,111 @@ pub async fn limit_headers(request: Request, next: Next) -> Response {
             ApiError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, problem).into_response()
         }
         None => next.run(request).await,
+    }
+}
+
+/// How request bodies are read: whole, before a request takes one of the in-flight slots
+/// (so a client trickling its body holds a connection, never a slot), within a deadline,
+/// and within a memory budget shared by every body being read.
+#[derive(Debug)]
+pub struct BodyReading {
+    /// The largest body of any route (`--max-body-bytes`).
+    pub max_bytes: usize,
+    /// The whole body must arrive within this (`--body-read-timeout`).
+    pub deadline: Duration,
+    /// Bytes of bodies being read or handled, at most (one permit a byte).
+    pub budget: Arc<Semaphore>,
+}
+
+/// Bytes of request bodies held in memory at once, across all requests.
+pub const BODY_BUDGET_BYTES: usize = 256 * 1024 * 1024;
+
+/// The share of the body budget a buffered body holds until its request is answered.
+#[derive(Clone)]
+struct BudgetShare {
+    _held: Arc<tokio::sync::OwnedSemaphorePermit>,
+}
+
+enum BodyProblem {
+    TooLarge,
+    Unreadable(String),
+}
+
+/// Reads the body into memory before the rest of the stack sees the request; answers
+/// 408 (and closes) when it does not arrive within the deadline, 413 past the limit.
+pub async fn read_body(
+    State(reading): State<Arc<BodyReading>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    use axum::body::HttpBody;
+    if request.body().is_end_stream() {
+        return next.run(request).await;
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > reading.max_bytes as u64) {
+        return too_large(Some(BodyLimit(reading.max_bytes))).into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let mut chunks = body.into_data_stream();
+    let mut buffer = bytes::BytesMut::new();
+    let mut share: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    let read = async {
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| BodyProblem::Unreadable(e.to_string()))?;
+            if buffer.len() + chunk.len() > reading.max_bytes {
+                return Err(BodyProblem::TooLarge);
+            }
+            let permit = reading
+                .budget
+                .clone()
+                .acquire_many_owned(chunk.len() as u32)
+                .await
+                .map_err(|_| BodyProblem::Unreadable("the server is stopping".into()))?;
+            match &mut share {
+                Some(held) => held.merge(permit),
+                None => share = Some(permit),
+            }
+            buffer.extend_from_slice(&chunk);
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(reading.deadline, read).await {
+        Err(_) => {
+            let mut response = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} s (--body-read-timeout)",
+                    reading.deadline.as_secs()
+                ),
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
+        Ok(Err(BodyProblem::TooLarge)) => {
+            too_large(Some(BodyLimit(reading.max_bytes))).into_response()
+        }
+        Ok(Err(BodyProblem::Unreadable(e))) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("could not read the request body: {e}"),
+        )
+        .into_response(),
+        Ok(Ok(())) => {
+            let mut request = Request::from_parts(parts, Body::from(buffer.freeze()));
+            if let Some(share) = share {
+                request.extensions_mut().insert(BudgetShare {
+                    _held: Arc::new(share),
+                });
+            }
+            next.run(request).await
+        }
     }
 }
 

@@ -15,13 +15,14 @@ pub mod openapi;
 pub(crate) mod problem;
 pub(crate) mod recoveries;
 pub(crate) mod sites;
+pub mod throttle;
 pub(crate) mod tokens;
 pub(crate) mod webhooks;
 
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -45,11 +46,19 @@ pub struct AppState {
     pub allow_private_targets: bool,
     /// Base of the build hook URLs handed out, e.g. `https://hooks.example.com`.
     pub public_url: String,
+    /// Rate limits on what anyone may send without a token.
+    pub throttle: Arc<throttle::Throttle>,
+    /// Whether a client's address is the last `X-Forwarded-For` entry.
+    pub trust_forwarded_for: bool,
+    /// How much one site may keep of form submissions: count and bytes.
+    pub form_quota: (u64, u64),
 }
 
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
     pub max_body_bytes: usize,
+    /// A request's whole body must arrive within this.
+    pub body_read_timeout: std::time::Duration,
     /// Requests handled at once (health checks aside); the excess is shed, see
     /// [`shed_load`].
     pub max_requests_in_flight: usize,
@@ -155,6 +164,15 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        // Outside the in-flight limit: a slow body holds its connection, not a slot.
+        .layer(middleware::from_fn_with_state(
+            Arc::new(limits::BodyReading {
+                max_bytes: settings.max_body_bytes,
+                deadline: settings.body_read_timeout,
+                budget: Arc::new(Semaphore::new(limits::BODY_BUDGET_BYTES)),
+            }),
+            limits::read_body,
+        ))
         .layer(axum::Extension(limits::BodyLimit(settings.max_body_bytes)))
         .layer(middleware::from_fn(limits::limit_headers))
         .layer(TraceLayer::new_for_http())
@@ -208,16 +226,13 @@ async fn shed_load(
 ) -> Response {
     let Ok(_permit) = in_flight.clone().try_acquire_owned() else {
         metrics::counter!(crate::metrics::REQUESTS_SHED).increment(1);
-        let mut response = ApiError::new(
+        return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "hookrelay is handling as many requests as it is allowed to \
              (--max-requests-in-flight); nothing was done, retry shortly",
         )
+        .retry_after(1)
         .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
     };
     next.run(request).await
 }

@@ -35,7 +35,8 @@ use super::{
         audit::list,
         event_types::list, event_types::create, event_types::delete,
         forms::list, forms::delete,
-        incoming::named_hook, incoming::default_hook,
+        incoming::named_hook, incoming::own_site_hook, incoming::gatsby_build,
+        incoming::gatsby_preview, incoming::connect, incoming::connect_source,
     ),
     modifiers(&BearerTokens),
 )]

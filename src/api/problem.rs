@@ -16,6 +16,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub detail: String,
     pub errors: Vec<FieldError>,
+    /// Sent as `Retry-After` (seconds): when a retry may succeed (429, 503).
+    pub retry_after_s: Option<u64>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -35,7 +37,14 @@ impl ApiError {
             status,
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after_s: None,
         }
+    }
+
+    /// The same error, telling the client when to retry.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_s = Some(seconds.max(1));
+        self
     }
 
     /// A 400 about one request field (body, query or header).
@@ -46,6 +55,7 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             detail: format!("`{field}` {message}"),
             errors: vec![FieldError { field, message }],
+            retry_after_s: None,
         }
     }
 
@@ -69,6 +79,7 @@ impl From<Violations> for ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             detail,
             errors: v.0,
+            retry_after_s: None,
         }
     }
 }
@@ -120,6 +131,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -10,6 +10,7 @@ use super::problem::{ApiError, OrNotFound};
 use super::{AppState, List};
 use crate::domain::activity::SiteActivity;
 use crate::domain::site::SiteSettings;
+use crate::domain::site_hooks::SiteHooks;
 use crate::domain::time::now_millis;
 use crate::domain::token::Role;
 use crate::jobs::publish_deploy_event;
@@ -39,6 +40,9 @@ pub struct SitePatch {
     pub(crate) cache_dir: Option<Option<String>>,
     pub(crate) job_timeout_s: Option<u64>,
     pub(crate) env: Option<BTreeMap<String, String>>,
+    /// Whether hooks addressed by the site's id start jobs: `{"rule": "off" | "connect"
+    /// | "gatsby", "kind": "build" | "preview" | "sync"}`.
+    pub(crate) site_hooks: Option<SiteHooks>,
 }
 
 impl SitePatch {
@@ -50,6 +54,8 @@ impl SitePatch {
             || self.working_dir.is_some()
             || self.cache_dir.is_some()
             || self.env.is_some()
+            // An unauthenticated way to start jobs.
+            || self.site_hooks.is_some()
     }
 
     fn apply(self, mut s: SiteSettings) -> SiteSettings {
@@ -72,6 +78,9 @@ impl SitePatch {
         }
         if let Some(env) = self.env {
             s.env = env;
+        }
+        if let Some(site_hooks) = self.site_hooks {
+            s.site_hooks = site_hooks;
         }
         s
     }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::extract::{Caller, JsonBody};
 use super::problem::{ApiError, OrNotFound};
 use super::{AppState, List};
+use crate::domain::destination::credentials_follow;
 use crate::domain::event::NewEvent;
 use crate::domain::signing::{self, active_previous};
 use crate::domain::time::{now_millis, rfc3339, UnixMillis};
@@ -409,6 +410,7 @@ fn target_of(
 }
 
 fn apply_patch(mut s: WebhookSettings, patch: WebhookPatch) -> Result<WebhookSettings, ApiError> {
+    let mut v = Violations::default();
     if patch.kind.is_some() || patch.config.is_some() {
         let kind = patch.kind.unwrap_or_else(|| {
             s.target
@@ -421,10 +423,13 @@ fn apply_patch(mut s: WebhookSettings, patch: WebhookPatch) -> Result<WebhookSet
             .or_else(|| s.target.as_ref().map(TargetConfig::config));
         let mut target = target_of(&kind, config)?;
         if let (Some(new), Some(stored)) = (&mut target, &s.target) {
-            new.keep_secrets(stored);
+            new.keep_secrets(stored, &mut v);
         }
         s.target = target;
     }
+    let url_before = s.url.clone();
+    // Stored credentials this PATCH keeps without their value being sent again.
+    let mut kept: Vec<String> = Vec::new();
     if let Some(name) = patch.name {
         s.name = name.trim().to_owned();
     }
@@ -434,27 +439,43 @@ fn apply_patch(mut s: WebhookSettings, patch: WebhookPatch) -> Result<WebhookSet
     if let Some(triggers) = patch.triggers {
         s.triggers = triggers;
     }
-    if let Some(headers) = patch.headers {
-        let previous = std::mem::take(&mut s.headers);
-        s.headers = headers
-            .into_iter()
-            .map(|(name, value)| {
-                let kept = match previous.get(&name) {
-                    Some(old) if value == MASK => old.clone(),
-                    _ => value,
-                };
-                (name, kept)
-            })
-            .collect();
+    match patch.headers {
+        Some(headers) => {
+            let previous = std::mem::take(&mut s.headers);
+            s.headers = headers
+                .into_iter()
+                .map(|(name, value)| match previous.get(&name) {
+                    Some(old) if value == MASK => {
+                        kept.push(format!("headers.{name}"));
+                        (name, old.clone())
+                    }
+                    _ => (name, value),
+                })
+                .collect();
+        }
+        None => kept.extend(
+            s.headers
+                .keys()
+                .filter(|name| is_sensitive_header(name))
+                .map(|name| format!("headers.{name}")),
+        ),
     }
-    if let Some(auth) = patch.basic_auth {
-        let previous_password = s.basic_auth.take().map(|a| a.password);
-        s.basic_auth = auth.map(|mut a| {
-            if a.password == MASK {
-                a.password = previous_password.unwrap_or_default();
-            }
-            a
-        });
+    match patch.basic_auth {
+        Some(auth) => {
+            let previous_password = s.basic_auth.take().map(|a| a.password);
+            s.basic_auth = auth.map(|mut a| {
+                if a.password == MASK {
+                    a.password = previous_password.unwrap_or_default();
+                    kept.push("basic_auth.password".into());
+                }
+                a
+            });
+        }
+        None if s.basic_auth.is_some() => kept.push("basic_auth.password".into()),
+        None => {}
+    }
+    if s.target.is_none() {
+        credentials_follow(&url_before, &s.url, &kept, &mut v);
     }
     if let Some(timeout_ms) = patch.timeout_ms {
         s.timeout_ms = timeout_ms;
@@ -485,6 +506,7 @@ fn apply_patch(mut s: WebhookSettings, patch: WebhookPatch) -> Result<WebhookSet
     if let Some(after) = patch.disable_after {
         s.disable_after_ms = after.as_deref().map(disable_after_field).transpose()?;
     }
+    v.into_result()?;
     Ok(s)
 }
 

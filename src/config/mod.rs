@@ -2,6 +2,7 @@
 //! file (`--config`, see `file.rs`), then defaults.
 
 pub mod file;
+pub mod limits;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -171,6 +172,9 @@ pub struct ServeArgs {
     /// Response bodies are kept in the activity log up to this many bytes.
     #[arg(long, env = "HOOKRELAY_RESPONSE_BODY_LIMIT", default_value_t = 64 * 1024)]
     pub response_body_limit: usize,
+
+    #[command(flatten)]
+    pub limits: limits::LimitArgs,
 }
 
 impl DatabaseArgs {
@@ -293,6 +297,9 @@ impl ServeArgs {
             ),
             format!("health-check-interval = {}", d(self.health_check_interval)),
         ]
+        .into_iter()
+        .chain(self.limits.describe())
+        .collect::<Vec<_>>()
         .join("\n")
     }
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::job::JobKind;
+use super::site_hooks::SiteHooks;
 use super::validation::Violations;
 
 pub const DEFAULT_JOB_TIMEOUT_S: u64 = 1800;
@@ -23,6 +24,8 @@ pub struct SiteSettings {
     pub job_timeout_s: u64,
     /// Extra environment variables for every job.
     pub env: BTreeMap<String, String>,
+    /// Whether the site answers hooks addressed by its id (off by default).
+    pub site_hooks: SiteHooks,
 }
 
 impl SiteSettings {
@@ -36,6 +39,7 @@ impl SiteSettings {
             cache_dir: None,
             job_timeout_s: DEFAULT_JOB_TIMEOUT_S,
             env: BTreeMap::new(),
+            site_hooks: SiteHooks::default(),
         }
     }
 
@@ -83,6 +87,9 @@ impl SiteSettings {
         }
         if self.job_timeout_s != old.job_timeout_s {
             changed.insert("job_timeout_s".into(), json!(self.job_timeout_s));
+        }
+        if self.site_hooks != old.site_hooks {
+            changed.insert("site_hooks".into(), json!(self.site_hooks));
         }
         if self.env != old.env {
             changed.insert("env".into(), json!(self.env.keys().collect::<Vec<_>>()));

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::domain::redirect::path_or_web_url;
+
 /// Fields that catch bots: a person never fills them (they are hidden), a bot fills all.
 pub const HONEYPOTS: [&str; 2] = ["bot-field", "_gotcha"];
 /// Where to send the person afterwards.
@@ -30,7 +32,16 @@ impl Fields {
             return Ok(());
         }
         if REDIRECT_FIELDS.contains(&name) {
-            self.redirect = value.as_str().map(str::to_owned);
+            // Checked here, before anything is stored: a bad target found after storing
+            // would fail the answer, and the sender's retry would store it twice.
+            let target = value.as_str().map(str::trim).unwrap_or_default();
+            if target.is_empty() {
+                self.redirect = None;
+                return Ok(());
+            }
+            self.redirect = Some(path_or_web_url(target).ok_or_else(|| {
+                format!("field `{name}` must be a path such as /thanks or an http(s) URL")
+            })?);
             return Ok(());
         }
         if name.is_empty() || name.chars().count() > 200 {
@@ -82,13 +93,9 @@ impl Fields {
         Ok(fields)
     }
 
-    /// Where to send the person: a path, or an http(s) URL.
+    /// Where to send the person: a path, or an http(s) URL (checked when read).
     pub fn redirect_target(&self) -> Option<&str> {
-        let target = self.redirect.as_deref()?.trim();
-        let path = target.starts_with('/') && !target.starts_with("//");
-        let absolute =
-            url::Url::parse(target).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
-        (path || absolute).then_some(target)
+        self.redirect.as_deref()
     }
 }
 
@@ -131,16 +138,25 @@ mod tests {
 
     #[test]
     fn redirects_must_be_paths_or_web_urls() {
-        let with = |r: &str| Fields {
-            redirect: Some(r.into()),
-            ..Fields::default()
+        let with = |r: &str| {
+            let mut fields = Fields::default();
+            fields
+                .add("redirect", Value::String(r.into()))
+                .map(|()| fields)
         };
         assert_eq!(
-            with("https://example.com/ok").redirect_target(),
+            with("https://example.com/ok").unwrap().redirect_target(),
             Some("https://example.com/ok")
         );
-        assert_eq!(with("//evil.example").redirect_target(), None);
-        assert_eq!(with("javascript:alert(1)").redirect_target(), None);
+        assert_eq!(with("").unwrap().redirect_target(), None);
+        for bad in [
+            "//evil.example",
+            "javascript:alert(1)",
+            "/ok\r\nx: y",
+            "/\t/evil",
+        ] {
+            assert!(with(bad).unwrap_err().contains("`redirect`"), "{bad:?}");
+        }
         assert!(valid_form_name("contact-us_2"));
         assert!(!valid_form_name("a/b"));
     }

@@ -315,6 +315,10 @@ impl JobRunner {
             .arg("-c")
             .arg(command)
             .current_dir(&working_dir)
+            // A clean environment: the server's own (its admin token, the database URL
+            // with its password) must never reach a build command or its log.
+            .env_clear()
+            .envs(inherited_env())
             .envs(&site.settings.env)
             .env("HOOKRELAY_JOB_ID", &job.id)
             .env("HOOKRELAY_SITE_ID", &site.id)
@@ -420,6 +424,18 @@ fn clear_dir(dir: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What a job keeps of the server's environment: where programs are, the home directory
+/// (tool caches live there), the locale, the time zone and the temporary directory.
+/// Nothing else, so no server secret reaches a build.
+pub const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR"];
+
+fn inherited_env() -> impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)> {
+    std::env::vars_os().filter(|(name, _)| {
+        name.to_str()
+            .is_some_and(|name| INHERITED_ENV.contains(&name) || name.starts_with("LC_"))
+    })
 }
 
 #[cfg(test)]

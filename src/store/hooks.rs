@@ -12,8 +12,10 @@ use crate::domain::time::{now_millis, rfc3339, UnixMillis};
 
 #[derive(Debug, Clone)]
 pub struct HookRecord {
-    /// Also the secret part of the hook's URL.
+    /// A name for the hook in the API, the logs and jobs; no secret.
     pub id: String,
+    /// The secret part of the hook's URL (`/hooks/{url_token}`): the credential.
+    pub url_token: String,
     pub site_id: String,
     pub title: String,
     pub kind: JobKind,
@@ -34,13 +36,15 @@ pub struct HookRequest {
     pub job_id: Option<String>,
 }
 
-const COLUMNS: &str = "id, site_id, title, kind, verify, created_at";
+const COLUMNS: &str = "id, url_token, site_id, title, kind, verify, created_at";
+const HOOK_PREFIX: &str = "hook";
 
 fn from_row(row: &AnyRow) -> Result<HookRecord> {
     let kind: String = row.try_get("kind")?;
     let verify: Option<String> = row.try_get("verify")?;
     Ok(HookRecord {
         id: row.try_get("id")?,
+        url_token: row.try_get("url_token")?,
         site_id: row.try_get("site_id")?,
         title: row.try_get("title")?,
         kind: JobKind::parse(&kind).ok_or_else(|| corrupt("hook kind", kind))?,
@@ -52,9 +56,37 @@ fn from_row(row: &AnyRow) -> Result<HookRecord> {
     })
 }
 
-/// Hook ids carry 160 random bits: the URL is the credential.
-fn new_hook_id() -> String {
+/// URL tokens carry 160 random bits: the URL is the credential.
+fn new_url_token() -> String {
     format!("bh_{}", ids::random_urlsafe(20))
+}
+
+/// Migration 7: hooks made before it had their URL's secret as their id, so everyone
+/// who could read a hook's id (viewers, job and audit logs) could trigger it. Each such
+/// hook keeps its URL (the old id becomes its token) and gets a new id, everywhere.
+pub(super) async fn separate_ids_from_url_tokens(conn: &mut sqlx::AnyConnection) -> Result<()> {
+    let old_ids: Vec<String> = sqlx::query("SELECT id FROM build_hooks WHERE url_token IS NULL")
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| row.try_get("id"))
+        .collect::<std::result::Result<_, _>>()?;
+    for old in old_ids {
+        let new = ids::new_id(HOOK_PREFIX);
+        for sql in [
+            "UPDATE build_hooks SET url_token = id, id = $1 WHERE id = $2",
+            "UPDATE jobs SET hook_id = $1 WHERE hook_id = $2",
+            "UPDATE hook_requests SET hook_id = $1 WHERE hook_id = $2",
+            "UPDATE audit_log SET target_id = $1 WHERE target_type = 'build_hook' AND target_id = $2",
+        ] {
+            sqlx::query(sql)
+                .bind(new.clone())
+                .bind(old.clone())
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 impl Store {
@@ -68,7 +100,8 @@ impl Store {
     ) -> Result<HookRecord> {
         self.site(site_id).await?;
         let hook = HookRecord {
-            id: new_hook_id(),
+            id: ids::new_id(HOOK_PREFIX),
+            url_token: new_url_token(),
             site_id: site_id.to_owned(),
             title: title.to_owned(),
             kind,
@@ -76,8 +109,9 @@ impl Store {
             created_at: now_millis(),
         };
         let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO build_hooks (id, site_id, title, kind, verify, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        sqlx::query("INSERT INTO build_hooks (id, url_token, site_id, title, kind, verify, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(hook.id.clone())
+            .bind(hook.url_token.clone())
             .bind(site_id.to_owned())
             .bind(hook.title.clone())
             .bind(kind.as_str())
@@ -111,18 +145,23 @@ impl Store {
     }
 
     pub async fn hook(&self, site_id: &str, id: &str) -> Result<HookRecord> {
-        self.hook_by_id(id)
-            .await?
-            .filter(|h| h.site_id == site_id)
-            .ok_or(StoreError::NotFound)
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM build_hooks WHERE site_id = $1 AND id = $2"
+        )))
+        .bind(site_id.to_owned())
+        .bind(id.to_owned())
+        .fetch_optional(&self.read)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        from_row(&row)
     }
 
-    /// For the public endpoint, where the id alone identifies the hook.
-    pub async fn hook_by_id(&self, id: &str) -> Result<Option<HookRecord>> {
+    /// For the public endpoint, where the URL's token alone identifies the hook.
+    pub async fn hook_by_url_token(&self, token: &str) -> Result<Option<HookRecord>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM build_hooks WHERE id = $1"
+            "SELECT {COLUMNS} FROM build_hooks WHERE url_token = $1"
         )))
-        .bind(id.to_owned())
+        .bind(token.to_owned())
         .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(from_row).transpose()

@@ -48,6 +48,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "operations",
         script: include_str!("../../migrations/0006_operations.sql"),
     },
+    Migration {
+        version: 7,
+        name: "safety",
+        script: include_str!("../../migrations/0007_safety.sql"),
+    },
 ];
 
 /// Arbitrary, fixed key of the PostgreSQL advisory lock that serialises migrations.
@@ -96,6 +101,7 @@ pub async fn run(store: &Store) -> Result<()> {
     }
     for migration in MIGRATIONS.iter().filter(|m| m.version > applied) {
         sqlx::raw_sql(migration.script).execute(&mut *tx).await?;
+        data_step(migration.version, &mut tx).await?;
         sqlx::query(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
         )
@@ -111,5 +117,13 @@ pub async fn run(store: &Store) -> Result<()> {
         );
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// The part of a migration that SQL shared by both engines cannot do (random ids).
+async fn data_step(version: i64, conn: &mut sqlx::AnyConnection) -> Result<()> {
+    if version == 7 {
+        super::hooks::separate_ids_from_url_tokens(conn).await?;
+    }
     Ok(())
 }

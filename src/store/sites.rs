@@ -3,9 +3,11 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::audit::{self, Actor};
-use super::{json_text, parse_json, Result, Store, StoreError};
+use super::{corrupt, json_text, parse_json, Result, Store, StoreError};
 use crate::domain::ids;
+use crate::domain::job::JobKind;
 use crate::domain::site::SiteSettings;
+use crate::domain::site_hooks::{SiteHookRule, SiteHooks};
 use crate::domain::time::{now_millis, rfc3339, UnixMillis};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -24,10 +26,12 @@ pub struct SiteRecord {
 }
 
 const COLUMNS: &str = "id, name, build_command, preview_command, sync_command, working_dir, \
-     cache_dir, job_timeout_s, job_env, locked, created_at, updated_at";
+     cache_dir, job_timeout_s, job_env, site_hooks, site_hooks_kind, locked, created_at, updated_at";
 
 fn from_row(row: &AnyRow) -> Result<SiteRecord> {
     let env: String = row.try_get("job_env")?;
+    let rule: String = row.try_get("site_hooks")?;
+    let kind: String = row.try_get("site_hooks_kind")?;
     Ok(SiteRecord {
         id: row.try_get("id")?,
         settings: SiteSettings {
@@ -39,6 +43,12 @@ fn from_row(row: &AnyRow) -> Result<SiteRecord> {
             cache_dir: row.try_get("cache_dir")?,
             job_timeout_s: row.try_get::<i64, _>("job_timeout_s")?.max(1) as u64,
             env: parse_json("site job env", &env)?,
+            site_hooks: SiteHooks {
+                rule: SiteHookRule::parse(&rule)
+                    .ok_or_else(|| corrupt("site_hooks", rule.clone()))?,
+                kind: JobKind::parse(&kind)
+                    .ok_or_else(|| corrupt("site_hooks_kind", kind.clone()))?,
+            },
         },
         locked: row.try_get::<i64, _>("locked")? != 0,
         created_at: row.try_get("created_at")?,
@@ -97,8 +107,9 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE sites SET name = $1, build_command = $2, preview_command = $3, sync_command = $4, \
-               working_dir = $5, cache_dir = $6, job_timeout_s = $7, job_env = $8, updated_at = $9 \
-             WHERE id = $10 RETURNING {COLUMNS}"
+               working_dir = $5, cache_dir = $6, job_timeout_s = $7, job_env = $8, updated_at = $9, \
+               site_hooks = $10, site_hooks_kind = $11 \
+             WHERE id = $12 RETURNING {COLUMNS}"
         )))
         .bind(s.name.clone())
         .bind(s.build_command.clone())
@@ -109,6 +120,8 @@ impl Store {
         .bind(s.job_timeout_s as i64)
         .bind(json_text(&s.env))
         .bind(now_millis())
+        .bind(s.site_hooks.rule.as_str())
+        .bind(s.site_hooks.kind.as_str())
         .bind(id.to_owned())
         .fetch_optional(&mut *tx)
         .await?

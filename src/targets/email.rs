@@ -259,8 +259,14 @@ impl Notifier for EmailConfig {
         }
     }
 
-    fn keep_secrets(&mut self, stored: &Self) {
-        keep_secret(&mut self.password, &stored.password);
+    fn keep_secrets(&mut self, stored: &Self) -> Vec<&'static str> {
+        keep_secret(&mut self.password, &stored.password, "password")
+            .into_iter()
+            .collect()
+    }
+
+    fn destination(&self) -> String {
+        format!("smtp://{}:{}", self.host.to_ascii_lowercase(), self.port)
     }
 
     async fn deliver(&self, ctx: &Context<'_>) -> Outcome {

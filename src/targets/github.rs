@@ -120,8 +120,14 @@ impl Notifier for CommitStatusConfig {
         }
     }
 
-    fn keep_secrets(&mut self, stored: &Self) {
-        keep_secret(&mut self.token, &stored.token);
+    fn keep_secrets(&mut self, stored: &Self) -> Vec<&'static str> {
+        keep_secret(&mut self.token, &stored.token, "token")
+            .into_iter()
+            .collect()
+    }
+
+    fn destination(&self) -> String {
+        self.api_url.clone()
     }
 
     async fn deliver(&self, ctx: &Context<'_>) -> Outcome {
@@ -162,8 +168,14 @@ impl Notifier for PrCommentConfig {
         }
     }
 
-    fn keep_secrets(&mut self, stored: &Self) {
-        keep_secret(&mut self.token, &stored.token);
+    fn keep_secrets(&mut self, stored: &Self) -> Vec<&'static str> {
+        keep_secret(&mut self.token, &stored.token, "token")
+            .into_iter()
+            .collect()
+    }
+
+    fn destination(&self) -> String {
+        self.api_url.clone()
     }
 
     async fn deliver(&self, ctx: &Context<'_>) -> Outcome {

@@ -97,8 +97,14 @@ impl Notifier for CommitStatusConfig {
         }
     }
 
-    fn keep_secrets(&mut self, stored: &Self) {
-        keep_secret(&mut self.token, &stored.token);
+    fn keep_secrets(&mut self, stored: &Self) -> Vec<&'static str> {
+        keep_secret(&mut self.token, &stored.token, "token")
+            .into_iter()
+            .collect()
+    }
+
+    fn destination(&self) -> String {
+        self.api_url.clone()
     }
 
     async fn deliver(&self, ctx: &Context<'_>) -> Outcome {
@@ -137,8 +143,14 @@ impl Notifier for MrCommentConfig {
         }
     }
 
-    fn keep_secrets(&mut self, stored: &Self) {
-        keep_secret(&mut self.token, &stored.token);
+    fn keep_secrets(&mut self, stored: &Self) -> Vec<&'static str> {
+        keep_secret(&mut self.token, &stored.token, "token")
+            .into_iter()
+            .collect()
+    }
+
+    fn destination(&self) -> String {
+        self.api_url.clone()
     }
 
     async fn deliver(&self, ctx: &Context<'_>) -> Outcome {

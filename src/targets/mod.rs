@@ -89,16 +89,25 @@ pub trait Notifier: Serialize + DeserializeOwned + Clone + PartialEq + Eq {
     fn validate(&self, allow_private_targets: bool, v: &mut Violations);
     /// A copy with secrets (tokens, passwords) replaced by [`MASK`].
     fn masked(&self) -> Self;
-    /// Where the new settings hold [`MASK`], keeps the secret `stored` has.
-    fn keep_secrets(&mut self, stored: &Self);
+    /// Where the new settings hold [`MASK`], keeps the secret `stored` has; returns the
+    /// fields kept so (below `config.`).
+    fn keep_secrets(&mut self, stored: &Self) -> Vec<&'static str>;
+    /// Where its secrets go (a URL or `host:port`): a kept secret must not move elsewhere.
+    fn destination(&self) -> String;
     fn deliver(&self, ctx: &Context<'_>) -> impl Future<Output = Outcome> + Send;
 }
 
-/// Keeps a stored secret when a client sent the mask back.
-pub fn keep_secret(new: &mut Option<String>, stored: &Option<String>) {
-    if new.as_deref() == Some(MASK) {
+/// Keeps a stored secret when a client sent the mask back; `field` when it did.
+pub fn keep_secret(
+    new: &mut Option<String>,
+    stored: &Option<String>,
+    field: &'static str,
+) -> Option<&'static str> {
+    let kept = new.as_deref() == Some(MASK);
+    if kept {
         new.clone_from(stored);
     }
+    kept.then_some(field)
 }
 
 pub fn mask_secret(secret: &Option<String>) -> Option<String> {
@@ -145,11 +154,17 @@ macro_rules! registry {
                 match self { $(Self::$variant(c) => Self::$variant(c.masked()),)* }
             }
 
-            pub fn keep_secrets(&mut self, stored: &Self) {
-                match (self, stored) {
-                    $((Self::$variant(new), Self::$variant(old)) => new.keep_secrets(old),)*
-                    _ => {}
-                }
+            /// Keeps the stored secrets the new settings send back masked, unless the
+            /// destination changed: then each such secret must be entered again.
+            pub fn keep_secrets(&mut self, stored: &Self, v: &mut Violations) {
+                let (kept, before, after) = match (self, stored) {
+                    $((Self::$variant(new), Self::$variant(old)) => {
+                        (new.keep_secrets(old), old.destination(), new.destination())
+                    })*
+                    _ => return,
+                };
+                let kept: Vec<String> = kept.iter().map(|f| format!("config.{f}")).collect();
+                crate::domain::destination::credentials_follow(&before, &after, &kept, v);
             }
 
             pub async fn deliver(&self, ctx: &Context<'_>) -> Outcome {
@@ -297,10 +312,16 @@ mod tests {
     #[test]
     fn a_sent_back_mask_keeps_the_secret() {
         let mut new = Some(MASK.to_owned());
-        keep_secret(&mut new, &Some("s3cret".into()));
+        assert_eq!(
+            keep_secret(&mut new, &Some("s3cret".into()), "token"),
+            Some("token")
+        );
         assert_eq!(new.as_deref(), Some("s3cret"));
         let mut changed = Some("new".to_owned());
-        keep_secret(&mut changed, &Some("s3cret".into()));
+        assert_eq!(
+            keep_secret(&mut changed, &Some("s3cret".into()), "token"),
+            None
+        );
         assert_eq!(changed.as_deref(), Some("new"));
     }
 }

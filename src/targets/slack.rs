@@ -110,10 +110,16 @@ impl Notifier for SlackConfig {
         }
     }
 
-    fn keep_secrets(&mut self, stored: &Self) {
+    fn keep_secrets(&mut self, stored: &Self) -> Vec<&'static str> {
+        // The URL is the secret and the destination at once: kept whole, it cannot move.
         if self.url.ends_with(super::MASK) {
             self.url.clone_from(&stored.url);
         }
+        Vec::new()
+    }
+
+    fn destination(&self) -> String {
+        self.url.clone()
     }
 
     async fn deliver(&self, ctx: &Context<'_>) -> Outcome {

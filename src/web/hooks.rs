@@ -13,6 +13,7 @@ use crate::api::extract::QueryParams;
 use crate::api::hooks::{self as api, HookView, NewHook, RequestsQuery};
 use crate::api::{ApiError, AppState};
 use crate::domain::job::JobKind;
+use crate::domain::site_hooks::SiteHookRule;
 use crate::domain::token::Role;
 use crate::store::SiteRecord;
 
@@ -63,11 +64,9 @@ fn list_page(
     let content = html! {
         div.page-head { div { h1 { "Build hooks" } p.lead { "A POST to a hook's URL (any body, even empty) starts a job. Bursts coalesce into one run." } } }
         (notice(notice_code))
+        (site_hooks_card(state, user, site, hooks.len()))
         @if hooks.is_empty() {
-            div.card {
-                p { "No named hooks. Until one exists, the site's default hook works:" }
-                (copy_url("default-hook-url", &format!("{}/hooks/sites/{}", state.public_url.trim_end_matches('/'), site.id)))
-            }
+            div.card.empty { "No named hooks yet." }
         } @else {
             div.table-wrap { table #hooks {
                 thead { tr { th { "Title" } th { "Kind" } th { "URL" } th.hide-narrow { "Created" } } }
@@ -76,7 +75,10 @@ fn list_page(
                         tr {
                             td { a href={ (base) "/" (h.id) } { strong { (h.title) } } }
                             td { (h.kind.as_str()) }
-                            td { (copy_url(&format!("hook-url-{i}"), &h.url)) }
+                            td { @match &h.url {
+                                Some(url) => (copy_url(&format!("hook-url-{i}"), url)),
+                                None => span.muted { "Hidden: a viewer may not start jobs" },
+                            } }
                             td.hide-narrow { (when(h.created_at)) }
                         }
                     }
@@ -185,9 +187,14 @@ pub async fn show(
         (notice(q.notice.as_deref()))
         div.card {
             h2 { "URL" }
-            p.hint { "The URL is the credential: anyone who has it can start a job. Keep it secret." }
-            (copy_url("hook-url", &hook.url))
-            p.hint { "Try it: " code { "curl -X POST " (hook.url) } }
+            @match &hook.url {
+                Some(url) => {
+                    p.hint { "The URL is the credential: anyone who has it can start a job. Keep it secret." }
+                    (copy_url("hook-url", url))
+                    p.hint { "Try it: " code { "curl -X POST " (url) } }
+                }
+                None => p.hint { "The URL is the credential, so it is shown only to those who may start jobs (developers and owners)." },
+            }
         }
         h2 { "Recent requests" }
         @if requests.data.is_empty() {
@@ -225,4 +232,36 @@ pub async fn delete(
     )
     .await?;
     Ok(see_other(&format!("/sites/{site_id}/hooks"), "deleted"))
+}
+
+/// The site's site-id URLs, when its settings turn them on (the URL carries no secret:
+/// the site id is public, which is why they are off by default).
+fn site_hooks_card(state: &AppState, user: &WebUser, site: &SiteRecord, named: usize) -> Markup {
+    let base = state.public_url.trim_end_matches('/');
+    let rule = site.settings.site_hooks.rule;
+    html! {
+        @match rule {
+            SiteHookRule::Off => {}
+            _ if !user.can(Role::Developer) => {}
+            SiteHookRule::Connect if named > 0 => div.card {
+                p.hint { "The site-id URLs follow Connect's rule and stop working once a named hook exists, as now." }
+            },
+            _ => div.card {
+                h2 { "Site-id URLs" }
+                p.hint {
+                    "On in the site's settings (" (rule.as_str()) " rule). Anyone who knows the site id can start these jobs."
+                }
+                dl.facts {
+                    dt { "Own (" (site.settings.site_hooks.kind.as_str()) ")" }
+                    dd { (copy_url("site-hook-url", &format!("{base}/hooks/sites/{}", site.id))) }
+                    dt { "Gatsby builds" }
+                    dd { code { (base) "/hooks/builds/trigger/" (site.id) } }
+                    dt { "Gatsby previews" }
+                    dd { code { (base) "/hooks/data_source/" (site.id) } }
+                    dt { "Connect (sync)" }
+                    dd { code { (base) "/hooks/data_layer/data_source/publish/" (site.id) } }
+                }
+            },
+        }
+    }
 }

@@ -116,14 +116,11 @@ pub struct SignInQuery {
     error: Option<String>,
 }
 
-/// Only paths of this site, never `//host` or a full URL: no open redirect.
+/// Only paths of this site, never `//host`, a full URL or a control character: no open
+/// redirect, and always a valid `Location`.
 fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
-            path
-        }
-        _ => "/sites",
-    }
+    next.and_then(crate::domain::redirect::local_path)
+        .unwrap_or("/sites")
 }
 
 pub async fn sign_in_page(
@@ -263,6 +260,8 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example")), "/sites");
         assert_eq!(safe_next(Some("https://evil.example")), "/sites");
         assert_eq!(safe_next(Some("/\\evil.example")), "/sites");
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/sites");
+        assert_eq!(safe_next(Some("/\n/x")), "/sites");
         assert_eq!(safe_next(None), "/sites");
     }
 

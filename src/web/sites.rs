@@ -336,6 +336,7 @@ pub async fn save_settings(
             }
         },
         env: None,
+        site_hooks: None,
     };
     match api::update(
         State(state),

@@ -97,7 +97,13 @@ struct Tag {
     end: usize,
 }
 
-const MAX_PARTIAL_DEPTH: usize = 64;
+/// Sections (and inverted sections) may nest this deep in one template; deeper is a
+/// compile error. Rendering and dropping a template recurse once per level, so without a
+/// bound a 64 KiB template of nested sections overflows the stack and aborts the process.
+pub const MAX_NESTING: usize = 32;
+/// Levels of sections and partials together that one rendering descends at most; past it
+/// nothing more is rendered (partials can include themselves).
+const MAX_RENDER_DEPTH: usize = 64;
 
 /// A rendering stops past these: a section looping over a long list inside another such
 /// section could otherwise take the process's memory, or its time while writing nothing.
@@ -251,6 +257,13 @@ pub fn compile(source: &str) -> Result<Template, TemplateError> {
                 escaped,
             }),
             TagKind::Open { inverted } => {
+                if stack.len() >= MAX_NESTING {
+                    return Err(error(
+                        source,
+                        tag.start,
+                        format!("sections nest deeper than {MAX_NESTING} levels here, the limit"),
+                    ));
+                }
                 stack.push((
                     std::mem::take(&mut nodes),
                     tag.name.clone(),
@@ -433,9 +446,12 @@ impl<'a> Renderer<'a> {
                     children,
                 } => {
                     let value = lookup(stack, name);
+                    if depth >= MAX_RENDER_DEPTH {
+                        continue;
+                    }
                     if *inverted {
                         if !truthy(value) {
-                            self.nodes(children, stack, out, depth);
+                            self.nodes(children, stack, out, depth + 1);
                         }
                     } else if truthy(value) {
                         let value = value.expect("truthy values exist");
@@ -448,7 +464,7 @@ impl<'a> Renderer<'a> {
                                 return;
                             }
                             stack.push(item);
-                            self.nodes(children, stack, out, depth);
+                            self.nodes(children, stack, out, depth + 1);
                             stack.pop();
                         }
                     }
@@ -462,7 +478,7 @@ impl<'a> Renderer<'a> {
         let Some(source) = self.partials.get(name) else {
             return;
         };
-        if depth >= MAX_PARTIAL_DEPTH {
+        if depth >= MAX_RENDER_DEPTH {
             return;
         }
         let indented: String = if indent.is_empty() {

@@ -147,6 +147,55 @@ fn a_rendering_that_explodes_is_stopped_at_a_limit() {
     assert_eq!(fine.map(|s| s.len()), Ok(490));
 }
 
+/// The attack that aborted the process: 8 000 nested sections under changed delimiters,
+/// within the 64 KiB source limit. Compiling must refuse it (naming the limit) before
+/// anything recurses per level, and the refused source must drop without recursing.
+#[test]
+fn sections_nested_past_the_limit_are_refused_without_recursing() {
+    let levels = 8_000;
+    let source = format!(
+        "{{{{=[ ]=}}}}{}x{}",
+        "[^a]".repeat(levels),
+        "[/a]".repeat(levels)
+    );
+    assert!(source.len() < 64 * 1024);
+    let error = compile(&source).unwrap_err();
+    assert!(error.message.contains("deeper than 32 levels"), "{error}");
+    for (open, close) in [("{{#a}}", "{{/a}}"), ("{{^a}}", "{{/a}}")] {
+        let at_limit = format!("{}x{}", open.repeat(MAX_NESTING), close.repeat(MAX_NESTING));
+        assert!(
+            compile(&at_limit).is_ok(),
+            "{MAX_NESTING} levels are allowed"
+        );
+        let past = format!(
+            "{}x{}",
+            open.repeat(MAX_NESTING + 1),
+            close.repeat(MAX_NESTING + 1)
+        );
+        assert!(
+            compile(&past).is_err(),
+            "{} levels are not",
+            MAX_NESTING + 1
+        );
+    }
+}
+
+/// Partials that include each other nest sections without a compile seeing it: the
+/// rendering stops descending at its own depth limit instead of the stack's.
+#[test]
+fn partials_that_nest_sections_stop_at_the_render_depth() {
+    let partials = HashMap::from([(
+        "p".to_owned(),
+        format!("{}{{{{>p}}}}{}", "{{#a}}".repeat(31), "{{/a}}".repeat(31)),
+    )]);
+    let data = json!({"a": true});
+    let out = compile("{{>p}}")
+        .unwrap()
+        .render_with_partials(&data, Escape::Raw, &partials)
+        .unwrap();
+    assert_eq!(out, "");
+}
+
 #[test]
 fn probing_fills_only_missing_values() {
     let t = compile(r#"{"a": {{{meta}}}, "b": "{{title}}", "c": {{title}}}"#).unwrap();
@@ -171,7 +220,7 @@ fn recursive_partials_stop() {
     let out = compile("{{>p}}")
         .unwrap()
         .render_with_partials(&json!({}), Escape::Raw, &partials);
-    assert_eq!(out.map(|s| s.len()), Ok(MAX_PARTIAL_DEPTH));
+    assert_eq!(out.map(|s| s.len()), Ok(MAX_RENDER_DEPTH));
 }
 
 proptest! {

@@ -1,0 +1,26 @@
+//! The integration tests: one crate, so the whole suite links once. Each module is an
+//! area of behaviour; `support` holds the harness (servers, receivers, SMTP, Chromium).
+
+mod support;
+
+mod api;
+mod audit;
+mod bench_smoke;
+mod build_hooks;
+mod catalog;
+mod cli;
+mod client;
+mod cluster;
+mod dashboard;
+mod dashboard_operations;
+mod delivery;
+mod durability;
+mod limits;
+mod metrics;
+mod notifications;
+mod openapi;
+mod operations;
+mod payloads;
+mod recover;
+mod retention;
+mod store;
