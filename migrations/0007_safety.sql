@@ -21,3 +21,10 @@ CREATE INDEX form_submissions_usage ON form_submissions (site_id, bytes);
 
 -- The hook log is pruned by age with the rest.
 CREATE INDEX hook_requests_by_age ON hook_requests (received_at);
+
+-- Server-wide facts, such as a check value sealed with the secret key (so a node started
+-- with another key refuses to run instead of failing to read every secret).
+CREATE TABLE server_settings (
+    name   TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);

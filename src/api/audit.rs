@@ -1,19 +1,11 @@
 use axum::extract::{Path, State};
 use axum::Json;
-use serde::Deserialize;
 
 use super::extract::{Caller, QueryParams};
 use super::problem::{ApiError, OrNotFound};
-use super::{limit_param, AppState};
+use super::{limit_param, AppState, PageQuery};
 use crate::domain::token::Role;
 use crate::store::{AuditEntry, Page};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditQuery {
-    pub(crate) cursor: Option<String>,
-    pub(crate) limit: Option<String>,
-}
 
 /// Who added or deleted hooks and webhooks (and locked the site), newest first.
 #[utoipa::path(
@@ -30,15 +22,20 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(site_id): Path<String>,
-    QueryParams(query): QueryParams<AuditQuery>,
+    QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
     caller.require(Role::Viewer)?;
     let limit = limit_param(query.limit)?;
-    let page = state
+    let mut page = state
         .store
         .list_audit(Some(&site_id), query.cursor.as_deref(), limit)
         .await
         .or_not_found("site")?;
+    if !caller.0.role.allows(Role::Developer) {
+        for entry in &mut page.data {
+            redact_urls(&mut entry.details);
+        }
+    }
     Ok(Json(page))
 }
 
@@ -56,7 +53,7 @@ pub async fn list(
 pub async fn list_server(
     State(state): State<AppState>,
     caller: Caller,
-    QueryParams(query): QueryParams<AuditQuery>,
+    QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
     caller.require(Role::Owner)?;
     let limit = limit_param(query.limit)?;
@@ -66,4 +63,15 @@ pub async fn list_server(
             .list_audit(None, query.cursor.as_deref(), limit)
             .await?,
     ))
+}
+
+/// For viewers: URLs in an entry's details (a webhook's `url`) without query values. The
+/// details are hookrelay's own small objects, so the walk is shallow.
+fn redact_urls(details: &mut serde_json::Value) {
+    match details {
+        serde_json::Value::String(text) => *text = crate::domain::redact::urls_in(text),
+        serde_json::Value::Object(map) => map.values_mut().for_each(redact_urls),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_urls),
+        _ => {}
+    }
 }

@@ -8,9 +8,13 @@ use super::problem::{ApiError, OrNotFound};
 use super::{limit_param, AppState};
 use crate::domain::call::CallStatus;
 use crate::domain::ids;
+use crate::domain::redact;
 use crate::domain::time::{now_millis, parse_rfc3339};
 use crate::domain::token::Role;
+use crate::domain::webhook::is_sensitive_header;
 use crate::store::{CallDetail, CallFilter, CallSummary, Page};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,13 +89,17 @@ pub async fn list(
 ) -> Result<Json<Page<CallSummary>>, ApiError> {
     caller.require(Role::Viewer)?;
     let filter = query.into_filter()?;
-    Ok(Json(
-        state
-            .store
-            .list_calls(&site_id, &filter)
-            .await
-            .or_not_found("site")?,
-    ))
+    let mut page = state
+        .store
+        .list_calls(&site_id, &filter)
+        .await
+        .or_not_found("site")?;
+    if !caller.0.role.allows(Role::Developer) {
+        for call in &mut page.data {
+            redact_summary(call);
+        }
+    }
+    Ok(Json(page))
 }
 
 #[utoipa::path(
@@ -110,13 +118,69 @@ pub async fn show(
     Path((site_id, call_id)): Path<(String, String)>,
 ) -> Result<Json<CallDetail>, ApiError> {
     caller.require(Role::Viewer)?;
-    Ok(Json(
-        state
+    let mut call = state
+        .store
+        .call_detail(&site_id, &call_id)
+        .await
+        .or_not_found("webhook call")?;
+    if !caller.0.role.allows(Role::Developer) {
+        let public = match state
             .store
-            .call_detail(&site_id, &call_id)
+            .webhook(&site_id, &call.summary.webhook_id)
             .await
-            .or_not_found("webhook call")?,
-    ))
+        {
+            Ok(webhook) => webhook.settings.public_headers,
+            Err(_) => Vec::new(),
+        };
+        redact_detail(&mut call, &public);
+    }
+    Ok(Json(call))
+}
+
+/// What a viewer may see of a call's summary: URLs in its error without query values.
+fn redact_summary(call: &mut CallSummary) {
+    if let Some(error) = &mut call.last_error {
+        *error = redact::urls_in(error);
+    }
+}
+
+/// What a viewer may see of a call: no credential in a URL, no header value but the
+/// plain and public ones (no signature: it would let them replay the call), no secret
+/// of the receiver's answer.
+fn redact_detail(call: &mut CallDetail, public: &[String]) {
+    redact_summary(&mut call.summary);
+    let request_headers = |raw: &RawValue| {
+        let logged: Map<String, Value> = serde_json::from_str(raw.get()).unwrap_or_default();
+        to_raw(&redact::headers(&logged, public))
+    };
+    if let Some(url) = &mut call.request.url {
+        *url = redact::url(url);
+    }
+    if let Some(headers) = &call.request.headers {
+        call.request.headers = Some(request_headers(headers));
+    }
+    for attempt in &mut call.attempts {
+        let a = &mut attempt.attempt;
+        a.request_url = redact::url(&a.request_url);
+        a.request_headers = request_headers(&a.request_headers);
+        if let Some(error) = &mut a.error {
+            *error = redact::urls_in(error);
+        }
+        if let Some(headers) = &a.response_headers {
+            let mut answer: Map<String, Value> =
+                serde_json::from_str(headers.get()).unwrap_or_default();
+            for (name, value) in answer.iter_mut() {
+                if is_sensitive_header(name) {
+                    *value = Value::String(redact::MASK.into());
+                }
+            }
+            a.response_headers = Some(to_raw(&answer));
+        }
+    }
+}
+
+fn to_raw(map: &Map<String, Value>) -> Box<RawValue> {
+    serde_json::value::to_raw_value(map).expect("a JSON object serialises")
 }
 
 /// Queues a new attempt now, whatever the call's state.

@@ -117,6 +117,20 @@ pub async fn create(
     if b.event_type == "*" {
         v.add("event_type", "`*` matches every type; it is not one");
     }
+    let built_in = BUILT_IN.iter().any(|(entity, events)| {
+        *entity == b.entity_type && events.contains(&b.event_type.as_str())
+    });
+    if built_in {
+        // hookrelay publishes some of these itself (deploys, forms, operator events): a
+        // schema could make it refuse its own events.
+        v.add(
+            "event_type",
+            format!(
+                "`{}.{}` is built in; built-in types take no registration or schema",
+                b.entity_type, b.event_type
+            ),
+        );
+    }
     if let Some(Err(problem)) = b.schema.as_ref().map(compile_schema) {
         v.add("schema", format!("is not a JSON Schema: {problem}"));
     }

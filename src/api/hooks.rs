@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::{Caller, JsonBody, QueryParams};
 use super::problem::{ApiError, OrNotFound};
-use super::{limit_param, AppState, List};
+use super::{limit_param, AppState, PageQuery};
 use crate::domain::hook::HookVerify;
 use crate::domain::job::JobKind;
 use crate::domain::time::{rfc3339, UnixMillis};
@@ -108,26 +108,30 @@ pub async fn create(
     tag = "build hooks",
     summary = "List build hooks",
     operation_id = "hooks_list",
-    params(("site_id" = String, Path, description = "The site")),
-    responses((status = 200, description = "The hooks", body = List<HookView>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    params(("site_id" = String, Path, description = "The site"), PageQuery),
+    responses((status = 200, description = "A page of hooks, oldest first", body = Page<HookView>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(site_id): Path<String>,
-) -> Result<Json<List<HookView>>, ApiError> {
+    QueryParams(page): QueryParams<PageQuery>,
+) -> Result<Json<Page<HookView>>, ApiError> {
     caller.require(Role::Viewer)?;
+    let limit = limit_param(page.limit)?;
     let hooks = state
         .store
-        .list_hooks(&site_id)
+        .list_hooks(&site_id, page.cursor.as_deref(), limit)
         .await
         .or_not_found("site")?;
-    Ok(Json(List {
+    Ok(Json(Page {
         data: hooks
+            .data
             .into_iter()
             .map(|h| view(&state, &caller, h))
             .collect(),
+        next_cursor: hooks.next_cursor,
     }))
 }
 
@@ -179,13 +183,6 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RequestsQuery {
-    pub(crate) cursor: Option<String>,
-    pub(crate) limit: Option<String>,
-}
-
 /// What the hook received: accepted triggers with their job, refused ones with the reason.
 #[utoipa::path(
     get,
@@ -201,7 +198,7 @@ pub async fn requests(
     State(state): State<AppState>,
     caller: Caller,
     Path((site_id, hook_id)): Path<(String, String)>,
-    QueryParams(query): QueryParams<RequestsQuery>,
+    QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Json<Page<HookRequest>>, ApiError> {
     caller.require(Role::Viewer)?;
     let limit = limit_param(query.limit)?;

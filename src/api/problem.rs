@@ -90,6 +90,15 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::not_found("resource"),
             StoreError::Conflict(detail) => ApiError::new(StatusCode::CONFLICT, detail),
             StoreError::Invalid(violations) => violations.into(),
+            full if full.is_disk_full() => {
+                tracing::error!(error = %full, "the database's disk is full");
+                ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "the disk is full: nothing was stored; free space on the database's disk \
+                     and retry",
+                )
+                .retry_after(60)
+            }
             other => {
                 tracing::error!(error = %other, "store failure");
                 ApiError::new(

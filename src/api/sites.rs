@@ -7,14 +7,14 @@ use serde::Deserialize;
 
 use super::extract::{Caller, JsonBody, QueryParams};
 use super::problem::{ApiError, OrNotFound};
-use super::{AppState, List};
+use super::{limit_param, AppState, PageQuery};
 use crate::domain::activity::SiteActivity;
 use crate::domain::site::SiteSettings;
 use crate::domain::site_hooks::SiteHooks;
 use crate::domain::time::now_millis;
 use crate::domain::token::Role;
 use crate::jobs::publish_deploy_event;
-use crate::store::SiteRecord;
+use crate::store::{Page, SiteRecord};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -114,17 +114,25 @@ pub async fn create(
     tag = "sites",
     summary = "List sites",
     operation_id = "sites_list",
-    responses((status = 200, description = "The sites", body = List<SiteRecord>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    params(PageQuery),
+    responses((status = 200, description = "A page of sites, oldest first", body = Page<SiteRecord>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<List<SiteRecord>>, ApiError> {
+    QueryParams(page): QueryParams<PageQuery>,
+) -> Result<Json<Page<SiteRecord>>, ApiError> {
     caller.require(Role::Viewer)?;
-    Ok(Json(List {
-        data: state.store.list_sites().await?,
-    }))
+    let limit = limit_param(page.limit)?;
+    let mut sites = state
+        .store
+        .list_sites(page.cursor.as_deref(), limit)
+        .await?;
+    for site in &mut sites.data {
+        redact_for(&caller, site);
+    }
+    Ok(Json(sites))
 }
 
 #[utoipa::path(
@@ -143,7 +151,19 @@ pub async fn show(
     Path(site_id): Path<String>,
 ) -> Result<Json<SiteRecord>, ApiError> {
     caller.require(Role::Viewer)?;
-    Ok(Json(state.store.site(&site_id).await.or_not_found("site")?))
+    let mut site = state.store.site(&site_id).await.or_not_found("site")?;
+    redact_for(&caller, &mut site);
+    Ok(Json(site))
+}
+
+/// A viewer sees the names of a site's job variables, not their values (API keys, as a
+/// rule).
+fn redact_for(caller: &Caller, site: &mut SiteRecord) {
+    if !caller.0.role.allows(Role::Developer) {
+        for value in site.settings.env.values_mut() {
+            *value = crate::domain::redact::MASK.to_owned();
+        }
+    }
 }
 
 #[utoipa::path(

@@ -3,12 +3,12 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{Caller, JsonBody};
+use super::extract::{Caller, JsonBody, QueryParams};
 use super::problem::{ApiError, OrNotFound};
-use super::{AppState, List};
+use super::{limit_param, AppState, PageQuery};
 use crate::domain::token::{self, Role};
 use crate::domain::validation::Violations;
-use crate::store::TokenRecord;
+use crate::store::{Page, TokenRecord};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -70,17 +70,22 @@ pub async fn create(
     tag = "tokens",
     summary = "List API tokens (owners)",
     operation_id = "tokens_list",
-    responses((status = 200, description = "The tokens", body = List<TokenRecord>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    params(PageQuery),
+    responses((status = 200, description = "A page of tokens, oldest first", body = Page<TokenRecord>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<List<TokenRecord>>, ApiError> {
+    QueryParams(page): QueryParams<PageQuery>,
+) -> Result<Json<Page<TokenRecord>>, ApiError> {
     caller.require(Role::Owner)?;
-    Ok(Json(List {
-        data: state.store.list_tokens().await?,
-    }))
+    let limit = limit_param(page.limit)?;
+    let tokens = state
+        .store
+        .list_tokens(page.cursor.as_deref(), limit)
+        .await?;
+    Ok(Json(tokens))
 }
 
 #[utoipa::path(

@@ -2,6 +2,7 @@
 //! dispatcher, and stops them in order.
 
 pub mod listener;
+pub mod routes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,9 +12,10 @@ use anyhow::Context;
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::api::{self, ApiSettings, AppState};
+use crate::api::{self, AppState};
 use crate::config::{NodeRole, ServeArgs};
 use crate::dispatch::{DispatchSettings, Dispatcher};
+use crate::domain::sealed::Sealer;
 use crate::domain::time::now_millis;
 use crate::domain::token::{self, Role};
 use crate::jobs::{JobRunner, JobSettings};
@@ -48,6 +50,45 @@ pub async fn open_store(args: &crate::config::DatabaseArgs) -> anyhow::Result<St
         .context("opening the database")
 }
 
+/// The key that seals stored secrets: given, read from its file, or made there on the
+/// first start (readable by this user only).
+fn secret_key(args: &ServeArgs) -> anyhow::Result<Sealer> {
+    if let Some(text) = &args.secret_key {
+        return Sealer::from_key_text(text)
+            .map_err(|e| anyhow::anyhow!("HOOKRELAY_SECRET_KEY: {e}"));
+    }
+    let path = args
+        .secret_key_file
+        .clone()
+        .unwrap_or_else(|| args.database.data_dir.join("secret.key"));
+    if !path.exists() {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let made = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut file| writeln!(file, "{}", crate::domain::sealed::generate_key()));
+        match made {
+            Ok(()) => tracing::warn!(
+                path = %path.display(),
+                "made a new secret key for stored secrets; back it up (without it they cannot \
+                 be read) and give every process of a cluster the same file"
+            ),
+            // Another process made it first: read theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).with_context(|| format!("writing {}", path.display())),
+        }
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the secret key from {}", path.display()))?;
+    Sealer::from_key_text(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
 /// Ensures someone can use the API: the configured admin token, or a new one printed once.
 async fn ensure_owner_token(store: &Store, admin_token: Option<&str>) -> anyhow::Result<()> {
     match admin_token {
@@ -76,7 +117,12 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     raise_open_files_limit(args.max_in_flight);
     // reqwest is built without a default crypto provider, so the process picks ring once.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let store = open_store(&args.database).await?;
+    let mut store = open_store(&args.database).await?;
+    store.limit_rendered_bytes_per_event(args.limits.max_rendered_bytes_per_event);
+    store
+        .use_secret_key(secret_key(&args)?)
+        .await
+        .context("checking the secret key")?;
     if store.dialect() == Dialect::Sqlite && args.role != NodeRole::Both {
         // One SQLite file is one process's: its caches assume no other process writes.
         anyhow::bail!(
@@ -178,18 +224,19 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
             args.limits.form_quota_submissions,
             args.limits.form_quota_bytes,
         ),
+        min_free_disk_bytes: args.limits.min_free_disk_bytes,
     };
     let app = if args.role.serves_api() {
-        api::router(
+        routes::router(
             state,
-            &ApiSettings {
+            &routes::RouteSettings {
                 max_body_bytes: args.max_body_bytes,
                 body_read_timeout: args.limits.body_read_timeout,
                 max_requests_in_flight: args.max_requests_in_flight as usize,
             },
         )
     } else {
-        api::health_router(state)
+        routes::health_router(state)
     };
     let listening = ListenerSettings {
         max_connections: args.limits.max_connections as usize,

@@ -77,6 +77,16 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// The key that seals stored secrets (tokens, passwords, header values): base64 of 32
+    /// bytes. Default: read from --secret-key-file.
+    #[arg(long, env = "HOOKRELAY_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Where the secret key is kept (default `<data dir>/secret.key`); made on the first
+    /// start when missing. Every process of a cluster needs the same key.
+    #[arg(long, env = "HOOKRELAY_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+
     /// Waits between attempts after each failure, e.g. `5s,5m,30m,2h,5h,10h,10h`.
     #[arg(long, env = "HOOKRELAY_RETRY_SCHEDULE", default_value = DEFAULT_SCHEDULE, value_parser = RetrySchedule::parse)]
     pub retry_schedule: RetrySchedule,
@@ -162,7 +172,7 @@ pub struct ServeArgs {
     /// A webhook whose calls have all failed this long is disabled and its pending calls
     /// paused (`5d`, `36h`, `never`); a webhook's own `disable_after` overrides it.
     #[arg(long, env = "HOOKRELAY_DISABLE_AFTER", default_value = "5d",
-          value_parser = crate::domain::webhook::parse_disable_after)]
+          value_parser = crate::domain::webhook::parse_duration_or_never)]
     pub disable_after: u64,
 
     /// How often failing webhooks are checked against their `disable_after`.
@@ -249,7 +259,7 @@ impl ServeArgs {
             Some(url) => match url::Url::parse(url) {
                 Ok(mut parsed) => {
                     if parsed.password().is_some() {
-                        let _ = parsed.set_password(Some("********"));
+                        let _ = parsed.set_password(Some(crate::domain::redact::MASK));
                     }
                     parsed.to_string()
                 }
@@ -268,6 +278,17 @@ impl ServeArgs {
                     "(set, hidden)"
                 } else {
                     "(none)"
+                }
+            ),
+            format!(
+                "secret-key = {}",
+                match (&self.secret_key, &self.secret_key_file) {
+                    (Some(_), _) => "(set, hidden)".to_owned(),
+                    (None, Some(file)) => format!("from {}", file.display()),
+                    (None, None) => format!(
+                        "from {}",
+                        self.database.data_dir.join("secret.key").display()
+                    ),
                 }
             ),
             format!("retry-schedule = {}", self.retry_schedule),

@@ -97,7 +97,7 @@ impl HookVerify {
 
     /// The same settings with secrets replaced, for showing.
     pub fn masked(&self) -> HookVerify {
-        const MASK: &str = "********";
+        use super::redact::MASK;
         match self {
             HookVerify::StandardWebhooks { .. } => HookVerify::StandardWebhooks {
                 secret: MASK.into(),

@@ -14,6 +14,7 @@ pub mod rate;
 pub mod redact;
 pub mod redirect;
 pub mod retry;
+pub mod sealed;
 pub mod signing;
 pub mod site;
 pub mod site_hooks;

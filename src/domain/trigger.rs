@@ -7,6 +7,12 @@ use super::validation::Violations;
 
 /// Matches every event type.
 pub const ANY_EVENT: &str = "*";
+/// Event types one trigger may list.
+pub const MAX_EVENT_TYPES: usize = 100;
+/// Entity and model ids a webhook's triggers may list together: each webhook's triggers
+/// are held in memory for matching, so thousands of webhooks with tens of thousands of
+/// ids each would take gigabytes.
+pub const MAX_IDS_PER_WEBHOOK: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -76,17 +82,36 @@ impl Trigger {
                 "must list at least one event type, or \"*\" for all",
             );
         }
-        for (i, t) in self.event_types.iter().enumerate() {
-            v.text(&format!("{field}.event_types[{i}]"), t, 100);
+        if self.event_types.len() > MAX_EVENT_TYPES {
+            v.add(
+                format!("{field}.event_types"),
+                format!("must list at most {MAX_EVENT_TYPES} event types"),
+            );
+        } else {
+            for (i, t) in self.event_types.iter().enumerate() {
+                v.text(&format!("{field}.event_types[{i}]"), t, 100);
+            }
         }
         for (name, list) in [
             ("entity_ids", &self.entity_ids),
             ("model_ids", &self.model_ids),
         ] {
+            if list.len() > MAX_IDS_PER_WEBHOOK {
+                v.add(
+                    format!("{field}.{name}"),
+                    format!("must list at most {MAX_IDS_PER_WEBHOOK} ids"),
+                );
+                continue;
+            }
             for (i, id) in list.iter().enumerate() {
                 v.text(&format!("{field}.{name}[{i}]"), id, 200);
             }
         }
+    }
+
+    /// Entity and model ids it lists.
+    pub fn id_count(&self) -> usize {
+        self.entity_ids.len() + self.model_ids.len()
     }
 }
 

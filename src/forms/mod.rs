@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use maud::html;
 use serde_json::{json, Value};
 
+use crate::api::throttle::{ClientAddr, Public};
 use crate::api::{ApiError, AppState};
 use crate::domain::event::NewEvent;
 use crate::domain::ids;
@@ -166,12 +167,13 @@ fn refusal(e: ApiError, wants_json: bool) -> Response {
 
 async fn submit(
     State(state): State<AppState>,
+    client: ClientAddr,
     Path((site_id, form_name)): Path<(String, String)>,
     request: Request,
 ) -> Response {
     let wants_json = essence(request.headers(), header::ACCEPT) == "application/json"
         || essence(request.headers(), header::CONTENT_TYPE) == "application/json";
-    let answer = accept(&state, &site_id, &form_name, request).await;
+    let answer = accept(&state, client, &site_id, &form_name, request).await;
     allow_any_origin(match answer {
         Err(e) => refusal(e, wants_json),
         Ok((fields, stored)) => match fields.redirect_target() {
@@ -190,6 +192,7 @@ async fn submit(
 /// submission (so the bot learns nothing) but kept nowhere.
 async fn accept(
     state: &AppState,
+    client: ClientAddr,
     site_id: &str,
     form_name: &str,
     request: Request,
@@ -205,6 +208,9 @@ async fn accept(
         StoreError::NotFound => not_found(),
         other => other.into(),
     })?;
+    state
+        .throttle
+        .check(Public::FormPost, Some(site_id), client)?;
     let fields = read_fields(request, state).await?;
     if fields.spam {
         return Ok((fields, None));
@@ -223,6 +229,7 @@ async fn accept(
         event_id: None,
         created_at: now_millis(),
     };
+    check_quota(state, site_id, &submission).await?;
     state.store.insert_submission(&submission).await?;
     let event = NewEvent {
         entity_type: "form_submission".into(),
@@ -262,4 +269,29 @@ async fn accept(
             ..submission
         }),
     ))
+}
+
+/// Refuses a submission that would take the site past its storage quota (429: the form
+/// works again once submissions are deleted or pruned).
+async fn check_quota(
+    state: &AppState,
+    site_id: &str,
+    submission: &Submission,
+) -> Result<(), ApiError> {
+    let (max_count, max_bytes) = state.form_quota;
+    let (count, bytes) = state.store.form_usage(site_id).await?;
+    let adding = submission.data.to_string().len() as u64;
+    if count < max_count && bytes + adding <= max_bytes {
+        return Ok(());
+    }
+    metrics::counter!(crate::metrics::REQUESTS_THROTTLED, "what" => "form quota").increment(1);
+    Err(ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!(
+            "this site keeps as many form submissions as it may ({count} taking {bytes} bytes; \
+             at most {max_count} or {max_bytes} bytes: --form-quota-submissions, \
+             --form-quota-bytes); delete some to take more"
+        ),
+    )
+    .retry_after(3600))
 }

@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
 
-use super::{json_text, parse_json, Result, Store, StoreError};
+use super::{json_text, parse_json, Result, Store, StoreError, MAX_EVENT_TYPES_PER_SITE};
 use crate::domain::catalog::Catalog;
 use crate::domain::time::{now_millis, rfc3339, UnixMillis};
 
@@ -39,6 +39,15 @@ pub fn compile_schema(schema: &Value) -> std::result::Result<jsonschema::Validat
 impl Store {
     pub async fn register_event_type(&self, site_id: &str, t: &EventTypeRecord) -> Result<()> {
         self.site(site_id).await?;
+        let mut tx = self.begin_write().await?;
+        Self::within_site_limit(
+            &mut tx,
+            "event_types",
+            site_id,
+            MAX_EVENT_TYPES_PER_SITE,
+            "registered event types",
+        )
+        .await?;
         let done = sqlx::query(
             "INSERT INTO event_types (site_id, entity_type, event_type, description, schema, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (site_id, entity_type, event_type) DO NOTHING",
@@ -49,8 +58,9 @@ impl Store {
         .bind(t.description.clone())
         .bind(t.schema.as_ref().map(json_text))
         .bind(now_millis())
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         self.event_type_cache.forget(site_id);
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!(

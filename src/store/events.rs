@@ -17,7 +17,6 @@ use crate::domain::event::NewEvent;
 use crate::domain::ids;
 use crate::domain::time::now_millis;
 use crate::domain::trigger;
-use crate::domain::validation::Violations;
 
 /// An `Idempotency-Key` answers with its first response for this long.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
@@ -71,6 +70,9 @@ struct PendingCall {
     webhook_id: String,
     body: Option<String>,
     content_type: Option<String>,
+    /// Why it cannot be sent at all (its payload passed a render limit): stored as failed
+    /// with this as its error, so the event's other calls still go out.
+    unsendable: Option<String>,
 }
 
 /// The dispatcher's room reserved for one event's calls, which are written leased to this
@@ -202,7 +204,8 @@ impl WriteJob for WriteEvents {
         );
         let mut call_rows = Rows::new(
             "INSERT INTO webhook_calls (id, site_id, event_id, webhook_id, body, content_type, \
-             entity_type, event_type, status, claim_token, next_attempt_at, created_at, updated_at) VALUES ",
+             entity_type, event_type, status, claim_token, next_attempt_at, last_error, \
+             created_at, updated_at) VALUES ",
             CALLS_PER_INSERT,
         );
         let mut all_leased = true;
@@ -220,8 +223,12 @@ impl WriteJob for WriteEvents {
                 Some((token, until)) => (Some(token.as_str()), *until),
                 None => (None, e.now),
             };
-            all_leased &= e.lease.is_some() || e.calls.is_empty();
+            all_leased &= e.lease.is_some() || e.calls.iter().all(|c| c.unsendable.is_some());
             for c in &e.calls {
+                let (status, claim_token, due) = match &c.unsendable {
+                    None => (CallStatus::Pending, claim_token, Some(due)),
+                    Some(_) => (CallStatus::Failed, None, None),
+                };
                 call_rows.push([
                     c.id.as_str().into(),
                     e.site_id.as_str().into(),
@@ -231,9 +238,10 @@ impl WriteJob for WriteEvents {
                     c.content_type.as_deref().into(),
                     e.entity_type.as_str().into(),
                     e.event_type.as_str().into(),
-                    CallStatus::Pending.as_str().into(),
+                    status.as_str().into(),
                     claim_token.into(),
                     due.into(),
+                    c.unsendable.as_deref().into(),
                     e.now.into(),
                     e.now.into(),
                 ]);
@@ -289,30 +297,43 @@ impl Store {
             id: ids::new_id(ids::EVENT),
             webhook_call_ids: matching.iter().map(|_| ids::new_id(ids::CALL)).collect(),
         };
+        // Custom bodies are rendered within one budget per event, so a template cannot
+        // turn one event into gigabytes of stored calls.
+        let mut rendered = 0usize;
         let calls: Vec<PendingCall> = matching
             .iter()
             .zip(&published.webhook_call_ids)
             .map(|(hook, id)| {
-                let body = hook.settings.render_body(event).map_err(|limit| {
-                    let mut v = Violations::default();
-                    v.add(
-                        "entity",
-                        format!(
-                            "cannot be sent to webhook `{}` ({}): its payload template {limit}",
-                            hook.settings.name, hook.id
-                        ),
-                    );
-                    StoreError::Invalid(v)
-                })?;
-                Ok(PendingCall {
+                let (body, unsendable) = match hook.settings.render_body(event) {
+                    Ok(Some(body)) if rendered + body.len() > self.rendered_bytes_per_event => {
+                        let why = format!(
+                            "not sent: its payload renders to {} bytes, past what one event may \
+                             render across its webhooks ({} bytes, --max-rendered-bytes-per-event)",
+                            body.len(),
+                            self.rendered_bytes_per_event
+                        );
+                        (None, Some(why))
+                    }
+                    Ok(body) => {
+                        rendered += body.as_ref().map_or(0, String::len);
+                        (body, None)
+                    }
+                    Err(limit) => (
+                        None,
+                        Some(format!("not sent: its payload template {limit}")),
+                    ),
+                };
+                PendingCall {
                     id: id.clone(),
                     webhook_id: hook.id.clone(),
                     content_type: body.as_ref().map(|_| hook.settings.content_type.clone()),
                     body,
-                })
+                    unsendable,
+                }
             })
-            .collect::<Result<_>>()?;
-        let local = self.reserve_local_delivery(calls.len(), now).await;
+            .collect();
+        let sendable = calls.iter().filter(|c| c.unsendable.is_none()).count();
+        let local = self.reserve_local_delivery(sendable, now).await;
         let pending = PendingEvent {
             site_id: site_id.to_owned(),
             event_id: published.id.clone(),
@@ -342,6 +363,7 @@ impl Store {
                     .calls
                     .iter()
                     .zip(&matching)
+                    .filter(|(call, _)| call.unsendable.is_none())
                     .map(|(call, hook)| ClaimedCall {
                         claim_token: local.claim_token.clone(),
                         content_type: call.content_type.clone(),
@@ -359,7 +381,7 @@ impl Store {
             }
             None => Vec::new(),
         };
-        let queued = !pending.calls.is_empty() && local.is_none();
+        let queued = sendable > 0 && local.is_none();
         let written = self.write_event(pending).await.map_err(|e| {
             if e.is_foreign_key_violation() {
                 StoreError::Conflict(

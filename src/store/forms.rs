@@ -39,19 +39,35 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Submission> {
 
 impl Store {
     pub async fn insert_submission(&self, s: &Submission) -> Result<()> {
+        let data = json_text(&s.data);
         sqlx::query(
-            "INSERT INTO form_submissions (id, site_id, form_name, data, event_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO form_submissions (id, site_id, form_name, data, event_id, created_at, bytes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(s.id.clone())
         .bind(s.site_id.clone())
         .bind(s.form_name.clone())
-        .bind(json_text(&s.data))
+        .bind(data.clone())
         .bind(s.event_id.clone())
         .bind(s.created_at)
+        .bind(data.len() as i64)
         .execute(&self.write)
         .await?;
         Ok(())
+    }
+
+    /// What a site's stored submissions take: how many, and their bytes.
+    pub async fn form_usage(&self, site_id: &str) -> Result<(u64, u64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS bytes FROM form_submissions \
+             WHERE site_id = $1",
+        )
+        .bind(site_id.to_owned())
+        .fetch_one(&self.read)
+        .await?;
+        let count: i64 = row.try_get("n")?;
+        let bytes: i64 = row.try_get("bytes")?;
+        Ok((count.max(0) as u64, bytes.max(0) as u64))
     }
 
     pub async fn set_submission_event(&self, id: &str, event_id: &str) -> Result<()> {

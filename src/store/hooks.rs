@@ -4,10 +4,11 @@ use sqlx::Row;
 
 use super::audit::{self, Actor};
 use super::sql::Sql;
-use super::{corrupt, json_text, parse_json, Page, Result, Store, StoreError};
+use super::{corrupt, json_text, parse_json, Page, Result, Store, StoreError, MAX_HOOKS_PER_SITE};
 use crate::domain::hook::HookVerify;
 use crate::domain::ids;
 use crate::domain::job::JobKind;
+use crate::domain::sealed::Sealer;
 use crate::domain::time::{now_millis, rfc3339, UnixMillis};
 
 #[derive(Debug, Clone)]
@@ -38,10 +39,14 @@ pub struct HookRequest {
 
 const COLUMNS: &str = "id, url_token, site_id, title, kind, verify, created_at";
 const HOOK_PREFIX: &str = "hook";
+pub(super) const HOOK_REQUEST_PREFIX: &str = "hreq";
 
-fn from_row(row: &AnyRow) -> Result<HookRecord> {
+fn from_row(row: &AnyRow, sealer: &Sealer) -> Result<HookRecord> {
     let kind: String = row.try_get("kind")?;
-    let verify: Option<String> = row.try_get("verify")?;
+    let verify = row
+        .try_get::<Option<String>, _>("verify")?
+        .map(|stored| sealer.open(&stored).map_err(|e| corrupt("hook verify", e)))
+        .transpose()?;
     Ok(HookRecord {
         id: row.try_get("id")?,
         url_token: row.try_get("url_token")?,
@@ -109,13 +114,21 @@ impl Store {
             created_at: now_millis(),
         };
         let mut tx = self.begin_write().await?;
+        Self::within_site_limit(
+            &mut tx,
+            "build_hooks",
+            site_id,
+            MAX_HOOKS_PER_SITE,
+            "build hooks",
+        )
+        .await?;
         sqlx::query("INSERT INTO build_hooks (id, url_token, site_id, title, kind, verify, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(hook.id.clone())
             .bind(hook.url_token.clone())
             .bind(site_id.to_owned())
             .bind(hook.title.clone())
             .bind(kind.as_str())
-            .bind(verify.map(json_text))
+            .bind(verify.map(|v| self.sealer.seal(&json_text(v))))
             .bind(hook.created_at)
             .execute(&mut *tx)
             .await?;
@@ -133,15 +146,20 @@ impl Store {
         Ok(hook)
     }
 
-    pub async fn list_hooks(&self, site_id: &str) -> Result<Vec<HookRecord>> {
+    /// A page of the site's hooks, oldest first.
+    pub async fn list_hooks(
+        &self,
+        site_id: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<HookRecord>> {
         self.site(site_id).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM build_hooks WHERE site_id = $1 ORDER BY created_at, id"
-        )))
-        .bind(site_id.to_owned())
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter().map(from_row).collect()
+        let select = format!("SELECT {COLUMNS} FROM build_hooks WHERE site_id = ");
+        let read = |row: &AnyRow| from_row(row, &self.sealer);
+        self.page_by_id(&select, Some(site_id), cursor, limit, read, |h| {
+            h.id.clone()
+        })
+        .await
     }
 
     pub async fn hook(&self, site_id: &str, id: &str) -> Result<HookRecord> {
@@ -153,7 +171,7 @@ impl Store {
         .fetch_optional(&self.read)
         .await?
         .ok_or(StoreError::NotFound)?;
-        from_row(&row)
+        from_row(&row, &self.sealer)
     }
 
     /// For the public endpoint, where the URL's token alone identifies the hook.
@@ -164,7 +182,9 @@ impl Store {
         .bind(token.to_owned())
         .fetch_optional(&self.read)
         .await?;
-        row.as_ref().map(from_row).transpose()
+        row.as_ref()
+            .map(|row| from_row(row, &self.sealer))
+            .transpose()
     }
 
     pub async fn count_hooks(&self, site_id: &str) -> Result<i64> {
@@ -217,7 +237,7 @@ impl Store {
             "INSERT INTO hook_requests (id, site_id, hook_id, received_at, accepted, reason, job_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(ids::new_id("hreq"))
+        .bind(ids::new_id(HOOK_REQUEST_PREFIX))
         .bind(site_id.to_owned())
         .bind(hook_id.map(str::to_owned))
         .bind(now_millis())

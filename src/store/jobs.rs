@@ -128,7 +128,9 @@ impl Store {
     async fn try_enqueue(&self, id: &str, job: &NewJob, now: UnixMillis) -> Result<JobRecord> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "UPDATE jobs SET status = 'superseded', superseded_by = $1, finished_at = $2 \
+            // A superseded trigger never runs: its body is not kept (a flood of triggers
+            // would otherwise keep every body it sent).
+            "UPDATE jobs SET status = 'superseded', superseded_by = $1, finished_at = $2, payload = '' \
              WHERE site_id = $3 AND kind = $4 AND status = 'queued'",
         )
         .bind(id.to_owned())
@@ -215,8 +217,9 @@ impl Store {
         now: UnixMillis,
     ) -> Result<Option<JobRecord>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE jobs SET status = $1, exit_code = $2, reason = COALESCE($3, reason), log = $4, finished_at = $5 \
-             WHERE id = $6 AND status = 'running' RETURNING {COLUMNS}"
+            // The payload was the job's input (it ran from a copy in a file): not kept.
+            "UPDATE jobs SET status = $1, exit_code = $2, reason = COALESCE($3, reason), log = $4, finished_at = $5, \
+               payload = '' WHERE id = $6 AND status = 'running' RETURNING {COLUMNS}"
         )))
         .bind(status.as_str())
         .bind(exit_code)
@@ -240,7 +243,7 @@ impl Store {
     ) -> Result<JobRecord> {
         let reason = format!("cancelled by {by}");
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE jobs SET status = 'cancelled', reason = $1, finished_at = $2 \
+            "UPDATE jobs SET status = 'cancelled', reason = $1, finished_at = $2, payload = '' \
              WHERE site_id = $3 AND id = $4 AND status = 'queued' RETURNING {COLUMNS}"
         )))
         .bind(reason.clone())
@@ -280,7 +283,7 @@ impl Store {
         now: UnixMillis,
     ) -> Result<Vec<JobRecord>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE jobs SET status = 'failed', finished_at = $1, \
+            "UPDATE jobs SET status = 'failed', finished_at = $1, payload = '', \
                reason = 'hookrelay stopped while this job was running (process restarted or lost); trigger it again' \
              WHERE status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < $2) RETURNING {COLUMNS}"
         )))

@@ -25,6 +25,7 @@ mod queue;
 mod rate;
 mod recoveries;
 mod retention;
+mod secrets;
 mod sessions;
 mod sites;
 mod sql;
@@ -79,7 +80,36 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// When a write last failed for want of disk space (Unix ms; 0: never), process-wide: the
+/// readiness check reports it for a while after (see [`Store::disk_full_recently`]).
+static DISK_FULL_AT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// How long a disk-full error keeps the readiness check red.
+const DISK_FULL_MEMORY_MS: i64 = 60_000;
+
 impl StoreError {
+    /// The database's disk is full (SQLite's SQLITE_FULL, PostgreSQL's `disk_full`, or
+    /// ENOSPC from the file system); nothing of the failed write was kept.
+    pub fn is_disk_full(&self) -> bool {
+        let full = match self {
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some("13" | "53100"))
+            }
+            StoreError::Database(sqlx::Error::Io(e)) => e.raw_os_error() == Some(libc::ENOSPC),
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DiskFull
+            }
+            _ => false,
+        };
+        if full {
+            DISK_FULL_AT.store(
+                crate::domain::time::now_millis(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+        full
+    }
+
     /// A row referred to one that no longer exists: a webhook, site or call was deleted
     /// while a write that refers to it was on its way.
     pub fn is_foreign_key_violation(&self) -> bool {
@@ -156,7 +186,16 @@ pub struct Store {
     token_cache: std::sync::Arc<cache::Cache<TokenRecord>>,
     /// Set when this process delivers: fresh calls go straight to its dispatcher.
     handoff: std::sync::Arc<std::sync::OnceLock<Handoff>>,
+    /// The SQLite file, for the readiness check's free-space reading.
+    sqlite_path: Option<std::path::PathBuf>,
+    /// Bytes one event's custom payloads may render to, across all its webhooks.
+    rendered_bytes_per_event: usize,
+    /// Seals secrets before they are written and opens them when read (see `secrets.rs`).
+    sealer: std::sync::Arc<crate::domain::sealed::Sealer>,
 }
+
+/// One event's custom payloads render to at most this many bytes unless configured.
+pub const DEFAULT_RENDERED_BYTES_PER_EVENT: usize = 8 * 1024 * 1024;
 
 /// Published events waiting for the writer; beyond this, publishers wait (backpressure).
 const EVENT_QUEUE: usize = 4096;
@@ -249,11 +288,15 @@ impl Store {
             event_type_cache: std::sync::Arc::new(cache::Cache::new(cache_ttl)),
             token_cache: std::sync::Arc::new(cache::Cache::new(cache_ttl)),
             handoff: std::sync::Arc::default(),
+            sqlite_path: None,
+            rendered_bytes_per_event: DEFAULT_RENDERED_BYTES_PER_EVENT,
+            sealer: std::sync::Arc::new(crate::domain::sealed::Sealer::none()),
         };
         migrate::run(&store).await?;
         if dialect == Dialect::Sqlite {
             let path = sqlite_file(url)?;
             store.writer = tx::Writer::Sqlite(std::sync::Arc::new(tx::SqliteWriter::open(&path)?));
+            store.sqlite_path = Some(path);
         } else {
             let (event_writer, queue) = tokio::sync::mpsc::channel(EVENT_QUEUE);
             store.event_writer = Some(event_writer);
@@ -289,6 +332,29 @@ impl Store {
         Ok(())
     }
 
+    /// Sets how many bytes one event's custom payloads may render to (see
+    /// `--max-rendered-bytes-per-event`).
+    pub fn limit_rendered_bytes_per_event(&mut self, bytes: usize) {
+        self.rendered_bytes_per_event = bytes;
+    }
+
+    /// Whether a write failed for want of disk space in the last minute.
+    pub fn disk_full_recently(&self) -> bool {
+        let at = DISK_FULL_AT.load(std::sync::atomic::Ordering::Relaxed);
+        at > 0 && crate::domain::time::now_millis() - at < DISK_FULL_MEMORY_MS
+    }
+
+    /// Free bytes on the SQLite file's file system (`None` on PostgreSQL, whose disk is
+    /// another machine's).
+    pub fn free_disk_bytes(&self) -> Option<u64> {
+        let dir = self.sqlite_path.as_deref()?.parent()?;
+        let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
+        // SAFETY: `statvfs` only writes the struct it is given; `path` is NUL-terminated.
+        let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+        let ok = unsafe { libc::statvfs(path.as_ptr(), &mut stat) } == 0;
+        ok.then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
+    }
+
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
@@ -306,6 +372,66 @@ fn sqlite_file(url: &str) -> Result<std::path::PathBuf> {
         ));
     }
     Ok(path.to_owned())
+}
+
+/// Most rows of one kind a site may have; creating more is refused naming the limit.
+pub const MAX_WEBHOOKS_PER_SITE: i64 = 500;
+pub const MAX_HOOKS_PER_SITE: i64 = 100;
+pub const MAX_EVENT_TYPES_PER_SITE: i64 = 200;
+
+impl Store {
+    /// One page of a table's rows in creation (id) order. `select` ends in a condition
+    /// (`… WHERE site_id = $1`, bound through `bind`, or `… WHERE 1 = 1`) to which the
+    /// cursor adds `AND id > cursor`.
+    async fn page_by_id<T>(
+        &self,
+        select: &str,
+        bind: Option<&str>,
+        cursor: Option<&str>,
+        limit: u32,
+        from_row: impl Fn(&sqlx::any::AnyRow) -> Result<T>,
+        id_of: fn(&T) -> String,
+    ) -> Result<Page<T>> {
+        let mut sql = sql::Sql::new(self.dialect, select);
+        if let Some(value) = bind {
+            sql.bind(value.to_owned());
+        }
+        if let Some(cursor) = cursor {
+            sql.push(" AND id > ").bind(cursor.to_owned());
+        }
+        sql.push(" ORDER BY id LIMIT ").bind(i64::from(limit) + 1);
+        let rows = sql.query().fetch_all(&self.read).await?;
+        let mut data = rows.iter().map(&from_row).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_probe(&mut data, limit, id_of))
+    }
+
+    /// Refuses a new row of `table` past `max` for the site (inside the creating
+    /// transaction, so the count and the insert see the same rows).
+    async fn within_site_limit(
+        conn: &mut sqlx::AnyConnection,
+        table: &str,
+        site_id: &str,
+        max: i64,
+        what: &str,
+    ) -> Result<()> {
+        use sqlx::Row;
+        let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n FROM {table} WHERE site_id = $1"
+        )))
+        .bind(site_id.to_owned())
+        .fetch_one(conn)
+        .await?
+        .try_get("n")?;
+        if n >= max {
+            let mut v = crate::domain::validation::Violations::default();
+            v.add(
+                "site_id",
+                format!("the site has {n} {what}, the most a site may have"),
+            );
+            return Err(StoreError::Invalid(v));
+        }
+        Ok(())
+    }
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {

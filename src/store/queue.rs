@@ -160,7 +160,7 @@ impl Store {
             .fetch_all(&self.read)
             .await?
             .iter()
-            .map(|r| webhooks::from_row(r).map(|w| (w.id.clone(), Arc::new(w))))
+            .map(|r| webhooks::from_row(r, &self.sealer).map(|w| (w.id.clone(), Arc::new(w))))
             .collect()
     }
 

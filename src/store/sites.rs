@@ -3,7 +3,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::audit::{self, Actor};
-use super::{corrupt, json_text, parse_json, Result, Store, StoreError};
+use super::{corrupt, json_text, parse_json, Page, Result, Store, StoreError};
 use crate::domain::ids;
 use crate::domain::job::JobKind;
 use crate::domain::site::SiteSettings;
@@ -76,13 +76,11 @@ impl Store {
         })
     }
 
-    pub async fn list_sites(&self) -> Result<Vec<SiteRecord>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM sites ORDER BY id"
-        )))
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter().map(from_row).collect()
+    /// A page of sites, oldest first.
+    pub async fn list_sites(&self, cursor: Option<&str>, limit: u32) -> Result<Page<SiteRecord>> {
+        let select = format!("SELECT {COLUMNS} FROM sites WHERE 1 = 1");
+        self.page_by_id(&select, None, cursor, limit, from_row, |s| s.id.clone())
+            .await
     }
 
     pub async fn site(&self, id: &str) -> Result<SiteRecord> {

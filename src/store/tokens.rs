@@ -3,7 +3,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::audit::{self, Actor};
-use super::{corrupt, Result, Store, StoreError};
+use super::{corrupt, Page, Result, Store, StoreError};
 use crate::domain::ids;
 use crate::domain::time::{now_millis, rfc3339, UnixMillis};
 use crate::domain::token::{self, Role};
@@ -100,11 +100,11 @@ impl Store {
         self.token_cache.get_or_load(&hash, load).await
     }
 
-    pub async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
-        let rows = sqlx::query("SELECT id, name, role, created_at FROM api_tokens ORDER BY id")
-            .fetch_all(&self.read)
-            .await?;
-        rows.iter().map(from_row).collect()
+    /// A page of tokens, oldest first.
+    pub async fn list_tokens(&self, cursor: Option<&str>, limit: u32) -> Result<Page<TokenRecord>> {
+        let select = "SELECT id, name, role, created_at FROM api_tokens WHERE 1 = 1";
+        self.page_by_id(select, None, cursor, limit, from_row, |t| t.id.clone())
+            .await
     }
 
     pub async fn count_tokens(&self) -> Result<i64> {

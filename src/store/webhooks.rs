@@ -5,8 +5,11 @@ use sqlx::Row;
 
 use super::audit::{self, Actor};
 use super::health;
-use super::{corrupt, json_text, parse_json, Result, Store, StoreError};
+use super::{
+    corrupt, json_text, parse_json, Page, Result, Store, StoreError, MAX_WEBHOOKS_PER_SITE,
+};
 use crate::domain::ids;
+use crate::domain::sealed::Sealer;
 use crate::domain::time::{now_millis, UnixMillis};
 use crate::domain::webhook::{BasicAuth, WebhookSettings};
 use crate::targets::TargetConfig;
@@ -60,19 +63,26 @@ pub(super) const COLUMNS: &str = "id, site_id, name, url, triggers, headers, bas
      basic_auth_password, timeout_ms, enabled, payload_template, content_type, jws_secret, \
      jws_issuer, signature_header, target_type, target_config, secret, previous_secret, \
      previous_secret_expires_at, disabled_reason, disabled_at, rate_limit_per_s, disable_after_ms, \
-     failing_since, created_at, updated_at";
+     failing_since, public_headers, created_at, updated_at";
 
 /// A site's webhooks as cached: shared, so a call or a match takes a pointer, not a copy.
 pub(super) type SiteWebhooks = std::sync::Arc<[std::sync::Arc<WebhookRecord>]>;
 
-pub(super) fn from_row(row: &AnyRow) -> Result<WebhookRecord> {
+pub(super) fn from_row(row: &AnyRow, sealer: &Sealer) -> Result<WebhookRecord> {
+    let open = |column: &str| -> Result<Option<String>> {
+        let stored: Option<String> = row.try_get(column)?;
+        stored
+            .map(|text| sealer.open(&text).map_err(|e| corrupt(column, e)))
+            .transpose()
+    };
     let username: Option<String> = row.try_get("basic_auth_username")?;
-    let password: Option<String> = row.try_get("basic_auth_password")?;
+    let password = open("basic_auth_password")?;
     let triggers: String = row.try_get("triggers")?;
-    let headers: String = row.try_get("headers")?;
+    let headers = open("headers")?.unwrap_or_default();
+    let public_headers: String = row.try_get("public_headers")?;
     let timeout_ms: i64 = row.try_get("timeout_ms")?;
     let target_type: String = row.try_get("target_type")?;
-    let target_config: Option<String> = row.try_get("target_config")?;
+    let target_config = open("target_config")?;
     let target_config: serde_json::Value = target_config
         .as_deref()
         .map(|text| parse_json("webhook target", text))
@@ -88,6 +98,7 @@ pub(super) fn from_row(row: &AnyRow) -> Result<WebhookRecord> {
             url: row.try_get("url")?,
             triggers: parse_json("webhook triggers", &triggers)?,
             headers: parse_json::<BTreeMap<String, String>>("webhook headers", &headers)?,
+            public_headers: parse_json("webhook public headers", &public_headers)?,
             basic_auth: username.map(|username| BasicAuth {
                 username,
                 password: password.unwrap_or_default(),
@@ -96,7 +107,7 @@ pub(super) fn from_row(row: &AnyRow) -> Result<WebhookRecord> {
             enabled: row.try_get::<i64, _>("enabled")? != 0,
             payload_template: row.try_get("payload_template")?,
             content_type: row.try_get("content_type")?,
-            jws_secret: row.try_get("jws_secret")?,
+            jws_secret: open("jws_secret")?,
             jws_issuer: row.try_get("jws_issuer")?,
             signature_header: row.try_get("signature_header")?,
             target,
@@ -107,8 +118,8 @@ pub(super) fn from_row(row: &AnyRow) -> Result<WebhookRecord> {
                 .try_get::<Option<i64>, _>("disable_after_ms")?
                 .map(|n| n.max(0) as u64),
         },
-        secret: row.try_get("secret")?,
-        previous_secret: row.try_get("previous_secret")?,
+        secret: open("secret")?.unwrap_or_default(),
+        previous_secret: open("previous_secret")?,
         previous_secret_expires_at: row.try_get("previous_secret_expires_at")?,
         disabled_reason: row.try_get("disabled_reason")?,
         disabled_at: row.try_get("disabled_at")?,
@@ -119,7 +130,7 @@ pub(super) fn from_row(row: &AnyRow) -> Result<WebhookRecord> {
 }
 
 /// The columns a person configures, in the order `bind_settings` binds them.
-const SETTINGS_COLUMNS: [&str; 17] = [
+const SETTINGS_COLUMNS: [&str; 18] = [
     "name",
     "url",
     "triggers",
@@ -137,6 +148,7 @@ const SETTINGS_COLUMNS: [&str; 17] = [
     "target_config",
     "rate_limit_per_s",
     "disable_after_ms",
+    "public_headers",
 ];
 
 /// `$from, $from+1, …` for `count` placeholders.
@@ -150,25 +162,31 @@ fn placeholders(from: usize, count: usize) -> String {
 fn bind_settings<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     s: &WebhookSettings,
+    sealer: &Sealer,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
     query
         .bind(s.name.clone())
         .bind(s.url.clone())
         .bind(json_text(&s.triggers))
-        .bind(json_text(&s.headers))
+        .bind(sealer.seal(&json_text(&s.headers)))
         .bind(s.basic_auth.as_ref().map(|a| a.username.clone()))
-        .bind(s.basic_auth.as_ref().map(|a| a.password.clone()))
+        .bind(s.basic_auth.as_ref().map(|a| sealer.seal(&a.password)))
         .bind(s.timeout_ms as i64)
         .bind(i64::from(s.enabled))
         .bind(s.payload_template.clone())
         .bind(s.content_type.clone())
-        .bind(s.jws_secret.clone())
+        .bind(s.jws_secret.as_deref().map(|secret| sealer.seal(secret)))
         .bind(s.jws_issuer.clone())
         .bind(s.signature_header.clone())
         .bind(s.target.as_ref().map_or("http", TargetConfig::kind))
-        .bind(s.target.as_ref().map(|t| json_text(&t.config())))
+        .bind(
+            s.target
+                .as_ref()
+                .map(|t| sealer.seal(&json_text(&t.config()))),
+        )
         .bind(s.rate_limit_per_s.map(i64::from))
         .bind(s.disable_after_ms.map(|ms| ms as i64))
+        .bind(json_text(&s.public_headers))
 }
 
 impl Store {
@@ -193,14 +211,26 @@ impl Store {
             placeholders(1, SETTINGS_COLUMNS.len() + 5)
         );
         let mut tx = self.begin_write().await?;
-        bind_settings(sqlx::query(sqlx::AssertSqlSafe(sql)), settings)
-            .bind(id.clone())
-            .bind(site_id.to_owned())
-            .bind(secret.to_owned())
-            .bind(now)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        Self::within_site_limit(
+            &mut tx,
+            "webhooks",
+            site_id,
+            MAX_WEBHOOKS_PER_SITE,
+            "webhooks",
+        )
+        .await?;
+        bind_settings(
+            sqlx::query(sqlx::AssertSqlSafe(sql)),
+            settings,
+            &self.sealer,
+        )
+        .bind(id.clone())
+        .bind(site_id.to_owned())
+        .bind(self.sealer.seal(secret))
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         let details = serde_json::json!({"name": settings.name, "url": settings.url});
         audit::record(
             &mut tx,
@@ -222,15 +252,20 @@ impl Store {
         ))
     }
 
-    pub async fn list_webhooks(&self, site_id: &str) -> Result<Vec<WebhookRecord>> {
+    /// A page of the site's webhooks, oldest first.
+    pub async fn list_webhooks(
+        &self,
+        site_id: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<WebhookRecord>> {
         self.site(site_id).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM webhooks WHERE site_id = $1 ORDER BY id"
-        )))
-        .bind(site_id.to_owned())
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter().map(from_row).collect()
+        let select = format!("SELECT {COLUMNS} FROM webhooks WHERE site_id = ");
+        let read = |row: &AnyRow| from_row(row, &self.sealer);
+        self.page_by_id(&select, Some(site_id), cursor, limit, read, |w| {
+            w.id.clone()
+        })
+        .await
     }
 
     pub async fn webhook(&self, site_id: &str, id: &str) -> Result<WebhookRecord> {
@@ -242,7 +277,7 @@ impl Store {
         .fetch_optional(&self.read)
         .await?
         .ok_or(StoreError::NotFound)?;
-        from_row(&row)
+        from_row(&row, &self.sealer)
     }
 
     /// Saves the settings. Disabling pauses the webhook's pending calls; enabling it again
@@ -284,13 +319,17 @@ impl Store {
                 .ok_or(StoreError::NotFound)?
                 .try_get::<i64, _>("enabled")?
                 != 0;
-        let row = bind_settings(sqlx::query(sqlx::AssertSqlSafe(sql)), settings)
-            .bind(now)
-            .bind(site_id.to_owned())
-            .bind(id.to_owned())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = bind_settings(
+            sqlx::query(sqlx::AssertSqlSafe(sql)),
+            settings,
+            &self.sealer,
+        )
+        .bind(now)
+        .bind(site_id.to_owned())
+        .bind(id.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
         match (was_enabled, settings.enabled) {
             (true, false) => {
                 health::pause_calls(self.dialect, id, now)
@@ -309,7 +348,7 @@ impl Store {
         }
         tx.commit().await?;
         self.webhook_cache.forget(site_id);
-        from_row(&row)
+        from_row(&row, &self.sealer)
     }
 
     /// Deletes the webhook with its calls and their attempts.
@@ -351,7 +390,7 @@ impl Store {
              WHERE site_id = $4 AND id = $5 RETURNING {COLUMNS}"
         )))
         .bind(overlap_until)
-        .bind(new_secret.to_owned())
+        .bind(self.sealer.seal(new_secret))
         .bind(now_millis())
         .bind(site_id.to_owned())
         .bind(id.to_owned())
@@ -359,7 +398,7 @@ impl Store {
         .await?
         .ok_or(StoreError::NotFound)?;
         self.webhook_cache.forget(site_id);
-        from_row(&row)
+        from_row(&row, &self.sealer)
     }
 
     /// All webhooks of a site (cached), for matching events and, on SQLite, for delivery.
@@ -373,7 +412,7 @@ impl Store {
             .await?;
             let hooks: SiteWebhooks = rows
                 .iter()
-                .map(|row| from_row(row).map(std::sync::Arc::new))
+                .map(|row| from_row(row, &self.sealer).map(std::sync::Arc::new))
                 .collect::<Result<_>>()?;
             Ok::<_, StoreError>(Some(hooks))
         };

@@ -17,13 +17,13 @@ use serde_json::value::RawValue;
 use super::{Outcome, Target};
 use crate::domain::call::is_success;
 use crate::domain::destination::{check_url, is_non_public};
+use crate::domain::redact::MASK;
 use crate::domain::signing::{active_previous, jws_sign, signature_header, SigningKey};
 use crate::domain::time::now_millis;
 use crate::domain::webhook::{is_sensitive_header, DEFAULT_CONTENT_TYPE, DEFAULT_JWS_ISSUER};
 use crate::store::{ClaimedCall, NewAttempt, WebhookRecord};
 
 pub const USER_AGENT_VALUE: &str = concat!("hookrelay/", env!("CARGO_PKG_VERSION"));
-const MASK: &str = "********";
 
 #[derive(Debug, Clone)]
 pub struct HttpSettings {

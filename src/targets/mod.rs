@@ -80,8 +80,7 @@ pub trait Target: Send + Sync + 'static {
     ) -> impl Future<Output = Outcome> + Send;
 }
 
-/// Shown instead of a stored secret; sent back unchanged, it keeps the stored value.
-pub const MASK: &str = "********";
+pub use crate::domain::redact::MASK;
 
 /// A notification target's settings: their rules, how they are shown, and the delivery.
 pub trait Notifier: Serialize + DeserializeOwned + Clone + PartialEq + Eq {

@@ -7,16 +7,17 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::layout::{
-    badge, field_errors, form_problem, notice, page, site_page, when, Nav, PageError, Tab,
+    badge, field_errors, form_problem, notice, page, pager, site_page, when, Nav, PageError, Tab,
 };
 use super::session::{csrf_field, Posted, WebUser};
-use super::{api_body, load_site, see_other, NoticeQuery};
-use crate::api::audit::{self as api_audit, AuditQuery};
+use super::{api_body, load_site, page_query, see_other, NoticeQuery};
+use crate::api::audit as api_audit;
 use crate::api::extract::QueryParams;
 use crate::api::tokens::{self as api_tokens, CreatedToken, NewToken};
+use crate::api::PageQuery;
 use crate::api::{ApiError, AppState};
 use crate::domain::token::Role;
-use crate::store::TokenRecord;
+use crate::store::{Page, TokenRecord};
 
 #[derive(Deserialize, Default)]
 pub struct CursorQuery {
@@ -34,7 +35,7 @@ pub async fn audit(
         State(state),
         user.caller(),
         Path(site_id.clone()),
-        QueryParams(AuditQuery {
+        QueryParams(PageQuery {
             cursor: q.cursor,
             limit: Some("50".into()),
         }),
@@ -72,19 +73,13 @@ pub async fn tokens(
     user: WebUser,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Markup, PageError> {
-    let Json(tokens) = api_tokens::list(State(state), user.caller()).await?;
-    Ok(tokens_page(
-        &user,
-        &tokens.data,
-        None,
-        None,
-        q.notice.as_deref(),
-    ))
+    let Json(tokens) = api_tokens::list(State(state), user.caller(), page_query(q.cursor)).await?;
+    Ok(tokens_page(&user, &tokens, None, None, q.notice.as_deref()))
 }
 
 fn tokens_page(
     user: &WebUser,
-    tokens: &[TokenRecord],
+    tokens: &Page<TokenRecord>,
     created: Option<&CreatedToken>,
     problem: Option<&ApiError>,
     notice_code: Option<&str>,
@@ -106,7 +101,7 @@ fn tokens_page(
         div.table-wrap { table #tokens {
             thead { tr { th { "Name" } th { "Role" } th { "Created" } th {} } }
             tbody {
-                @for t in tokens {
+                @for t in &tokens.data {
                     tr {
                         td { strong { (t.name) } br; span.muted.mono { (t.id) } }
                         td { (badge(t.role.as_str())) }
@@ -123,6 +118,7 @@ fn tokens_page(
                 }
             }
         } }
+        (pager("/tokens?", tokens.next_cursor.as_deref(), "More tokens →"))
         div.card {
             h2 { "New token" }
             (form_problem(problem))
@@ -173,14 +169,14 @@ pub async fn create_token(
         role: Some(role),
     });
     let created = api_tokens::create(State(state.clone()), user.caller(), body).await;
-    let Json(tokens) = api_tokens::list(State(state), user.caller()).await?;
+    let Json(tokens) = api_tokens::list(State(state), user.caller(), page_query(None)).await?;
     match created {
         Ok((_, Json(created))) => {
-            Ok(tokens_page(&user, &tokens.data, Some(&created), None, None).into_response())
+            Ok(tokens_page(&user, &tokens, Some(&created), None, None).into_response())
         }
         Err(problem) if !problem.errors.is_empty() => Ok((
             problem.status,
-            tokens_page(&user, &tokens.data, None, Some(&problem), None),
+            tokens_page(&user, &tokens, None, Some(&problem), None),
         )
             .into_response()),
         Err(problem) => Err(problem.into()),

@@ -86,8 +86,7 @@ pub async fn list(
     Query(q): Query<LogQuery>,
 ) -> Result<Markup, PageError> {
     let site = load_site(&state, &user, &site_id).await?;
-    let Json(hooks) =
-        api_webhooks::list(State(state.clone()), user.caller(), Path(site_id.clone())).await?;
+    let hooks = super::all_webhooks(&state, &user, &site_id).await?;
     let calls = api::list(
         State(state),
         user.caller(),
@@ -102,7 +101,6 @@ pub async fn list(
     };
     let name_of = |id: &str| {
         hooks
-            .data
             .iter()
             .find(|w| w.id == id)
             .map_or_else(|| id.to_owned(), |w| w.name.clone())
@@ -116,7 +114,7 @@ pub async fn list(
                 label for="f-webhook" { "Webhook" }
                 select #f-webhook name="webhook_id" {
                     option value="" { "Any webhook" }
-                    @for w in &hooks.data { option value=(w.id) selected[chosen(&q.webhook_id, &w.id)] { (w.name) } }
+                    @for w in &hooks { option value=(w.id) selected[chosen(&q.webhook_id, &w.id)] { (w.name) } }
                 }
             }
             div {

@@ -10,7 +10,8 @@ use super::layout::{badge, field_errors, form_problem, notice, site_page, when, 
 use super::session::{csrf_field, Posted, WebUser};
 use super::{api_body, load_site, see_other, NoticeQuery};
 use crate::api::extract::QueryParams;
-use crate::api::hooks::{self as api, HookView, NewHook, RequestsQuery};
+use crate::api::hooks::{self as api, HookView, NewHook};
+use crate::api::PageQuery;
 use crate::api::{ApiError, AppState};
 use crate::domain::job::JobKind;
 use crate::domain::site_hooks::SiteHookRule;
@@ -40,7 +41,13 @@ pub async fn list(
     Query(q): Query<NoticeQuery>,
 ) -> Result<Markup, PageError> {
     let site = load_site(&state, &user, &site_id).await?;
-    let Json(hooks) = api::list(State(state.clone()), user.caller(), Path(site_id)).await?;
+    let Json(hooks) = api::list(
+        State(state.clone()),
+        user.caller(),
+        Path(site_id),
+        all_hooks(),
+    )
+    .await?;
     Ok(list_page(
         &state,
         &user,
@@ -49,6 +56,14 @@ pub async fn list(
         None,
         q.notice.as_deref(),
     ))
+}
+
+/// One page holds them all: a site has at most 100 hooks.
+fn all_hooks() -> QueryParams<PageQuery> {
+    QueryParams(PageQuery {
+        cursor: None,
+        limit: Some("200".into()),
+    })
 }
 
 fn list_page(
@@ -143,7 +158,13 @@ pub async fn create(
             "created",
         )),
         Err(problem) if !problem.errors.is_empty() => {
-            let Json(hooks) = api::list(State(state.clone()), user.caller(), Path(site_id)).await?;
+            let Json(hooks) = api::list(
+                State(state.clone()),
+                user.caller(),
+                Path(site_id),
+                all_hooks(),
+            )
+            .await?;
             Ok((
                 problem.status,
                 list_page(&state, &user, &site, &hooks.data, Some(&problem), None),
@@ -167,7 +188,7 @@ pub async fn show(
         State(state),
         user.caller(),
         Path(ids),
-        QueryParams(RequestsQuery {
+        QueryParams(PageQuery {
             cursor: None,
             limit: Some("50".into()),
         }),

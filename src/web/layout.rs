@@ -249,6 +249,15 @@ pub fn field_errors(errors: &[FieldError], field: &str) -> Markup {
 }
 
 /// A short confirmation after a redirect (`?notice=saved`); fixed texts only.
+/// The link to a list's next page, when there is one: `href` ends in `?` or `&`.
+pub fn pager(href: &str, next: Option<&str>, label: &str) -> Markup {
+    html! {
+        @if let Some(next) = next {
+            div.pager { a.button href={ (href) "cursor=" (next) } { (label) } }
+        }
+    }
+}
+
 pub fn notice(code: Option<&str>) -> Markup {
     let text = match code {
         Some("created") => "Created.",

@@ -10,6 +10,7 @@ mod assets;
 pub use assets::CSS_PATH;
 mod calls;
 mod chart;
+mod docs;
 mod form;
 mod forms;
 mod hooks;
@@ -21,7 +22,7 @@ mod webhooks;
 
 use axum::extract::Request;
 use axum::http::{header, HeaderValue};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -102,13 +103,14 @@ pub fn router() -> Router<AppState> {
         .route("/sites/{site_id}/audit", get(admin::audit))
         .route("/tokens", get(admin::tokens).post(admin::create_token))
         .route("/tokens/{token_id}/revoke", post(admin::revoke_token))
-        .layer(middleware::from_fn(security_headers))
+        .route("/api/docs", get(docs::reference))
 }
 
-/// No inline script or style anywhere, so the policy can forbid both; no framing
-/// (clickjacking a Resend or Delete button); no referrer leaking ids to other sites;
-/// pages are never cached (they show secrets to those allowed).
-async fn security_headers(request: Request, next: Next) -> Response {
+/// On every answer of the server (pages, the API reference, form pages, JSON): no inline
+/// script or style anywhere, so the policy can forbid both; no framing (clickjacking a
+/// Resend or Delete button); no referrer leaking ids to other sites; nothing but assets
+/// cached (answers show secrets to those allowed).
+pub async fn security_headers(request: Request, next: Next) -> Response {
     let is_asset = request.uri().path().starts_with("/assets/");
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
@@ -161,8 +163,42 @@ fn see_other(path: &str, notice: &str) -> Response {
     Redirect::to(&format!("{path}?notice={notice}")).into_response()
 }
 
-/// `?notice=…` on any page.
+/// `?notice=…` on any page, and `?cursor=…` on those that list a page of things.
 #[derive(serde::Deserialize, Default)]
 struct NoticeQuery {
     notice: Option<String>,
+    cursor: Option<String>,
+}
+
+/// The first page of a list (`cursor: None`) or the one after `cursor`.
+fn page_query(cursor: Option<String>) -> crate::api::extract::QueryParams<crate::api::PageQuery> {
+    crate::api::extract::QueryParams(crate::api::PageQuery {
+        cursor,
+        limit: None,
+    })
+}
+
+/// Every webhook of a site, page by page (a site has at most 500).
+async fn all_webhooks(
+    state: &AppState,
+    user: &session::WebUser,
+    site_id: &str,
+) -> Result<Vec<crate::api::webhooks::WebhookView>, layout::PageError> {
+    use axum::extract::{Path, State};
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let axum::Json(page) = crate::api::webhooks::list(
+            State(state.clone()),
+            user.caller(),
+            Path(site_id.to_owned()),
+            page_query(cursor),
+        )
+        .await?;
+        all.extend(page.data);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(all),
+        }
+    }
 }

@@ -13,7 +13,8 @@ use subtle::ConstantTimeEq;
 use super::form::FormData;
 use super::layout::{self, PageError};
 use crate::api::extract::Caller;
-use crate::api::AppState;
+use crate::api::throttle::{ClientAddr, Public};
+use crate::api::{ApiError, AppState};
 use crate::domain::ids::random_urlsafe;
 use crate::domain::time::now_millis;
 use crate::domain::token::Role;
@@ -127,13 +128,17 @@ pub async fn sign_in_page(
     State(state): State<AppState>,
     Query(query): Query<SignInQuery>,
 ) -> Response {
-    let csrf = random_urlsafe(24);
-    let next = safe_next(query.next.as_deref());
     let error = match query.error.as_deref() {
         Some("token") => Some("That token is unknown or has been revoked."),
         Some("expired") => Some("The sign-in form expired; please try again."),
         _ => None,
     };
+    sign_in_form(&state, safe_next(query.next.as_deref()), error)
+}
+
+/// The sign-in page, with a fresh CSRF token in its form and cookie.
+fn sign_in_form(state: &AppState, next: &str, error: Option<&str>) -> Response {
+    let csrf = random_urlsafe(24);
     let body = layout::bare(
         "Sign in",
         html! {
@@ -158,17 +163,29 @@ pub async fn sign_in_page(
     let mut response = body.into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(&state, SIGN_IN_COOKIE, &csrf, 3600),
+        set_cookie(state, SIGN_IN_COOKIE, &csrf, 3600),
     );
     response
 }
 
 pub async fn sign_in(
     State(state): State<AppState>,
+    client: ClientAddr,
     headers: HeaderMap,
     form: FormData,
 ) -> Response {
     let next = safe_next(form.get("next")).to_owned();
+    // Before the token is looked at: guessing tokens must be slow.
+    if let Err(throttled) = state.throttle.check(Public::SignIn, None, client) {
+        let problem = ApiError::from(throttled);
+        let mut page = sign_in_form(&state, &next, Some(&problem.detail));
+        *page.status_mut() = problem.status;
+        if let Some(seconds) = problem.retry_after_s {
+            page.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        return page;
+    }
     let back = |error: &str| {
         let query = serde_urlencoded::to_string([("next", next.as_str()), ("error", error)])
             .unwrap_or_default();

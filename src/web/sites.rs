@@ -8,28 +8,28 @@ use maud::{html, Markup};
 
 use super::chart::{calls_chart, success_meter};
 use super::layout::{
-    badge, field_errors, form_problem, invalid, notice, page, site_page, when, when_opt, Nav,
-    PageError, Tab,
+    badge, field_errors, form_problem, invalid, notice, page, pager, site_page, when, when_opt,
+    Nav, PageError, Tab,
 };
 use super::session::{csrf_field, Posted, WebUser};
-use super::{api_body, load_site, see_other, NoticeQuery};
+use super::{all_webhooks, api_body, load_site, page_query, see_other, NoticeQuery};
 use crate::api::sites::{ActivityQuery, NewSite, SitePatch};
-use crate::api::{jobs as api_jobs, sites as api, webhooks as api_webhooks, ApiError, AppState};
+use crate::api::{jobs as api_jobs, sites as api, ApiError, AppState};
 use crate::domain::token::Role;
-use crate::store::SiteRecord;
+use crate::store::{Page, SiteRecord};
 
 pub async fn list(
     State(state): State<AppState>,
     user: WebUser,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Markup, PageError> {
-    let Json(sites) = api::list(State(state), user.caller()).await?;
-    Ok(list_page(&user, &sites.data, None, q.notice.as_deref()))
+    let Json(sites) = api::list(State(state), user.caller(), page_query(q.cursor)).await?;
+    Ok(list_page(&user, &sites, None, q.notice.as_deref()))
 }
 
 fn list_page(
     user: &WebUser,
-    sites: &[SiteRecord],
+    sites: &Page<SiteRecord>,
     problem: Option<&ApiError>,
     notice_code: Option<&str>,
 ) -> Markup {
@@ -37,13 +37,13 @@ fn list_page(
     let content = html! {
         div.page-head { div { h1 { "Sites" } p.lead { "Everything belongs to a site: its webhooks, build hooks, jobs and activity." } } }
         (notice(notice_code))
-        @if sites.is_empty() {
+        @if sites.data.is_empty() {
             div.card.empty { "No sites yet." @if user.can(Role::Developer) { " Create the first one below." } }
         } @else {
             div.table-wrap { table {
                 thead { tr { th { "Name" } th { "Id" } th { "Jobs" } th.hide-narrow { "Created" } } }
                 tbody {
-                    @for site in sites {
+                    @for site in &sites.data {
                         tr {
                             td { a href={ "/sites/" (site.id) } { strong { (site.settings.name) } } }
                             td.mono { (site.id) }
@@ -53,6 +53,7 @@ fn list_page(
                     }
                 }
             } }
+            (pager("/sites?", sites.next_cursor.as_deref(), "More sites →"))
         }
         @if user.can(Role::Developer) {
             div.card {
@@ -88,10 +89,10 @@ pub async fn create(State(state): State<AppState>, posted: Posted) -> Result<Res
     match api::create(State(state.clone()), user.caller(), body).await {
         Ok((_, Json(site))) => Ok(see_other(&format!("/sites/{}", site.id), "created")),
         Err(problem) if !problem.errors.is_empty() => {
-            let Json(sites) = api::list(State(state), user.caller()).await?;
+            let Json(sites) = api::list(State(state), user.caller(), page_query(None)).await?;
             Ok((
                 problem.status,
-                list_page(&user, &sites.data, Some(&problem), None),
+                list_page(&user, &sites, Some(&problem), None),
             )
                 .into_response())
         }
@@ -113,8 +114,7 @@ pub async fn overview(
         crate::api::extract::QueryParams(ActivityQuery::default()),
     )
     .await?;
-    let Json(webhooks) =
-        api_webhooks::list(State(state.clone()), user.caller(), Path(site_id.clone())).await?;
+    let webhooks = all_webhooks(&state, &user, &site_id).await?;
     let mut active_jobs = Vec::new();
     for status in ["running", "queued"] {
         let Json(jobs) = api_jobs::list(
@@ -143,7 +143,6 @@ pub async fn overview(
             });
     let name_of = |id: &str| {
         webhooks
-            .data
             .iter()
             .find(|w| w.id == id)
             .map_or_else(|| id.to_owned(), |w| w.name.clone())
@@ -166,7 +165,7 @@ pub async fn overview(
                 h2 { "Webhooks, failing first" }
                 @if activity.webhooks.is_empty() {
                     p.muted { "No calls in the last 24 hours." }
-                    @if webhooks.data.is_empty() { p { a href={ (base) "/webhooks/new" } { "Add a webhook" } } }
+                    @if webhooks.is_empty() { p { a href={ (base) "/webhooks/new" } { "Add a webhook" } } }
                 } @else {
                     table {
                         thead { tr { th { "Webhook" } th { "Success" } th.num { "Failed" } } }

@@ -110,36 +110,90 @@ async fn a_body_past_the_limit_gets_413_before_the_connection_closes() {
     assert!(answer.contains("larger than 65536 bytes"), "{answer}");
 }
 
+/// A template that renders past its limit for one event fails that webhook's call, with
+/// the reason; the event and the site's other webhooks are not held back by it.
 #[tokio::test]
-async fn a_template_rendering_past_its_limit_is_refused_at_publish() {
+async fn a_template_rendering_past_its_limit_fails_only_its_own_call() {
     let server = TestServer::start().await;
     let site = server.create_site().await;
     let receiver = Receiver::ok().await;
     let loops =
         "{{#entity.a}}{{#entity.a}}{{#entity.a}}xxxxxx{{/entity.a}}{{/entity.a}}{{/entity.a}}";
-    server
+    let cube = server
         .create_webhook(
             &site,
-            &receiver.url("/t"),
+            &receiver.url("/cube"),
             json!({"name": "Cube", "payload_template": loops, "content_type": "text/plain"}),
         )
         .await;
+    server
+        .create_webhook(&site, &receiver.url("/plain"), json!({"name": "Plain"}))
+        .await;
     let list: Vec<u32> = (0..200).collect();
-    let (status, problem) = server
-        .post(
-            &format!("/api/v1/sites/{site}/events"),
+    let published = server
+        .publish(
+            &site,
             json!({"entity_type": "item", "event_type": "update", "entity": {"id": "1", "a": list}}),
         )
         .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
-    let message = problem["errors"][0]["message"].as_str().unwrap();
-    assert!(
-        message.contains("Cube") && message.contains("1 MiB"),
-        "{problem}"
-    );
-    // The same event with a short list goes out.
-    server.publish(&site, item_event("2")).await;
+    let calls = published["webhook_call_ids"].as_array().unwrap();
+    assert_eq!(calls.len(), 2);
     receiver.wait_for(1).await;
+    for call in calls {
+        let call = server.settled_call(&site, call.as_str().unwrap()).await;
+        if call["webhook_id"] == cube["id"] {
+            assert_eq!(call["status"], "failed", "{call}");
+            let error = call["last_error"].as_str().unwrap();
+            assert!(error.contains("1 MiB"), "{call}");
+            assert_eq!(call["attempt_count"], 0, "never sent: {call}");
+        } else {
+            assert_eq!(call["status"], "success", "{call}");
+        }
+    }
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "only the plain webhook was called"
+    );
+}
+
+/// Every custom body of one event together stays within --max-rendered-bytes-per-event:
+/// past it, the remaining calls fail with the reason instead of filling the disk.
+#[tokio::test]
+async fn one_events_rendered_bodies_stay_within_their_budget() {
+    let server = TestServer::start_with(&["--max-rendered-bytes-per-event=250000"]).await;
+    let site = server.create_site().await;
+    let receiver = Receiver::ok().await;
+    let template = "{{#entity.a}}{{entity.text}}{{/entity.a}}";
+    for i in 0..5 {
+        server
+            .create_webhook(
+                &site,
+                &receiver.url(&format!("/w{i}")),
+                json!({"payload_template": template, "content_type": "text/plain"}),
+            )
+            .await;
+    }
+    // Each webhook renders 100 × 1 000 bytes: two fit in 250 000, three do not.
+    let entity = json!({"id": "1", "a": (0..100).collect::<Vec<u32>>(), "text": "x".repeat(1000)});
+    let published = server
+        .publish(
+            &site,
+            json!({"entity_type": "item", "event_type": "update", "entity": entity}),
+        )
+        .await;
+    receiver.wait_for(2).await;
+    let mut failed = 0;
+    for call in published["webhook_call_ids"].as_array().unwrap() {
+        let call = server.settled_call(&site, call.as_str().unwrap()).await;
+        if call["status"] == "failed" {
+            failed += 1;
+            let error = call["last_error"].as_str().unwrap();
+            assert!(error.contains("--max-rendered-bytes-per-event"), "{call}");
+        }
+    }
+    assert_eq!(failed, 3);
+    assert_eq!(receiver.received().len(), 2);
 }
 
 #[tokio::test]

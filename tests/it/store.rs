@@ -232,7 +232,7 @@ async fn a_result_for_a_call_deleted_meanwhile_does_not_stop_the_others_being_re
 async fn a_publish_racing_a_webhooks_deletion_creates_no_call_to_it() {
     let (store, _dir, url) = open().await;
     let (site, _) = seeded(&store, 2, 1).await;
-    let hooks = store.list_webhooks(&site).await.unwrap();
+    let hooks = store.list_webhooks(&site, None, 50).await.unwrap().data;
     // Another process (or a request this store's cache has not seen yet) deletes one.
     let other = Store::open(&url, &PoolSettings::default()).await.unwrap();
     other

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::destination;
 use super::event::NewEvent;
 use super::template::{self, Escape, RenderLimit};
-use super::trigger::{any_matches, Trigger};
+use super::trigger::{any_matches, Trigger, MAX_IDS_PER_WEBHOOK};
 use super::validation::Violations;
 use crate::targets::TargetConfig;
 
@@ -18,10 +18,14 @@ pub const MAX_TIMEOUT_MS: u64 = 60_000;
 pub const DEFAULT_CONTENT_TYPE: &str = "application/json";
 pub const DEFAULT_JWS_ISSUER: &str = "hookrelay";
 const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
-const MAX_TRIGGERS: usize = 100;
+pub const MAX_TRIGGERS: usize = 50;
+/// URLs longer than this are refused (common servers and proxies stop at 8 KiB).
+pub const MAX_URL_BYTES: usize = 2048;
 pub const MAX_RATE_LIMIT_PER_S: u32 = 10_000;
 /// Shorter would disable a webhook over one bad deploy of its receiver.
 const MIN_DISABLE_AFTER_MS: u64 = 60_000;
+/// Longer is "never" in all but name, and past i64 it would be stored as never.
+const MAX_DISABLE_AFTER_MS: u64 = 365 * 86_400_000;
 const MAX_HEADERS: usize = 50;
 /// Receivers commonly refuse headers past 8 KiB in all; one value may take half.
 const MAX_HEADER_VALUE_BYTES: usize = 4096;
@@ -67,6 +71,8 @@ pub struct WebhookSettings {
     pub url: String,
     pub triggers: Vec<Trigger>,
     pub headers: BTreeMap<String, String>,
+    /// Header names whose values viewers may read; every other value is masked for them.
+    pub public_headers: Vec<String>,
     pub basic_auth: Option<BasicAuth>,
     pub timeout_ms: u64,
     pub enabled: bool,
@@ -89,15 +95,27 @@ pub struct WebhookSettings {
     pub disable_after_ms: Option<u64>,
 }
 
-/// `disable_after` as people write it: a duration such as `5d` or `36h`, or `never`.
-pub fn parse_disable_after(text: &str) -> Result<u64, String> {
+/// A duration such as `5d` or `36h`, or `never` (0), as the server's `--disable-after`
+/// takes it.
+pub fn parse_duration_or_never(text: &str) -> Result<u64, String> {
     let text = text.trim();
     if text.eq_ignore_ascii_case("never") {
         return Ok(0);
     }
-    humantime::parse_duration(text)
-        .map(|d| d.as_millis().min(u128::from(u64::MAX)) as u64)
-        .map_err(|_| "must be a duration such as 5d or 36h, or \"never\"".to_owned())
+    match humantime::parse_duration(text) {
+        // 0 is how "never" is stored: a duration must not become it by accident.
+        Ok(d) if !d.is_zero() => Ok(d.as_millis().min(u128::from(u64::MAX)) as u64),
+        _ => Err("must be a duration such as 5d or 36h, or \"never\"".to_owned()),
+    }
+}
+
+/// A webhook's `disable_after`: from 1m to 365d, or `never`.
+pub fn parse_disable_after(text: &str) -> Result<u64, String> {
+    let ms = parse_duration_or_never(text)?;
+    if ms != 0 && !(MIN_DISABLE_AFTER_MS..=MAX_DISABLE_AFTER_MS).contains(&ms) {
+        return Err("must be from 1m to 365d, or \"never\"".to_owned());
+    }
+    Ok(ms)
 }
 
 /// `disable_after` as the API shows it (the inverse of [`parse_disable_after`]).
@@ -134,6 +152,7 @@ impl WebhookSettings {
             url: url.to_owned(),
             triggers: Vec::new(),
             headers: BTreeMap::new(),
+            public_headers: Vec::new(),
             basic_auth: None,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             enabled: true,
@@ -216,10 +235,10 @@ impl WebhookSettings {
             }
         }
         if let Some(after) = self.disable_after_ms {
-            if after != 0 && after < MIN_DISABLE_AFTER_MS {
+            if after != 0 && !(MIN_DISABLE_AFTER_MS..=MAX_DISABLE_AFTER_MS).contains(&after) {
                 v.add(
                     "disable_after",
-                    "must be at least 1m, or \"never\" (null: the server's default)",
+                    "must be from 1m to 365d, or \"never\" (null: the server's default)",
                 );
             }
         }
@@ -291,7 +310,11 @@ impl WebhookSettings {
         v.text("name", &self.name, 200);
         match &self.target {
             None => {
-                if let Err(problem) = destination::check_url(&self.url, allow_private_targets) {
+                if self.url.len() > MAX_URL_BYTES {
+                    v.add("url", format!("must be at most {MAX_URL_BYTES} bytes"));
+                } else if let Err(problem) =
+                    destination::check_url(&self.url, allow_private_targets)
+                {
                     v.add("url", problem.to_string());
                 }
             }
@@ -343,7 +366,17 @@ impl WebhookSettings {
                 format!("must hold at most {MAX_TRIGGERS} triggers"),
             );
         }
-        for (i, trigger) in self.triggers.iter().enumerate() {
+        let ids: usize = self.triggers.iter().map(Trigger::id_count).sum();
+        if ids > MAX_IDS_PER_WEBHOOK {
+            v.add(
+                "triggers",
+                format!(
+                    "list {ids} entity and model ids in all; a webhook may list at most \
+                     {MAX_IDS_PER_WEBHOOK}"
+                ),
+            );
+        }
+        for (i, trigger) in self.triggers.iter().enumerate().take(MAX_TRIGGERS + 1) {
             trigger.validate(&format!("triggers[{i}]"), &mut v);
         }
         if self.headers.len() > MAX_HEADERS {
@@ -364,6 +397,19 @@ impl WebhookSettings {
                 v.add(
                     field,
                     format!("value must be at most {MAX_HEADER_VALUE_BYTES} bytes"),
+                );
+            }
+        }
+        for (i, name) in self.public_headers.iter().enumerate() {
+            if !self.headers.keys().any(|h| h.eq_ignore_ascii_case(name)) {
+                v.add(
+                    format!("public_headers[{i}]"),
+                    "must name one of the webhook's headers",
+                );
+            } else if is_sensitive_header(name) {
+                v.add(
+                    format!("public_headers[{i}]"),
+                    "names a header that holds a credential; it cannot be public",
                 );
             }
         }

@@ -9,6 +9,7 @@ fn valid() -> WebhookSettings {
             model_ids: vec![],
         }],
         headers: BTreeMap::from([("X-Team".into(), "blue".into())]),
+        public_headers: Vec::new(),
         ..WebhookSettings::new("Rebuild site", "https://example.com/hook")
     }
 }
@@ -25,6 +26,9 @@ fn disable_after_reads_durations_and_never() {
     assert_eq!(parse_disable_after("5d"), Ok(5 * 86_400_000));
     assert_eq!(parse_disable_after(" never "), Ok(0));
     assert!(parse_disable_after("soon").is_err());
+    for out_of_range in ["0s", "30s", "366d", "99999999999d"] {
+        assert!(parse_disable_after(out_of_range).is_err(), "{out_of_range}");
+    }
     assert_eq!(format_disable_after(36 * 3_600_000), "1day 12h");
     assert_eq!(format_disable_after(0), "never");
     let mut s = valid();

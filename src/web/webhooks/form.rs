@@ -58,6 +58,8 @@ pub struct WebhookForm {
     pub triggers: Vec<TriggerRow>,
     /// `Name: value` per line.
     pub headers: String,
+    /// Header names viewers may read, comma-separated.
+    pub public_headers: String,
     pub basic_user: String,
     pub basic_password: String,
     pub enabled: bool,
@@ -112,6 +114,7 @@ impl WebhookForm {
                 ..TriggerRow::default()
             }],
             headers: String::new(),
+            public_headers: String::new(),
             basic_user: String::new(),
             basic_password: String::new(),
             enabled: true,
@@ -149,6 +152,7 @@ impl WebhookForm {
                 .iter()
                 .map(|(name, value)| format!("{name}: {value}\n"))
                 .collect(),
+            public_headers: w.public_headers.join(", "),
             basic_user: w
                 .basic_auth
                 .as_ref()
@@ -193,6 +197,7 @@ impl WebhookForm {
             url: form.text("url"),
             triggers,
             headers: form.get("headers").unwrap_or_default().to_owned(),
+            public_headers: form.get("public_headers").unwrap_or_default().to_owned(),
             basic_user: form.text("basic_user"),
             basic_password: form.get("basic_password").unwrap_or_default().to_owned(),
             enabled: form.checked("enabled"),
@@ -269,6 +274,7 @@ impl WebhookForm {
                 })
                 .collect(),
             headers,
+            public_headers: list(&self.public_headers),
             basic_auth: optional(&self.basic_user).map(|username| BasicAuth {
                 username,
                 password: self.basic_password.clone(),
@@ -297,6 +303,7 @@ impl WebhookForm {
             url: Some(s.url),
             triggers: s.triggers,
             headers: s.headers,
+            public_headers: s.public_headers,
             basic_auth: s.basic_auth,
             timeout_ms: Some(s.timeout_ms),
             enabled: Some(s.enabled),
@@ -321,6 +328,7 @@ impl WebhookForm {
             url: Some(s.url),
             triggers: Some(s.triggers),
             headers: Some(s.headers),
+            public_headers: Some(s.public_headers),
             basic_auth: Some(s.basic_auth),
             timeout_ms: Some(s.timeout_ms),
             enabled: Some(s.enabled),
@@ -407,6 +415,10 @@ pub fn fields(f: &WebhookForm, errors: &[FieldError], editable: bool) -> Markup 
             textarea #headers name="headers" rows="3" placeholder="X-Team: web" aria-invalid=[invalid(errors, "headers")] { (f.headers) }
             p.field-hint { "One " code { "Name: value" } " per line. Values of headers whose name suggests a credential are masked once saved; leave " code { "********" } " to keep them." }
             (field_errors(errors, "headers"))
+            label for="public_headers" { "Headers viewers may read" }
+            input #public_headers type="text" name="public_headers" value=(f.public_headers) placeholder="X-Team" aria-invalid=[invalid(errors, "public_headers")];
+            p.field-hint { "Names, comma-separated. Viewers see every other header value masked." }
+            (field_errors(errors, "public_headers"))
             div.row {
                 div {
                     label for="basic_user" { "Basic auth user" }

@@ -12,9 +12,9 @@ use maud::{html, Markup};
 
 use self::form::{fields, WebhookForm};
 use super::chart::success_meter;
-use super::layout::{badge, form_problem, notice, site_page, PageError, Tab};
+use super::layout::{badge, form_problem, notice, pager, site_page, PageError, Tab};
 use super::session::{check_csrf_header, csrf_field, Posted, WebUser};
-use super::{api_body, load_site, see_other, NoticeQuery};
+use super::{api_body, load_site, page_query, see_other, NoticeQuery};
 use crate::api::extract::{parse_json, QueryParams};
 use crate::api::webhooks::{self as api, WebhookView};
 use crate::api::{sites as api_sites, ApiError, AppState};
@@ -29,7 +29,13 @@ pub async fn list(
     Query(q): Query<NoticeQuery>,
 ) -> Result<Markup, PageError> {
     let site = load_site(&state, &user, &site_id).await?;
-    let Json(hooks) = api::list(State(state.clone()), user.caller(), Path(site_id.clone())).await?;
+    let Json(hooks) = api::list(
+        State(state.clone()),
+        user.caller(),
+        Path(site_id.clone()),
+        page_query(q.cursor.clone()),
+    )
+    .await?;
     let Json(activity) = api_sites::activity(
         State(state),
         user.caller(),
@@ -62,6 +68,7 @@ pub async fn list(
                     }
                 }
             } }
+            (pager(&format!("{base}?"), hooks.next_cursor.as_deref(), "More webhooks →"))
         }
     };
     Ok(site_page("Webhooks", &user, &site, Tab::Webhooks, content))
