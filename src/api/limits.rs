@@ -98,8 +98,15 @@ pub async fn read_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    // Refused before the body is read, the connection cannot carry another request.
+    let closing = |mut response: Response| {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
+    };
     if declared.is_some_and(|n| n > reading.max_bytes as u64) {
-        return too_large(Some(BodyLimit(reading.max_bytes))).into_response();
+        return closing(too_large(Some(BodyLimit(reading.max_bytes))).into_response());
     }
     let (parts, body) = request.into_parts();
     let mut chunks = body.into_data_stream();
@@ -126,22 +133,18 @@ pub async fn read_body(
         Ok(())
     };
     match tokio::time::timeout(reading.deadline, read).await {
-        Err(_) => {
-            let mut response = ApiError::new(
+        Err(_) => closing(
+            ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 format!(
                     "the request body did not arrive within {} s (--body-read-timeout)",
                     reading.deadline.as_secs()
                 ),
             )
-            .into_response();
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            response
-        }
+            .into_response(),
+        ),
         Ok(Err(BodyProblem::TooLarge)) => {
-            too_large(Some(BodyLimit(reading.max_bytes))).into_response()
+            closing(too_large(Some(BodyLimit(reading.max_bytes))).into_response())
         }
         Ok(Err(BodyProblem::Unreadable(e))) => ApiError::new(
             StatusCode::BAD_REQUEST,

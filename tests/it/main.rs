@@ -23,4 +23,5 @@ mod operations;
 mod payloads;
 mod recover;
 mod retention;
+mod security;
 mod store;

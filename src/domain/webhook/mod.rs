@@ -111,8 +111,13 @@ pub fn parse_duration_or_never(text: &str) -> Result<u64, String> {
 
 /// A webhook's `disable_after`: from 1m to 365d, or `never`.
 pub fn parse_disable_after(text: &str) -> Result<u64, String> {
-    let ms = parse_duration_or_never(text)?;
-    if ms != 0 && !(MIN_DISABLE_AFTER_MS..=MAX_DISABLE_AFTER_MS).contains(&ms) {
+    if text.trim().eq_ignore_ascii_case("never") {
+        return Ok(0);
+    }
+    let ms = humantime::parse_duration(text.trim())
+        .map(|d| d.as_millis().min(u128::from(u64::MAX)) as u64)
+        .map_err(|_| "must be a duration such as 5d or 36h, or \"never\"".to_owned())?;
+    if !(MIN_DISABLE_AFTER_MS..=MAX_DISABLE_AFTER_MS).contains(&ms) {
         return Err("must be from 1m to 365d, or \"never\"".to_owned());
     }
     Ok(ms)

@@ -6,6 +6,7 @@ pub mod browser;
 pub mod forge;
 pub mod process;
 pub mod receiver;
+pub mod session;
 pub mod smtp;
 
 use std::time::Duration;
@@ -113,6 +114,11 @@ impl TestServer {
             running: None,
             dir: tempfile::tempdir().expect("temp dir"),
         }
+    }
+
+    /// Where this server keeps its data (and its secret key).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// The database this server runs on (its SQLite file, or its PostgreSQL database).
@@ -295,5 +301,17 @@ impl WriteLock {
             .execute(&mut self.0)
             .await
             .unwrap();
+    }
+}
+
+/// `.form(…)` for reqwest built without its `form` feature: a URL-encoded body.
+pub trait FormBody {
+    fn form_fields<T: serde::Serialize + ?Sized>(self, fields: &T) -> Self;
+}
+
+impl FormBody for reqwest::RequestBuilder {
+    fn form_fields<T: serde::Serialize + ?Sized>(self, fields: &T) -> Self {
+        self.header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(fields).expect("form fields encode"))
     }
 }

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use super::ADMIN_TOKEN;
 
+/// In every spawned server's environment, and nowhere a job may see it.
+pub const SERVER_ONLY_SECRET: &str = "server-only-secret-0123456789";
+
 /// Kills (SIGKILL) and reaps the server when dropped, also when a test fails half-way.
 pub struct ServerProcess {
     child: Child,
@@ -56,6 +59,8 @@ pub fn spawn(log_dir: &Path, port: u16, args: &[String]) -> ServerProcess {
         .arg("--allow-private-targets")
         .args(args)
         .env("HOOKRELAY_ADMIN_TOKEN", ADMIN_TOKEN)
+        // Something of the server's own that no job may see (tests/it/security/job_env.rs).
+        .env("SERVER_ONLY_SECRET", SERVER_ONLY_SECRET)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
