@@ -14,7 +14,7 @@ use crate::store::{AuditEntry, Page};
     tag = "audit",
     summary = "Who changed hooks, webhooks, settings and locks",
     operation_id = "audit_list",
-    params(("site_id" = String, Path, description = "The site"), ("cursor" = Option<String>, Query, description = "From the previous page"), ("limit" = Option<String>, Query, description = "1-200")),
+    params(("site_id" = String, Path, description = "The site"), PageQuery),
     responses((status = 200, description = "Newest first", body = Page<AuditEntry>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -25,10 +25,10 @@ pub async fn list(
     QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
     caller.require(Role::Viewer)?;
-    let limit = limit_param(query.limit)?;
+    let limit = limit_param(query.limit.clone())?;
     let mut page = state
         .store
-        .list_audit(Some(&site_id), query.cursor.as_deref(), limit)
+        .list_audit(Some(&site_id), query.cursor(), limit)
         .await
         .or_not_found("site")?;
     if !caller.0.role.allows(Role::Developer) {
@@ -46,7 +46,7 @@ pub async fn list(
     tag = "audit",
     summary = "Server-wide audit entries: tokens made and revoked (owners)",
     operation_id = "audit_list_server",
-    params(("cursor" = Option<String>, Query, description = "From the previous page"), ("limit" = Option<String>, Query, description = "1-200")),
+    params(PageQuery),
     responses((status = 200, description = "Newest first", body = Page<AuditEntry>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -56,12 +56,9 @@ pub async fn list_server(
     QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
     caller.require(Role::Owner)?;
-    let limit = limit_param(query.limit)?;
+    let limit = limit_param(query.limit.clone())?;
     Ok(Json(
-        state
-            .store
-            .list_audit(None, query.cursor.as_deref(), limit)
-            .await?,
+        state.store.list_audit(None, query.cursor(), limit).await?,
     ))
 }
 

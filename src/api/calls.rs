@@ -5,9 +5,8 @@ use serde::Deserialize;
 
 use super::extract::{Caller, QueryParams};
 use super::problem::{ApiError, OrNotFound};
-use super::{limit_param, AppState};
+use super::{given, limit_param, AppState, PageQuery};
 use crate::domain::call::CallStatus;
-use crate::domain::ids;
 use crate::domain::redact;
 use crate::domain::time::{now_millis, parse_rfc3339};
 use crate::domain::token::Role;
@@ -51,21 +50,14 @@ impl CallQuery {
             })
             .transpose()?;
         let limit = limit_param(self.limit)?;
-        if let Some(cursor) = &self.cursor {
-            if !ids::has_shape(cursor, ids::CALL) {
-                return Err(ApiError::bad_field(
-                    "cursor",
-                    "is not a cursor this API returned",
-                ));
-            }
-        }
+        let cursor = given(self.cursor);
         Ok(CallFilter {
-            webhook_id: self.webhook_id,
+            webhook_id: given(self.webhook_id),
             status,
-            event_type: self.event_type,
+            event_type: given(self.event_type),
             since: instant("since", self.since)?,
             until: instant("until", self.until)?,
-            cursor: self.cursor,
+            cursor,
             limit,
         })
     }
@@ -77,7 +69,7 @@ impl CallQuery {
     tag = "calls",
     summary = "The activity log, newest first",
     operation_id = "calls_list",
-    params(("site_id" = String, Path, description = "The site"), ("webhook_id" = Option<String>, Query, description = "Only this webhook"), ("status" = Option<String>, Query, description = "pending, success or failed"), ("event_type" = Option<String>, Query, description = "Only this event type"), ("since" = Option<String>, Query, description = "RFC 3339"), ("until" = Option<String>, Query, description = "RFC 3339"), ("cursor" = Option<String>, Query, description = "From the previous page"), ("limit" = Option<String>, Query, description = "1-200")),
+    params(("site_id" = String, Path, description = "The site"), ("webhook_id" = Option<String>, Query, description = "Only this webhook"), ("status" = Option<crate::domain::call::CallStatus>, Query, description = "Only calls in this state"), ("event_type" = Option<String>, Query, description = "Only this event type"), ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339: calls created at or after"), ("until" = Option<String>, Query, format = DateTime, description = "RFC 3339: calls created before"), PageQuery),
     responses((status = 200, description = "A page of calls", body = Page<CallSummary>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

@@ -20,13 +20,19 @@ use crate::store::{compile_schema, EventTypeRecord, SiteEventTypes};
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEventType {
+    /// Not one of the built-in types.
     #[serde(default)]
+    #[schema(required = true, pattern = "^[A-Za-z0-9_.-]{1,100}$")]
     pub(crate) entity_type: String,
     #[serde(default)]
+    #[schema(required = true, pattern = "^[A-Za-z0-9_.-]{1,100}$")]
     pub(crate) event_type: String,
     #[serde(default)]
     pub(crate) description: Option<String>,
+    /// A JSON Schema (an object or a boolean) every published event's `entity` must
+    /// satisfy.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub(crate) schema: Option<Value>,
 }
 

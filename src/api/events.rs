@@ -20,7 +20,7 @@ const IDEMPOTENCY_HEADER: &str = "idempotency-key";
     tag = "events",
     summary = "Publish an event; 202 once it and its calls are committed",
     operation_id = "events_publish",
-    params(("site_id" = String, Path, description = "The site"), ("idempotency-key" = Option<String>, Header, description = "Repeats within 24 h return the first answer")),
+    params(("site_id" = String, Path, description = "The site"), ("idempotency-key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Repeats within 24 h return the first answer")),
     request_body = NewEvent,
     responses((status = 202, description = "The event and its calls", body = Published), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
     security(("bearer" = []))

@@ -5,10 +5,9 @@ use serde::Deserialize;
 
 use super::extract::{Caller, QueryParams};
 use super::problem::{ApiError, OrNotFound};
-use super::{limit_param, AppState};
-use crate::domain::ids;
+use super::{given, limit_param, AppState, PageQuery};
 use crate::domain::token::Role;
-use crate::store::{Page, Submission, SUBMISSION_PREFIX};
+use crate::store::{Page, Submission};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,7 +24,7 @@ pub struct SubmissionQuery {
     tag = "forms",
     summary = "Form submissions, newest first",
     operation_id = "forms_list",
-    params(("site_id" = String, Path, description = "The site"), ("form_name" = Option<String>, Query, description = "Only this form"), ("cursor" = Option<String>, Query, description = "From the previous page"), ("limit" = Option<String>, Query, description = "1-200")),
+    params(("site_id" = String, Path, description = "The site"), ("form_name" = Option<String>, Query, description = "Only this form"), PageQuery),
     responses((status = 200, description = "A page of submissions", body = Page<Submission>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -36,22 +35,15 @@ pub async fn list(
     QueryParams(query): QueryParams<SubmissionQuery>,
 ) -> Result<Json<Page<Submission>>, ApiError> {
     caller.require(Role::Viewer)?;
-    if let Some(cursor) = &query.cursor {
-        if !ids::has_shape(cursor, SUBMISSION_PREFIX) {
-            return Err(ApiError::bad_field(
-                "cursor",
-                "is not a cursor this API returned",
-            ));
-        }
-    }
+    let cursor = given(query.cursor);
     let limit = limit_param(query.limit)?;
     Ok(Json(
         state
             .store
             .list_submissions(
                 &site_id,
-                query.form_name.as_deref(),
-                query.cursor.as_deref(),
+                given(query.form_name).as_deref(),
+                cursor.as_deref(),
                 limit,
             )
             .await

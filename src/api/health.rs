@@ -26,6 +26,14 @@ pub fn health_router(state: AppState) -> Router {
 }
 
 /// Reads only: a health check must never write (it is polled often, from many places).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    summary = "The process is up and the database answers (reads only; no token)",
+    operation_id = "healthz",
+    responses((status = 200, description = "{\"status\": \"ok\"}"), (status = 503, description = "The database is not answering", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+)]
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.store.ping().await {
         Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response(),
@@ -42,6 +50,14 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// Ready to serve: the database answers and its schema is the one this binary knows.
 /// Reads only, like the health check.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    summary = "Ready: the database answers at this binary's schema and the disk is not full (no token)",
+    operation_id = "readyz",
+    responses((status = 200, description = "{\"status\": \"ready\"}"), (status = 503, description = "Not ready: schema, database or a full disk, in words", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+)]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let free = state.store.free_disk_bytes();
     if state.store.disk_full_recently() || free.is_some_and(|f| f < state.min_free_disk_bytes) {
@@ -73,6 +89,14 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// Prometheus text format (no token: it names no site, webhook or URL).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    summary = "Prometheus text format (no token; no site, webhook or URL in it)",
+    operation_id = "metrics",
+    responses((status = 200, description = "The metrics", body = String, content_type = "text/plain"), (status = 503, description = "The database is not answering", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+)]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     match crate::metrics::render(&state.store).await {
         Ok(text) => (

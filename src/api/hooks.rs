@@ -18,8 +18,15 @@ use crate::store::{HookRecord, HookRequest, Page};
 pub struct NewHook {
     // Missing fields are named with the others by validation, not one at a time.
     #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\s\u0085]"
+    )]
     pub(crate) title: String,
     #[serde(default)]
+    #[schema(required = true, value_type = JobKind)]
     pub(crate) kind: Option<JobKind>,
     #[serde(default)]
     pub(crate) verify: Option<HookVerify>,
@@ -119,10 +126,10 @@ pub async fn list(
     QueryParams(page): QueryParams<PageQuery>,
 ) -> Result<Json<Page<HookView>>, ApiError> {
     caller.require(Role::Viewer)?;
-    let limit = limit_param(page.limit)?;
+    let limit = limit_param(page.limit.clone())?;
     let hooks = state
         .store
-        .list_hooks(&site_id, page.cursor.as_deref(), limit)
+        .list_hooks(&site_id, page.cursor(), limit)
         .await
         .or_not_found("site")?;
     Ok(Json(Page {
@@ -190,7 +197,7 @@ pub async fn delete(
     tag = "build hooks",
     summary = "What the hook received, accepted or refused and why",
     operation_id = "hooks_requests",
-    params(("site_id" = String, Path, description = "The site"), ("hook_id" = String, Path, description = "The build hook"), ("cursor" = Option<String>, Query, description = "From the previous page"), ("limit" = Option<String>, Query, description = "1-200")),
+    params(("site_id" = String, Path, description = "The site"), ("hook_id" = String, Path, description = "The build hook"), PageQuery),
     responses((status = 200, description = "A page of requests", body = Page<HookRequest>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -201,10 +208,10 @@ pub async fn requests(
     QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Json<Page<HookRequest>>, ApiError> {
     caller.require(Role::Viewer)?;
-    let limit = limit_param(query.limit)?;
+    let limit = limit_param(query.limit.clone())?;
     let page = state
         .store
-        .list_hook_requests(&site_id, &hook_id, query.cursor.as_deref(), limit)
+        .list_hook_requests(&site_id, &hook_id, query.cursor(), limit)
         .await
         .or_not_found("build hook")?;
     Ok(Json(page))

@@ -6,8 +6,7 @@ use serde::Deserialize;
 
 use super::extract::{parse_json, Caller, QueryParams};
 use super::problem::{ApiError, OrNotFound};
-use super::{limit_param, AppState};
-use crate::domain::ids;
+use super::{given, limit_param, AppState, PageQuery};
 use crate::domain::job::{JobKind, JobStatus, SourceRefs};
 use crate::domain::time::now_millis;
 use crate::domain::token::Role;
@@ -28,7 +27,7 @@ pub struct JobQuery {
     tag = "jobs",
     summary = "Jobs, newest first",
     operation_id = "jobs_list",
-    params(("site_id" = String, Path, description = "The site"), ("status" = Option<String>, Query, description = "queued, running, succeeded, failed, cancelled, superseded"), ("kind" = Option<String>, Query, description = "build, preview or sync"), ("cursor" = Option<String>, Query, description = "From the previous page"), ("limit" = Option<String>, Query, description = "1-200")),
+    params(("site_id" = String, Path, description = "The site"), ("status" = Option<JobStatus>, Query, description = "Only jobs in this state"), ("kind" = Option<JobKind>, Query, description = "Only jobs of this kind"), PageQuery),
     responses((status = 200, description = "A page of jobs", body = Page<JobRecord>), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -57,18 +56,11 @@ pub async fn list(
                 .ok_or_else(|| ApiError::bad_field("kind", "must be one of build, preview, sync"))
         })
         .transpose()?;
-    if let Some(cursor) = &query.cursor {
-        if !ids::has_shape(cursor, crate::store::JOB_PREFIX) {
-            return Err(ApiError::bad_field(
-                "cursor",
-                "is not a cursor this API returned",
-            ));
-        }
-    }
+    let cursor = given(query.cursor);
     let filter = JobFilter {
         status,
         kind,
-        cursor: query.cursor,
+        cursor,
         limit: limit_param(query.limit)?,
     };
     Ok(Json(
@@ -108,13 +100,18 @@ pub async fn show(
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewJobBody {
+    /// Default `build`.
     pub(crate) kind: Option<JobKind>,
     pub(crate) data_source: Option<String>,
     #[serde(default)]
     pub(crate) clear_cache: bool,
-    /// The commit and pull/merge request the job builds, for GitHub and GitLab targets.
+    /// The commit and pull/merge request the job builds, for GitHub and GitLab targets
+    /// (each one line of at most 200 characters).
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub(crate) commit_ref: Option<String>,
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub(crate) pull_request: Option<String>,
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub(crate) merge_request: Option<String>,
 }
 
@@ -126,7 +123,7 @@ pub struct NewJobBody {
     summary = "Start a job; it coalesces with hook triggers",
     operation_id = "jobs_create",
     params(("site_id" = String, Path, description = "The site")),
-    request_body = NewJobBody,
+    request_body(content = Option<NewJobBody>, description = "Optional: an empty POST starts a build", content_type = "application/json"),
     responses((status = 202, description = "The queued job", body = JobRecord), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -138,10 +135,9 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<JobRecord>), ApiError> {
     caller.require(Role::Developer)?;
     // The body is optional: an empty POST starts a plain build.
-    let b: NewJobBody = if body.iter().all(u8::is_ascii_whitespace) {
-        NewJobBody::default()
-    } else {
-        parse_json(&body)?
+    let b: NewJobBody = match parse_json::<Option<NewJobBody>>(&body) {
+        _ if body.iter().all(u8::is_ascii_whitespace) => NewJobBody::default(),
+        result => result?.unwrap_or_default(),
     };
     let refs = SourceRefs {
         commit_ref: b.commit_ref,

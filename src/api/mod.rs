@@ -16,6 +16,7 @@ pub mod limits;
 pub mod openapi;
 pub(crate) mod problem;
 pub(crate) mod recoveries;
+pub(crate) mod schemas;
 pub(crate) mod sites;
 pub mod throttle;
 pub(crate) mod tokens;
@@ -50,6 +51,9 @@ pub struct AppState {
     pub form_quota: (u64, u64),
     /// Below this much free disk, the readiness check fails.
     pub min_free_disk_bytes: u64,
+    /// The whole server's OpenAPI document (the API's, with the routes of the layers
+    /// above it), as `app` composed it.
+    pub openapi: Arc<utoipa::openapi::OpenApi>,
 }
 
 /// The API under `/api/v1`, its OpenAPI document, and the public build hook URLs. The
@@ -159,6 +163,18 @@ pub struct PageQuery {
     /// Items per page, 1-200 (default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub(crate) limit: Option<String>,
+}
+
+impl PageQuery {
+    /// The cursor, if one was given (`?cursor=` with nothing is none).
+    pub(crate) fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref().filter(|c| !c.is_empty())
+    }
+}
+
+/// A query filter's value, if one was given (`?event_type=` with nothing is none).
+pub(crate) fn given(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
 }
 
 /// The `limit` query parameter of paged lists.

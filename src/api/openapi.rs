@@ -1,14 +1,15 @@
 //! The OpenAPI 3.1 description of the API, generated from the handlers' annotations
 //! (utoipa), served at `/api/v1/openapi.json` (the dashboard renders it at `/api/docs`).
 
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    audit, calls, event_types, events, forms, hooks, incoming, jobs, recoveries, sites, tokens,
-    webhooks,
+    audit, calls, event_types, events, forms, health, hooks, incoming, jobs, recoveries, sites,
+    tokens, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -33,6 +34,7 @@ use super::{
         audit::list,
         event_types::list, event_types::create, event_types::delete,
         forms::list, forms::delete,
+        health::healthz, health::readyz, health::metrics,
         incoming::named_hook, incoming::own_site_hook, incoming::gatsby_build,
         incoming::gatsby_preview, incoming::connect, incoming::connect_source,
     ),
@@ -57,6 +59,6 @@ impl Modify for BearerTokens {
     }
 }
 
-pub async fn document() -> Response {
-    Json(ApiDoc::openapi()).into_response()
+pub async fn document(State(state): State<super::AppState>) -> Response {
+    Json(state.openapi.as_ref()).into_response()
 }

@@ -18,9 +18,11 @@ use crate::store::Recovery;
 pub struct RecoverRequest {
     /// RFC 3339: failed calls created at or after this are re-sent.
     #[serde(default)]
+    #[schema(required = true, value_type = String, format = DateTime)]
     pub(crate) since: Option<String>,
     /// RFC 3339, default now: calls created before this.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub(crate) until: Option<String>,
 }
 

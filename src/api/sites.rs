@@ -20,6 +20,12 @@ use crate::store::{Page, SiteRecord};
 #[serde(deny_unknown_fields)]
 pub struct NewSite {
     #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\s\u0085]"
+    )]
     pub(crate) name: String,
 }
 
@@ -27,18 +33,29 @@ pub struct NewSite {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SitePatch {
+    #[schema(min_length = 1, max_length = 200, pattern = r"[^\s\u0085]")]
     pub(crate) name: Option<String>,
+    /// Run with `sh -c` (owners only).
     #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 4096, pattern = r"[^\s\u0085]")]
     pub(crate) build_command: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 4096, pattern = r"[^\s\u0085]")]
     pub(crate) preview_command: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 4096, pattern = r"[^\s\u0085]")]
     pub(crate) sync_command: Option<Option<String>>,
+    /// An absolute path (owners only).
     #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(value_type = Option<String>, pattern = "^/")]
     pub(crate) working_dir: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(value_type = Option<String>, pattern = "^/")]
     pub(crate) cache_dir: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::api::schemas::whole")]
+    #[schema(minimum = 1, maximum = 86400)]
     pub(crate) job_timeout_s: Option<u64>,
+    #[schema(schema_with = crate::api::schemas::env)]
     pub(crate) env: Option<BTreeMap<String, String>>,
     /// Whether hooks addressed by the site's id start jobs: `{"rule": "off" | "connect"
     /// | "gatsby", "kind": "build" | "preview" | "sync"}`.
@@ -124,11 +141,8 @@ pub async fn list(
     QueryParams(page): QueryParams<PageQuery>,
 ) -> Result<Json<Page<SiteRecord>>, ApiError> {
     caller.require(Role::Viewer)?;
-    let limit = limit_param(page.limit)?;
-    let mut sites = state
-        .store
-        .list_sites(page.cursor.as_deref(), limit)
-        .await?;
+    let limit = limit_param(page.limit.clone())?;
+    let mut sites = state.store.list_sites(page.cursor(), limit).await?;
     for site in &mut sites.data {
         redact_for(&caller, site);
     }
@@ -312,7 +326,7 @@ const HOUR_MS: i64 = 3_600_000;
     tag = "sites",
     summary = "Calls per hour and status, and per webhook (failing first)",
     operation_id = "sites_activity",
-    params(("site_id" = String, Path, description = "The site"), ("hours" = Option<String>, Query, description = "1-168, default 24")),
+    params(("site_id" = String, Path, description = "The site"), ("hours" = Option<u32>, Query, minimum = 1, maximum = 168, description = "1-168, default 24")),
     responses((status = 200, description = "The activity", body = SiteActivity), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

@@ -14,8 +14,15 @@ use crate::store::{Page, TokenRecord};
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\s\u0085]"
+    )]
     pub(crate) name: String,
     #[serde(default)]
+    #[schema(required = true, value_type = Role)]
     pub(crate) role: Option<Role>,
 }
 
@@ -80,11 +87,8 @@ pub async fn list(
     QueryParams(page): QueryParams<PageQuery>,
 ) -> Result<Json<Page<TokenRecord>>, ApiError> {
     caller.require(Role::Owner)?;
-    let limit = limit_param(page.limit)?;
-    let tokens = state
-        .store
-        .list_tokens(page.cursor.as_deref(), limit)
-        .await?;
+    let limit = limit_param(page.limit.clone())?;
+    let tokens = state.store.list_tokens(page.cursor(), limit).await?;
     Ok(Json(tokens))
 }
 

@@ -225,6 +225,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
             args.limits.form_quota_bytes,
         ),
         min_free_disk_bytes: args.limits.min_free_disk_bytes,
+        openapi: Arc::new(routes::openapi()),
     };
     let app = if args.role.serves_api() {
         routes::router(

@@ -67,6 +67,14 @@ pub fn router(state: AppState, settings: &RouteSettings) -> Router {
         .with_state(state)
 }
 
+/// The whole server's OpenAPI document: the API's and the public forms'.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    let mut doc = crate::api::openapi::ApiDoc::openapi();
+    doc.merge(crate::forms::FormsDoc::openapi());
+    doc
+}
+
 /// What a worker-only process serves: the health checks.
 pub fn health_router(state: AppState) -> Router {
     Router::new()

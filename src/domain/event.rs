@@ -13,12 +13,28 @@ pub const DEFAULT_ENVIRONMENT: &str = "main";
 pub struct NewEvent {
     // Missing fields read as empty, so validation names every one at fault at once.
     #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 100,
+        pattern = r"[^\s\u0085]"
+    )]
     pub entity_type: String,
     #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 100,
+        pattern = r"[^\s\u0085]"
+    )]
     pub event_type: String,
+    /// Default `main`.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,100}$")]
     pub environment: Option<String>,
+    /// The entity the event is about: a JSON object (nesting at most 32 levels).
     #[serde(default)]
+    #[schema(required = true, value_type = Object)]
     pub entity: Value,
 }
 

@@ -13,11 +13,22 @@ use super::verify::verify_standard;
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum HookVerify {
     /// `webhook-id`/`webhook-timestamp`/`webhook-signature` with a `whsec_` secret.
-    StandardWebhooks { secret: String },
+    StandardWebhooks {
+        #[schema(pattern = "^whsec_[A-Za-z0-9+/=]{24,}$")]
+        secret: String,
+    },
     /// GitHub's `X-Hub-Signature-256: sha256=<hex HMAC of the body>`.
-    Github { secret: String },
+    Github {
+        #[schema(min_length = 1, max_length = 512, pattern = r"[^\s\u0085]")]
+        secret: String,
+    },
     /// A shared secret in a header of the sender's choosing.
-    Header { name: String, value: String },
+    Header {
+        #[schema(pattern = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]
+        name: String,
+        /// At least 16 characters (`********` when shown).
+        value: String,
+    },
 }
 
 /// Signatures older than this are refused as possible replays.

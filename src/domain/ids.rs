@@ -37,13 +37,6 @@ pub fn millis_of(id: &str) -> Option<i64> {
     i64::from_str_radix(hex.get(..12)?, 16).ok()
 }
 
-/// True when `id` has the shape `new_id(prefix)` produces; used to reject garbage cursors.
-pub fn has_shape(id: &str, prefix: &str) -> bool {
-    id.strip_prefix(prefix)
-        .and_then(|rest| rest.strip_prefix('_'))
-        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 /// `n` bytes from the OS-seeded CSPRNG.
 pub fn random_bytes(n: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; n];
@@ -59,6 +52,13 @@ pub fn random_urlsafe(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether `id` has the shape `new_id(prefix)` produces.
+    fn has_shape(id: &str, prefix: &str) -> bool {
+        id.strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix('_'))
+            .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    }
 
     #[test]
     fn ids_carry_prefix_and_sort_by_creation() {

@@ -18,16 +18,21 @@ pub const MAX_IDS_PER_WEBHOOK: usize = 1000;
 #[serde(deny_unknown_fields)]
 pub struct Trigger {
     /// `item`, `item_type`, `upload`, `build_trigger`, `environment`, `deploy`,
-    /// `form_submission`, or any string the site publishes.
+    /// `form_submission`, or any string the site publishes (one its catalog knows).
+    #[schema(min_length = 1, max_length = 100, pattern = r"[^\s\u0085]")]
     pub entity_type: String,
     /// Event types (`create`, `update`, `publish`, …) or `*`.
+    #[schema(min_items = 1, max_items = 100)]
     pub event_types: Vec<String>,
-    /// When non-empty, only entities with one of these ids match.
+    /// When non-empty, only entities with one of these ids match (at most 1 000 ids
+    /// across a webhook's triggers).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 1000)]
     pub entity_ids: Vec<String>,
     /// When non-empty, only entities whose model
     /// (`entity.relationships.item_type.data.id`) is one of these match.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 1000)]
     pub model_ids: Vec<String>,
 }
 

@@ -165,6 +165,21 @@ fn refusal(e: ApiError, wants_json: bool) -> Response {
     (e.status, page).into_response()
 }
 
+/// The forms' part of the server's OpenAPI document (composed in `app`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(submit))]
+pub struct FormsDoc;
+
+#[utoipa::path(
+    post,
+    path = "/forms/{site_id}/{form_name}",
+    tag = "forms",
+    summary = "Submit a form (no token): stored, then published as form_submission / submission_created",
+    operation_id = "forms_submit",
+    params(("site_id" = String, Path, description = "The site"), ("form_name" = String, Path, description = "1-100 letters, digits, '-', '_' or '.'")),
+    request_body(content = Object, description = "The fields: URL-encoded, multipart (no files) or a JSON object; at most 64 KiB. `redirect` (a path or an http(s) URL) is where a browser goes next; a filled `bot-field` or `_gotcha` is thanked and kept nowhere", content_type = "application/x-www-form-urlencoded"),
+    responses((status = 201, description = "Stored (JSON asked for)"), (status = 303, description = "Stored; go to `redirect`"), (status = 200, description = "Stored; a thank-you page", content_type = "text/html"), (status = "4XX", description = "Refused: 404 no such site, 413 too large, 415 media type, 422 fields or redirect, 429 rate limit or quota (Retry-After); a page for a browser, problem+json for a script", content((crate::api::problem::ProblemDoc = "application/problem+json"), (String = "text/html")))),
+)]
 async fn submit(
     State(state): State<AppState>,
     client: ClientAddr,

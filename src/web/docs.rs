@@ -1,10 +1,10 @@
 //! The API reference at `/api/docs`, rendered from the OpenAPI document: every operation
 //! by tag, with its parameters, body and answers. No script, nothing from elsewhere.
 
+use axum::extract::State;
 use maud::{html, Markup, DOCTYPE};
-use utoipa::OpenApi;
 
-use crate::api::openapi::ApiDoc;
+use crate::api::AppState;
 
 /// One operation of the document, as the reference page lists it.
 struct Operation {
@@ -40,8 +40,8 @@ fn schema_name(schema: &serde_json::Value) -> String {
 
 /// The reference, rendered from the same document: every operation by tag, with its
 /// parameters, body and answers. No script, nothing from elsewhere.
-pub async fn reference() -> Markup {
-    let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+pub async fn reference(State(state): State<AppState>) -> Markup {
+    let doc = serde_json::to_value(state.openapi.as_ref()).unwrap_or_default();
     let operations = operations(&doc);
     let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
     html! {

@@ -69,8 +69,13 @@ async fn the_document_describes_every_route_and_is_valid() {
 
     let api = include_str!("../../src/api/mod.rs");
     let incoming = include_str!("../../src/api/incoming.rs");
+    let forms = include_str!("../../src/forms/mod.rs");
+    let app = include_str!("../../src/app/routes.rs");
     let mut served = routes_in(api, "let api = Router::new()", "/api/v1");
     served.extend(routes_in(incoming, "Router::new()", ""));
+    // The public form endpoint and the health checks, beside the dashboard's pages.
+    served.extend(routes_in(forms, "Router::new()", ""));
+    served.extend(routes_in(app, ".merge(crate::api::routes())", ""));
     assert!(served.len() > 35, "the router was read: {served:?}");
     let undocumented: Vec<_> = served.difference(&documented).collect();
     assert!(

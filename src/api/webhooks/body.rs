@@ -20,45 +20,71 @@ use crate::targets::TargetConfig;
 pub struct NewWebhook {
     // Missing fields read as empty, so validation names every one at fault at once.
     #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\s\u0085]"
+    )]
     pub(crate) name: String,
     /// `http` (the default), `email`, `slack`, `github_commit_status`, … (see `targets`).
     #[serde(default, rename = "type")]
+    #[schema(value_type = Option<String>, pattern = "^(http|email|slack|github_commit_status|github_pr_comment|gitlab_commit_status|gitlab_mr_comment)$")]
     pub(crate) kind: Option<String>,
-    /// The settings of a notification target.
+    /// The settings of a notification target (see the README for each type's fields).
     #[serde(default)]
     pub(crate) config: Option<serde_json::Value>,
+    /// An absolute http(s) URL of a public address (http webhooks only).
     #[serde(default)]
+    #[schema(max_length = 2048, pattern = "^https?://[^\\s]+$")]
     pub(crate) url: Option<String>,
     #[serde(default)]
+    #[schema(required = true, min_items = 1, max_items = 50)]
     pub(crate) triggers: Vec<Trigger>,
     #[serde(default)]
+    #[schema(schema_with = crate::api::schemas::headers)]
     pub(crate) headers: BTreeMap<String, String>,
     /// Header names whose values viewers may read (all others are masked for them).
     #[serde(default)]
     pub(crate) public_headers: Vec<String>,
     #[serde(default)]
     pub(crate) basic_auth: Option<BasicAuth>,
-    #[serde(default)]
+    /// How long a receiver has to answer, in ms (default 5000).
+    #[serde(default, deserialize_with = "crate::api::schemas::whole")]
+    #[schema(minimum = 100, maximum = 60000)]
     pub(crate) timeout_ms: Option<u64>,
     #[serde(default)]
     pub(crate) enabled: Option<bool>,
+    /// Mustache over the event (sections nest at most 32 levels).
     #[serde(default)]
+    #[schema(max_length = 65536)]
     pub(crate) payload_template: Option<String>,
+    /// The body's media type; a JSON type unless a template is given.
     #[serde(default)]
+    #[schema(
+        max_length = 200,
+        pattern = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+    )]
     pub(crate) content_type: Option<String>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 512)]
     pub(crate) jws_secret: Option<String>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"[^\s\u0085]")]
     pub(crate) jws_issuer: Option<String>,
+    /// The header the JWS travels in (default `X-Nf-Sign`).
     #[serde(default)]
+    #[schema(pattern = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]
     pub(crate) signature_header: Option<String>,
     /// At most this many calls a second, across every process of a cluster; calls over
     /// it wait their turn. Absent or null: no limit.
+    #[serde(default, deserialize_with = "crate::api::schemas::whole")]
+    #[schema(minimum = 1, maximum = 10000)]
+    pub(crate) rate_limit_per_s: Option<u64>,
+    /// Disable the webhook once its calls have all failed for this long (`5d`, `36h`,
+    /// from 1m to 365d, or `never`). Absent or null: the server's `--disable-after`.
     #[serde(default)]
-    pub(crate) rate_limit_per_s: Option<u32>,
-    /// Disable the webhook once its calls have all failed for this long (`5d`, `36h`, or
-    /// `never`). Absent or null: the server's `--disable-after` (5 days by default).
-    #[serde(default)]
+    #[schema(pattern = "^(never|[0-9]+ ?(m|min|h|d|w))$")]
     pub(crate) disable_after: Option<String>,
 }
 
@@ -66,18 +92,24 @@ pub struct NewWebhook {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookPatch {
+    #[schema(min_length = 1, max_length = 200, pattern = r"[^\s\u0085]")]
     pub(crate) name: Option<String>,
     #[serde(default, rename = "type")]
     pub(crate) kind: Option<String>,
     /// Replaces the target's settings; `********` keeps a stored secret.
     #[serde(default)]
     pub(crate) config: Option<serde_json::Value>,
+    #[schema(max_length = 2048, pattern = "^https?://[^\\s]+$")]
     pub(crate) url: Option<String>,
+    #[schema(min_items = 1, max_items = 50)]
     pub(crate) triggers: Option<Vec<Trigger>>,
+    #[schema(schema_with = crate::api::schemas::headers)]
     pub(crate) headers: Option<BTreeMap<String, String>>,
     pub(crate) public_headers: Option<Vec<String>>,
     #[serde(default, deserialize_with = "crate::api::extract::present")]
     pub(crate) basic_auth: Option<Option<BasicAuth>>,
+    #[serde(default, deserialize_with = "crate::api::schemas::whole")]
+    #[schema(minimum = 100, maximum = 60000)]
     pub(crate) timeout_ms: Option<u64>,
     pub(crate) enabled: Option<bool>,
     #[serde(default, deserialize_with = "crate::api::extract::present")]
@@ -89,11 +121,17 @@ pub struct WebhookPatch {
     pub(crate) jws_issuer: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::api::extract::present")]
     pub(crate) signature_header: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::api::extract::present")]
-    pub(crate) rate_limit_per_s: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "crate::api::schemas::whole_or_null")]
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 10000)]
+    pub(crate) rate_limit_per_s: Option<Option<u64>>,
     #[serde(default, deserialize_with = "crate::api::extract::present")]
     pub(crate) disable_after: Option<Option<String>>,
 }
+/// A rate as settings keep it; past `u32` it is out of range anyway (validation says so).
+pub(super) fn per_second(rate: u64) -> u32 {
+    u32::try_from(rate).unwrap_or(u32::MAX)
+}
+
 /// A target from the API's `type` and `config`.
 pub(super) fn target_of(
     kind: &str,
@@ -206,7 +244,7 @@ pub(super) fn apply_patch(
         s.signature_header = header;
     }
     if let Some(rate) = patch.rate_limit_per_s {
-        s.rate_limit_per_s = rate;
+        s.rate_limit_per_s = rate.map(per_second);
     }
     if let Some(after) = patch.disable_after {
         s.disable_after_ms = after.as_deref().map(disable_after_field).transpose()?;

@@ -17,7 +17,7 @@ use crate::domain::time::{now_millis, rfc3339, UnixMillis};
 use crate::domain::token::Role;
 use crate::domain::webhook::{Preview, WebhookSettings, DEFAULT_CONTENT_TYPE, DEFAULT_TIMEOUT_MS};
 use crate::store::Page;
-use body::{apply_patch, disable_after_field, target_of};
+use body::{apply_patch, disable_after_field, per_second, target_of};
 pub use body::{NewWebhook, WebhookPatch};
 pub use view::WebhookView;
 
@@ -58,7 +58,7 @@ pub async fn create(
         jws_issuer: b.jws_issuer,
         signature_header: b.signature_header,
         target,
-        rate_limit_per_s: b.rate_limit_per_s,
+        rate_limit_per_s: b.rate_limit_per_s.map(per_second),
         disable_after_ms: b
             .disable_after
             .as_deref()
@@ -94,10 +94,10 @@ pub async fn list(
     QueryParams(page): QueryParams<PageQuery>,
 ) -> Result<Json<Page<WebhookView>>, ApiError> {
     caller.require(Role::Viewer)?;
-    let limit = limit_param(page.limit)?;
+    let limit = limit_param(page.limit.clone())?;
     let hooks = state
         .store
-        .list_webhooks(&site_id, page.cursor.as_deref(), limit)
+        .list_webhooks(&site_id, page.cursor(), limit)
         .await
         .or_not_found("site")?;
     Ok(Json(Page {

@@ -52,7 +52,9 @@ const RESERVED_HEADERS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
+    #[schema(min_length = 1, pattern = "^[^:]+$")]
     pub username: String,
+    /// `********` keeps the stored one (when the URL stays on its origin).
     pub password: String,
 }
 

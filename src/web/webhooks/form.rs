@@ -312,7 +312,7 @@ impl WebhookForm {
             jws_secret: s.jws_secret,
             jws_issuer: s.jws_issuer,
             signature_header: s.signature_header,
-            rate_limit_per_s: s.rate_limit_per_s,
+            rate_limit_per_s: s.rate_limit_per_s.map(u64::from),
             disable_after: s.disable_after_ms.map(format_disable_after),
         })
     }
@@ -337,7 +337,7 @@ impl WebhookForm {
             jws_secret: Some(s.jws_secret),
             jws_issuer: Some(s.jws_issuer),
             signature_header: Some(s.signature_header),
-            rate_limit_per_s: Some(s.rate_limit_per_s),
+            rate_limit_per_s: Some(s.rate_limit_per_s.map(u64::from)),
             disable_after: Some(s.disable_after_ms.map(format_disable_after)),
         })
     }
