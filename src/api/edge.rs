@@ -48,7 +48,7 @@ pub async fn shed_load(
     next: Next,
 ) -> Response {
     let Ok(_permit) = in_flight.clone().try_acquire_owned() else {
-        metrics::counter!(crate::metrics::REQUESTS_SHED).increment(1);
+        metrics::counter!(crate::metric_names::REQUESTS_SHED).increment(1);
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "hookrelay is handling as many requests as it is allowed to \

@@ -132,14 +132,7 @@ pub async fn list(
         .list_hooks(&site_id, page.cursor(), limit)
         .await
         .or_not_found("site")?;
-    Ok(Json(Page {
-        data: hooks
-            .data
-            .into_iter()
-            .map(|h| view(&state, &caller, h))
-            .collect(),
-        next_cursor: hooks.next_cursor,
-    }))
+    Ok(Json(hooks.map(|h| view(&state, &caller, h))))
 }
 
 #[utoipa::path(

@@ -78,7 +78,7 @@ impl Throttle {
             Public::SignIn => (2, None, "sign-in attempts"),
         };
         let refuse = |limit: RateLimit, whose: &str, flag: &str, wait_ms: i64| {
-            metrics::counter!(crate::metrics::REQUESTS_THROTTLED, "what" => noun).increment(1);
+            metrics::counter!(crate::metric_names::REQUESTS_THROTTLED, "what" => noun).increment(1);
             Throttled {
                 detail: format!(
                     "too many {noun} {whose}: at most {limit} ({flag}); retry in {} s",

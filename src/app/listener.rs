@@ -116,12 +116,14 @@ pub async fn serve(
             () = &mut stop => break,
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
-            metrics::counter!(crate::metrics::CONNECTIONS_REFUSED, "why" => "total").increment(1);
+            metrics::counter!(crate::metric_names::CONNECTIONS_REFUSED, "why" => "total")
+                .increment(1);
             continue; // dropping the stream closes it
         };
         let Some(slot) = clients.take(client_key(peer.ip()), settings.max_connections_per_client)
         else {
-            metrics::counter!(crate::metrics::CONNECTIONS_REFUSED, "why" => "client").increment(1);
+            metrics::counter!(crate::metric_names::CONNECTIONS_REFUSED, "why" => "client")
+                .increment(1);
             continue;
         };
         let _ = stream.set_nodelay(true);

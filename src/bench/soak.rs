@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,6 +13,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::receiver::{Behaviour, Receiver};
+use super::server::{free_port, Launch, Server};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SoakArgs {
@@ -58,58 +58,27 @@ struct SoakReport {
     memory_last_minute_mb: f64,
 }
 
-fn spawn(data: &Path, port: u16, database_url: Option<&str>) -> anyhow::Result<Child> {
+/// The soak's server on `port` with its data in `data` (the same after the restart).
+async fn start_server(
+    data: &Path,
+    port: u16,
+    database_url: Option<&str>,
+    client: &reqwest::Client,
+) -> anyhow::Result<Server> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(data.join("server.log"))?;
-    let mut command = Command::new(std::env::current_exe()?);
-    command
-        .arg("serve")
-        .arg(format!("--listen=127.0.0.1:{port}"))
-        .arg(format!("--data-dir={}", data.display()))
-        .arg("--allow-private-targets")
-        .arg(format!("--retry-schedule={RETRY_SCHEDULE}"))
-        .env("HOOKRELAY_ADMIN_TOKEN", TOKEN)
-        .env("HOOKRELAY_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log);
-    if let Some(url) = database_url {
-        command.arg(format!("--database-url={url}"));
-    }
-    command.spawn().context("starting hookrelay serve")
-}
-
-async fn wait_healthy(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
-    for _ in 0..400 {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
-            if r.status().is_success() {
-                return Ok(());
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    anyhow::bail!("hookrelay did not become healthy")
-}
-
-fn rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// The server process, killed when the soak ends however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    let launch = Launch {
+        data_dir: data,
+        port,
+        admin_token: TOKEN,
+        retry_schedule: RETRY_SCHEDULE,
+        database_url,
+        extra: Vec::new(),
+        stderr: log.into(),
+    };
+    Server::start(launch, client).await
 }
 
 /// Accepted calls by id, with the name of their webhook.
@@ -118,13 +87,10 @@ type Ledger = Arc<Mutex<HashMap<String, &'static str>>>;
 pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let data = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
+    let port = free_port()?;
     let client = reqwest::Client::new();
-    let mut server = Server(spawn(data.path(), port, args.database_url.as_deref())?);
-    wait_healthy(&client, &base).await?;
+    let mut server = start_server(data.path(), port, args.database_url.as_deref(), &client).await?;
+    let base = server.base.clone();
     let receiver = Receiver::start(Behaviour::Flaky).await?;
     let api = |path: &str| format!("{base}/api/v1{path}");
     let site: Value = client
@@ -198,15 +164,13 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(10)).await;
         report
             .memory
-            .push((started.elapsed().as_secs_f64(), rss_mb(server.0.id())));
+            .push((started.elapsed().as_secs_f64(), server.rss_mb().0));
         if restarted_at.is_none() && started.elapsed() >= kill_at {
             eprintln!("soak: SIGKILL at {:.0} s", started.elapsed().as_secs_f64());
             let down = Instant::now();
-            server.0.kill()?; // SIGKILL
-            server.0.wait()?;
+            server.kill()?;
             tokio::time::sleep(Duration::from_secs(2)).await;
-            server = Server(spawn(data.path(), port, args.database_url.as_deref())?);
-            wait_healthy(&client, &base).await?;
+            server = start_server(data.path(), port, args.database_url.as_deref(), &client).await?;
             report.restart_seconds = down.elapsed().as_secs_f64();
             restarted_at = Some(started.elapsed().as_secs_f64());
         }

@@ -1,6 +1,7 @@
 //! The bench's report as a table on standard output.
 
-use super::{RawResult, Report, STOLEN_WORTH_A_WARNING};
+use super::raw::RawResult;
+use super::report::{Report, STOLEN_WORTH_A_WARNING};
 
 pub fn print_table(report: &Report) {
     let range = |limit: fn(&RawResult) -> f64| {

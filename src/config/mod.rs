@@ -334,15 +334,18 @@ pub fn available_cores() -> usize {
 mod tests {
     use clap::Parser;
 
-    fn serve(args: &[&str]) -> crate::cli::Cli {
-        crate::cli::Cli::try_parse_from([&["hookrelay", "serve"], args].concat())
-            .expect("valid arguments")
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: super::ServeArgs,
+    }
+
+    fn serve(args: &[&str]) -> Result<super::ServeArgs, clap::Error> {
+        Serve::try_parse_from([&["serve"], args].concat()).map(|s| s.args)
     }
 
     fn worker_threads(args: &[&str]) -> usize {
-        serve(args)
-            .worker_threads()
-            .expect("serve sets its worker threads")
+        serve(args).expect("valid arguments").worker_threads()
     }
 
     #[test]
@@ -358,10 +361,7 @@ mod tests {
 
     #[test]
     fn the_api_has_a_thread_per_four_cores_and_at_least_one_or_all_on_an_api_node() {
-        let api_threads = |args: &[&str]| match serve(args).command {
-            crate::cli::Command::Serve(serve) => serve.api_threads(),
-            _ => unreachable!("parsed as serve"),
-        };
+        let api_threads = |args: &[&str]| serve(args).expect("valid arguments").api_threads();
         let cores = super::available_cores();
         assert_eq!(api_threads(&[]), (cores / 4).max(1));
         assert_eq!(api_threads(&["--api-threads=2"]), 2);
@@ -372,8 +372,6 @@ mod tests {
             ]),
             cores
         );
-        assert!(
-            crate::cli::Cli::try_parse_from(["hookrelay", "serve", "--api-threads=0"]).is_err()
-        );
+        assert!(serve(&["--api-threads=0"]).is_err());
     }
 }

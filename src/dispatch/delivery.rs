@@ -263,7 +263,7 @@ pub(super) async fn deliver<T: Target>(
     };
     let webhook = match &call.webhook {
         None => {
-            metrics::counter!(crate::metrics::CALLS_FAILED, "target" => "none").increment(1);
+            metrics::counter!(crate::metric_names::CALLS_FAILED, "target" => "none").increment(1);
             let reason = "not sent: the webhook was deleted";
             return not_sent(Some(reason), NextStep::Done(CallStatus::Failed));
         }
@@ -313,12 +313,12 @@ fn count_attempt(
     next: &NextStep,
     finished_at: i64,
 ) {
-    use crate::metrics::{ATTEMPTS, ATTEMPT_DURATION, CALLS_FAILED, DELIVERY_LATENCY};
+    use crate::metric_names::{ATTEMPTS, ATTEMPT_DURATION, CALLS_FAILED, DELIVERY_LATENCY};
     let target = webhook
         .settings
         .target
         .as_ref()
-        .map_or("http", crate::targets::TargetConfig::kind);
+        .map_or("http", crate::domain::targets::TargetConfig::kind);
     let result = if outcome.delivered {
         "delivered"
     } else {

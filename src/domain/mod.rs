@@ -18,6 +18,7 @@ pub mod sealed;
 pub mod signing;
 pub mod site;
 pub mod site_hooks;
+pub mod targets;
 pub mod template;
 pub mod time;
 pub mod token;

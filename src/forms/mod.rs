@@ -299,7 +299,7 @@ async fn check_quota(
     if count < max_count && bytes + adding <= max_bytes {
         return Ok(());
     }
-    metrics::counter!(crate::metrics::REQUESTS_THROTTLED, "what" => "form quota").increment(1);
+    metrics::counter!(crate::metric_names::REQUESTS_THROTTLED, "what" => "form quota").increment(1);
     Err(ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         format!(

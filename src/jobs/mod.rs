@@ -245,7 +245,7 @@ impl JobRunner {
             .await
         {
             Ok(Some(finished)) => {
-                metrics::counter!(crate::metrics::JOBS_FINISHED, "status" => finished.status.as_str())
+                metrics::counter!(crate::metric_names::JOBS_FINISHED, "status" => finished.status.as_str())
                     .increment(1);
                 self.announce(&finished, Some(&text)).await
             }

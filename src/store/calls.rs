@@ -138,6 +138,14 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// The same page with each item shown as `view` makes it.
+    pub fn map<U>(self, view: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            data: self.data.into_iter().map(view).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+
     /// From rows fetched with `LIMIT limit + 1`: the extra row, if any, only says that
     /// another page exists.
     pub fn from_probe(rows: &mut Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> String) -> Page<T> {

@@ -121,7 +121,7 @@ pub(super) type EventWrite = (PendingEvent, oneshot::Sender<Result<Written>>);
 pub(super) async fn write_events(writer: Writer, mut queue: mpsc::Receiver<EventWrite>) {
     let mut batch = Vec::with_capacity(EVENTS_PER_COMMIT);
     while queue.recv_many(&mut batch, EVENTS_PER_COMMIT).await > 0 {
-        metrics::histogram!(crate::metrics::WRITER_BATCH).record(batch.len() as f64);
+        metrics::histogram!(crate::metric_names::WRITER_BATCH).record(batch.len() as f64);
         let (events, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
         let events = Arc::new(events);
         let all = WriteEvents {
@@ -407,7 +407,7 @@ impl Store {
                         handoff.wake.notify_one();
                     }
                 }
-                metrics::counter!(crate::metrics::CALLS_ACCEPTED)
+                metrics::counter!(crate::metric_names::CALLS_ACCEPTED)
                     .increment(published.webhook_call_ids.len() as u64);
                 Ok(PublishOutcome::Created(published))
             }

@@ -6,29 +6,17 @@
 //! finish their attempt; the next claim finds the webhook disabled and pauses them.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use sqlx::Row;
 
-use super::queue::AttemptResult;
+use super::results::{AttemptResult, Watch};
 use super::sql::{Sql, SqlRow};
 use super::tx::Tx;
-use super::webhooks::WebhookRecord;
+use super::webhooks::{pause_calls, WebhookRecord};
 use super::{Dialect, Result, Store};
 use crate::domain::call::Verdict;
 use crate::domain::operator::{self, Notice, WebhookRef};
 use crate::domain::time::{to_rfc3339, UnixMillis};
-
-/// What an attempt's result means for its webhook (see [`record_health`]). Cheap to make
-/// for every attempt: what a report needs besides is read only when there is one.
-#[derive(Debug, Clone)]
-pub struct Watch {
-    /// As the dispatcher saw it when the call was claimed (its `failing_since` included).
-    pub webhook: Arc<WebhookRecord>,
-    pub verdict: Verdict,
-    /// The receiver answered 410 Gone: disable the webhook.
-    pub gone: bool,
-}
 
 const GONE_REASON: &str = "the receiver answered 410 Gone: the endpoint is gone for good; \
      re-enable the webhook once it is back";
@@ -47,31 +35,6 @@ pub struct HealthChanges {
     pub notices: Vec<Notice>,
     /// Sites whose cached webhooks are stale now.
     pub sites: Vec<String>,
-}
-
-/// Stops the webhook's pending calls that nobody holds (see the module's comment).
-pub(super) fn pause_calls(dialect: Dialect, webhook_id: &str, now: UnixMillis) -> Sql<'_> {
-    let mut sql = Sql::new(
-        dialect,
-        "UPDATE webhook_calls SET next_attempt_at = NULL, rate_slot_at = NULL, updated_at = ",
-    );
-    sql.bind(now)
-        .push(" WHERE webhook_id = ")
-        .bind(webhook_id)
-        .push(" AND status = 'pending' AND claim_token IS NULL");
-    sql
-}
-
-/// Makes the webhook's paused calls due now.
-pub(super) fn resume_calls(dialect: Dialect, webhook_id: &str, now: UnixMillis) -> Sql<'_> {
-    let mut sql = Sql::new(dialect, "UPDATE webhook_calls SET next_attempt_at = ");
-    sql.bind(now)
-        .push(", updated_at = ")
-        .bind(now)
-        .push(" WHERE webhook_id = ")
-        .bind(webhook_id)
-        .push(" AND status = 'pending' AND next_attempt_at IS NULL");
-    sql
 }
 
 fn disable_webhook<'a>(

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 use sqlx::Row;
 
-use super::calls::NewAttempt;
-use super::health::{record_health, HealthChanges, Watch};
+use super::health::{record_health, HealthChanges};
+use super::results::AttemptResult;
 use super::sql::{distinct, prev_power_of_two, Rows, Sql, SqlRow};
 use super::tx::{Tx, WriteJob};
 use super::webhooks::{self, WebhookRecord};
@@ -61,21 +61,6 @@ impl ClaimedCall {
             rate_slot: None,
         }
     }
-}
-
-/// What a delivery attempt came to, to be written back.
-#[derive(Debug, Clone)]
-pub struct AttemptResult {
-    pub call_id: String,
-    pub claim_token: String,
-    /// `None` when nothing was sent (e.g. the webhook was disabled meanwhile).
-    pub attempt: Option<NewAttempt>,
-    pub error: Option<String>,
-    pub status_code: Option<i64>,
-    pub finished_at: UnixMillis,
-    pub next: NextStep,
-    /// What the attempt says about its webhook; `None` when no attempt was made.
-    pub watch: Option<Watch>,
 }
 
 impl Store {
@@ -227,24 +212,6 @@ impl Store {
             }
         }
         Ok(changes.notices)
-    }
-
-    /// Hands claimed calls back so any worker can take them at once (graceful shutdown).
-    pub async fn release_claims(&self, claims: &[(String, String)], now: UnixMillis) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        for (call_id, claim_token) in claims {
-            sqlx::query(
-                "UPDATE webhook_calls SET next_attempt_at = $1, claim_token = NULL \
-                 WHERE id = $2 AND claim_token = $3",
-            )
-            .bind(now)
-            .bind(call_id.clone())
-            .bind(claim_token.clone())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     /// When the earliest pending call is due, so an idle worker knows how long it may sleep.

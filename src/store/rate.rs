@@ -92,10 +92,25 @@ impl Store {
         at: UnixMillis,
         holds_rate_slot: bool,
     ) -> Result<()> {
+        let claims = vec![(call_id.to_owned(), claim_token.to_owned())];
+        self.requeue(claims, at, holds_rate_slot).await
+    }
+
+    /// Hands claimed calls back so any worker can take them at once (graceful shutdown);
+    /// a rate-limit slot they held is given up with them.
+    pub async fn release_claims(&self, claims: &[(String, String)], now: UnixMillis) -> Result<()> {
+        self.requeue(claims.to_vec(), now, false).await
+    }
+
+    async fn requeue(
+        &self,
+        claims: Vec<(String, String)>,
+        at: UnixMillis,
+        holds_rate_slot: bool,
+    ) -> Result<()> {
         self.writer
-            .run(Arc::new(DeferCall {
-                call_id: call_id.to_owned(),
-                claim_token: claim_token.to_owned(),
+            .run(Arc::new(Requeue {
+                claims,
                 at,
                 holds_rate_slot,
             }))
@@ -103,26 +118,29 @@ impl Store {
     }
 }
 
-struct DeferCall {
-    call_id: String,
-    claim_token: String,
+/// Claimed calls back in the queue, due at `at`, where their claims still hold.
+struct Requeue {
+    /// Call id and claim token.
+    claims: Vec<(String, String)>,
     at: UnixMillis,
     holds_rate_slot: bool,
 }
 
-impl WriteJob for DeferCall {
+impl WriteJob for Requeue {
     type Output = ();
 
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<()> {
-        let mut sql = Sql::new(tx.dialect(), "UPDATE webhook_calls SET next_attempt_at = ");
-        sql.bind(self.at)
-            .push(", rate_slot_at = ")
-            .bind(self.holds_rate_slot.then_some(self.at))
-            .push(", claim_token = NULL WHERE id = ")
-            .bind(self.call_id.as_str())
-            .push(" AND claim_token = ")
-            .bind(self.claim_token.as_str());
-        tx.execute(sql).await?;
+        for (call_id, claim_token) in &self.claims {
+            let mut sql = Sql::new(tx.dialect(), "UPDATE webhook_calls SET next_attempt_at = ");
+            sql.bind(self.at)
+                .push(", rate_slot_at = ")
+                .bind(self.holds_rate_slot.then_some(self.at))
+                .push(", claim_token = NULL WHERE id = ")
+                .bind(call_id.as_str())
+                .push(" AND claim_token = ")
+                .bind(claim_token.as_str());
+            tx.execute(sql).await?;
+        }
         Ok(())
     }
 }

@@ -233,7 +233,7 @@ fn serve_writes(
     let mut asked_at = 0;
     while let Ok(first) = queue.recv() {
         let mut batch = gather(&queue, first, &BUSY_LINGER);
-        metrics::histogram!(crate::metrics::WRITER_BATCH).record(batch.len() as f64);
+        metrics::histogram!(crate::metric_names::WRITER_BATCH).record(batch.len() as f64);
         // A failed or panicking job must not fail the others: then each runs again alone,
         // and only its own transaction rolls back.
         let together = batch.len() > 1

@@ -4,15 +4,15 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::audit::{self, Actor};
-use super::health;
+use super::sql::Sql;
 use super::{
-    corrupt, json_text, parse_json, Page, Result, Store, StoreError, MAX_WEBHOOKS_PER_SITE,
+    corrupt, json_text, parse_json, Dialect, Page, Result, Store, StoreError, MAX_WEBHOOKS_PER_SITE,
 };
 use crate::domain::ids;
 use crate::domain::sealed::Sealer;
+use crate::domain::targets::TargetConfig;
 use crate::domain::time::{now_millis, UnixMillis};
 use crate::domain::webhook::{BasicAuth, WebhookSettings};
-use crate::targets::TargetConfig;
 
 #[derive(Debug, Clone)]
 pub struct WebhookRecord {
@@ -189,6 +189,31 @@ fn bind_settings<'q>(
         .bind(json_text(&s.public_headers))
 }
 
+/// Stops the webhook's pending calls that nobody holds (see `health.rs`).
+pub(super) fn pause_calls(dialect: Dialect, webhook_id: &str, now: UnixMillis) -> Sql<'_> {
+    let mut sql = Sql::new(
+        dialect,
+        "UPDATE webhook_calls SET next_attempt_at = NULL, rate_slot_at = NULL, updated_at = ",
+    );
+    sql.bind(now)
+        .push(" WHERE webhook_id = ")
+        .bind(webhook_id)
+        .push(" AND status = 'pending' AND claim_token IS NULL");
+    sql
+}
+
+/// Makes the webhook's paused calls due now.
+pub(super) fn resume_calls(dialect: Dialect, webhook_id: &str, now: UnixMillis) -> Sql<'_> {
+    let mut sql = Sql::new(dialect, "UPDATE webhook_calls SET next_attempt_at = ");
+    sql.bind(now)
+        .push(", updated_at = ")
+        .bind(now)
+        .push(" WHERE webhook_id = ")
+        .bind(webhook_id)
+        .push(" AND status = 'pending' AND next_attempt_at IS NULL");
+    sql
+}
+
 impl Store {
     /// Drops the site's cached webhooks (they changed behind the API's back: disabled).
     pub(super) fn forget_webhooks(&self, site_id: &str) {
@@ -332,13 +357,13 @@ impl Store {
         .ok_or(StoreError::NotFound)?;
         match (was_enabled, settings.enabled) {
             (true, false) => {
-                health::pause_calls(self.dialect, id, now)
+                pause_calls(self.dialect, id, now)
                     .query()
                     .execute(&mut *tx)
                     .await?;
             }
             (false, true) => {
-                health::resume_calls(self.dialect, id, now)
+                resume_calls(self.dialect, id, now)
                     .query()
                     .execute(&mut *tx)
                     .await?;

@@ -3,61 +3,19 @@
 //! HTML part beside the text.
 
 use lettre::message::header::ContentType;
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::{MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use maud::html;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::notice::{notice, Notice};
-use super::{keep_secret, mask_secret, Context, Notifier, Outcome};
-use crate::domain::destination::{check_url, is_non_public};
+use super::{Context, Deliver, Outcome};
+use crate::domain::destination::is_non_public;
+use crate::domain::targets::email::{mailbox, EmailConfig, TlsMode};
 use crate::domain::template::{self, Escape};
-use crate::domain::validation::Violations;
 use crate::store::NewAttempt;
-
-const MAX_RECIPIENTS: usize = 50;
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TlsMode {
-    /// Plain text: only for a relay on a trusted network.
-    None,
-    /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
-    #[default]
-    Starttls,
-    /// TLS from the first byte (port 465).
-    Tls,
-}
-
-fn default_port() -> u16 {
-    587
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmailConfig {
-    pub host: String,
-    #[serde(default = "default_port")]
-    pub port: u16,
-    #[serde(default)]
-    pub tls: TlsMode,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
-    /// `Hookrelay <deploys@example.com>` or a bare address.
-    pub from: String,
-    pub to: Vec<String>,
-    /// Mustache over the event; default: the notification's title.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject_template: Option<String>,
-    /// Mustache over the event; default: title, facts, log tail and link.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text_template: Option<String>,
-}
 
 /// The plain-text body of the default message.
 pub fn default_text(n: &Notice, webhook_name: &str) -> String {
@@ -105,11 +63,6 @@ fn default_html(n: &Notice, webhook_name: &str) -> String {
         }
     }
     .into_string()
-}
-
-fn mailbox(text: &str) -> Result<Mailbox, String> {
-    text.parse::<Mailbox>()
-        .map_err(|e| format!("{text:?} is not an email address: {e}"))
 }
 
 impl EmailConfig {
@@ -214,61 +167,7 @@ impl EmailConfig {
     }
 }
 
-impl Notifier for EmailConfig {
-    fn validate(&self, allow_private_targets: bool, v: &mut Violations) {
-        v.text("config.host", &self.host, 253);
-        if !self.host.is_empty() {
-            if let Err(problem) = check_url(
-                &format!("http://{}:{}/", self.host, self.port),
-                allow_private_targets,
-            ) {
-                v.add("config.host", problem.to_string());
-            }
-        }
-        if let Err(problem) = mailbox(&self.from) {
-            v.add("config.from", problem);
-        }
-        if self.to.is_empty() || self.to.len() > MAX_RECIPIENTS {
-            v.add(
-                "config.to",
-                format!("must list 1 to {MAX_RECIPIENTS} addresses"),
-            );
-        }
-        for (i, to) in self.to.iter().enumerate() {
-            if let Err(problem) = mailbox(to) {
-                v.add(format!("config.to[{i}]"), problem);
-            }
-        }
-        if self.password.is_some() && self.username.is_none() {
-            v.add("config.username", "is required with a password");
-        }
-        for (field, source) in [
-            ("config.subject_template", &self.subject_template),
-            ("config.text_template", &self.text_template),
-        ] {
-            if let Some(Err(e)) = source.as_deref().map(template::compile) {
-                v.add(field, e.to_string());
-            }
-        }
-    }
-
-    fn masked(&self) -> Self {
-        EmailConfig {
-            password: mask_secret(&self.password),
-            ..self.clone()
-        }
-    }
-
-    fn keep_secrets(&mut self, stored: &Self) -> Vec<&'static str> {
-        keep_secret(&mut self.password, &stored.password, "password")
-            .into_iter()
-            .collect()
-    }
-
-    fn destination(&self) -> String {
-        format!("smtp://{}:{}", self.host.to_ascii_lowercase(), self.port)
-    }
-
+impl Deliver for EmailConfig {
     async fn deliver(&self, ctx: &Context<'_>) -> Outcome {
         let where_to = format!("smtp://{}:{}", self.host, self.port);
         let built = ctx
@@ -316,32 +215,7 @@ impl Notifier for EmailConfig {
 mod tests {
     use super::*;
 
-    fn config() -> EmailConfig {
-        serde_json::from_value(json!({
-            "host": "smtp.example.com", "from": "Hookrelay <deploys@example.com>",
-            "to": ["ops@example.com"], "username": "u", "password": "p"
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn defaults_and_rules() {
-        let c = config();
-        assert_eq!((c.port, c.tls), (587, TlsMode::Starttls));
-        let mut v = Violations::default();
-        c.validate(false, &mut v);
-        assert!(v.0.is_empty(), "{v:?}");
-        let bad = EmailConfig {
-            host: "127.0.0.1".into(),
-            to: vec!["not an address".into()],
-            ..c.clone()
-        };
-        let mut v = Violations::default();
-        bad.validate(false, &mut v);
-        let fields: Vec<_> = v.0.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["config.host", "config.to[0]"]);
-        assert_eq!(c.masked().password.as_deref(), Some(super::super::MASK));
-    }
+    use crate::domain::targets::email::example as config;
 
     #[test]
     fn the_default_mail_tells_what_failed_and_where_to_look() {

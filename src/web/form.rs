@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 
-use super::layout::PageError;
+use super::error::PageError;
 
 pub struct FormData(Vec<(String, String)>);
 

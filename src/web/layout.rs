@@ -1,88 +1,16 @@
 //! The page shell (head, header, site tabs), the error page, and small pieces every page
 //! uses: times, status badges, field errors.
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
+pub use super::error::PageError;
+use super::frame::head;
 use super::session::{csrf_field, WebUser};
 use crate::api::ApiError;
 use crate::domain::time::UnixMillis;
 use crate::domain::token::Role;
 use crate::domain::validation::FieldError;
-use crate::store::{SiteRecord, StoreError};
-
-/// What a page handler can fail with; each renders as a page a person can act on.
-#[derive(Debug)]
-pub enum PageError {
-    /// Not signed in (or the session ended): off to the sign-in form, then back here.
-    SignIn(String),
-    Forbidden(String),
-    BadRequest(String),
-    Api(ApiError),
-}
-
-impl From<ApiError> for PageError {
-    fn from(e: ApiError) -> Self {
-        PageError::Api(e)
-    }
-}
-
-impl From<StoreError> for PageError {
-    fn from(e: StoreError) -> Self {
-        PageError::Api(e.into())
-    }
-}
-
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        let (status, detail) = match self {
-            PageError::SignIn(next) => {
-                let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
-                return Redirect::to(&format!("/sign-in?{query}")).into_response();
-            }
-            PageError::Forbidden(detail) => (StatusCode::FORBIDDEN, detail),
-            PageError::BadRequest(detail) => (StatusCode::BAD_REQUEST, detail),
-            PageError::Api(e) => (e.status, e.detail),
-        };
-        let title = status.canonical_reason().unwrap_or("Error");
-        let body = bare(
-            title,
-            html! {
-                main.narrow {
-                    h1 { (status.as_u16()) " " (title) }
-                    p.alert.alert-error role="alert" { (detail) }
-                    p { a href="/sites" { "Back to the dashboard" } }
-                }
-            },
-        );
-        (status, body).into_response()
-    }
-}
-
-fn head(title: &str) -> Markup {
-    html! {
-        head {
-            meta charset="utf-8";
-            meta name="viewport" content="width=device-width, initial-scale=1";
-            title { (title) " · hookrelay" }
-            link rel="stylesheet" href=(super::assets::CSS_PATH);
-            link rel="icon" href=(super::assets::ICON_PATH) type="image/svg+xml";
-            script src=(super::assets::JS_PATH) defer {}
-        }
-    }
-}
-
-/// A page without navigation (sign-in, errors).
-pub fn bare(title: &str, content: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            (head(title))
-            body { (content) }
-        }
-    }
-}
+use crate::store::SiteRecord;
 
 /// Where a page sits, for the navigation's highlighted entry.
 #[derive(Clone, Copy, PartialEq, Eq)]

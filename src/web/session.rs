@@ -10,8 +10,9 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use super::error::PageError;
 use super::form::FormData;
-use super::layout::{self, PageError};
+use super::frame;
 use crate::api::extract::Caller;
 use crate::api::throttle::{ClientAddr, Public};
 use crate::api::{ApiError, AppState};
@@ -139,7 +140,7 @@ pub async fn sign_in_page(
 /// The sign-in page, with a fresh CSRF token in its form and cookie.
 fn sign_in_form(state: &AppState, next: &str, error: Option<&str>) -> Response {
     let csrf = random_urlsafe(24);
-    let body = layout::bare(
+    let body = frame::bare(
         "Sign in",
         html! {
             main.sign-in {

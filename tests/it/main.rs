@@ -15,6 +15,7 @@ mod dashboard;
 mod dashboard_operations;
 mod delivery;
 mod durability;
+mod layers;
 mod limits;
 mod metrics;
 mod notifications;

@@ -8,12 +8,12 @@ use serde::Deserialize;
 use crate::api::problem::ApiError;
 use crate::domain::destination::credentials_follow;
 use crate::domain::redact::MASK;
+use crate::domain::targets::TargetConfig;
 use crate::domain::trigger::Trigger;
 use crate::domain::validation::{FieldError, Violations};
 use crate::domain::webhook::{
     is_sensitive_header, parse_disable_after, BasicAuth, WebhookSettings,
 };
-use crate::targets::TargetConfig;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

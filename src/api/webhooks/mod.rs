@@ -100,14 +100,7 @@ pub async fn list(
         .list_webhooks(&site_id, page.cursor(), limit)
         .await
         .or_not_found("site")?;
-    Ok(Json(Page {
-        data: hooks
-            .data
-            .into_iter()
-            .map(|w| WebhookView::for_role(w, caller.0.role))
-            .collect(),
-        next_cursor: hooks.next_cursor,
-    }))
+    Ok(Json(hooks.map(|w| WebhookView::for_role(w, caller.0.role))))
 }
 
 #[utoipa::path(

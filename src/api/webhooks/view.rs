@@ -7,12 +7,12 @@ use serde::Serialize;
 
 use crate::domain::redact::{self, MASK};
 use crate::domain::signing::active_previous;
+use crate::domain::targets::TargetConfig;
 use crate::domain::time::{now_millis, rfc3339, UnixMillis};
 use crate::domain::token::Role;
 use crate::domain::trigger::Trigger;
 use crate::domain::webhook::{format_disable_after, is_sensitive_header, BasicAuth};
 use crate::store::WebhookRecord;
-use crate::targets::TargetConfig;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct WebhookView {

@@ -9,7 +9,7 @@ use super::event::NewEvent;
 use super::template::{self, Escape, RenderLimit};
 use super::trigger::{any_matches, Trigger, MAX_IDS_PER_WEBHOOK};
 use super::validation::Violations;
-use crate::targets::TargetConfig;
+use crate::domain::targets::TargetConfig;
 
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 pub const MIN_TIMEOUT_MS: u64 = 100;
