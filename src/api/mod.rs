@@ -92,6 +92,10 @@ pub fn routes() -> Router<AppState> {
             post(webhooks::preview),
         )
         .route(
+            "/sites/{site_id}/webhooks/{webhook_id}/held_keys",
+            get(webhooks::held_keys),
+        )
+        .route(
             "/sites/{site_id}/webhooks/{webhook_id}/recover",
             post(recoveries::create),
         )

@@ -361,27 +361,40 @@ fn raise_open_files_limit(max_in_flight: usize) {
     }
 }
 
-/// Periodic housekeeping that must not slow the hot paths.
+/// Periodic housekeeping that must not slow the hot paths: pruning every hour, and every
+/// minute a sweep that mends any ordering key left without a due call.
 async fn janitor(store: Store, retention_days: u32, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        if retention_days > 0 {
-            let cutoff = now_millis() - i64::from(retention_days) * 86_400_000;
-            match store.prune_before(cutoff).await {
-                Ok(pruned) => tracing::debug!(?pruned, "applied the retention period"),
-                Err(e) => tracing::warn!(error = %e, "pruning old bodies and attempts failed"),
-            }
+    const PRUNE_EVERY: u32 = 60;
+    for minute in 0u32.. {
+        if minute % PRUNE_EVERY == 0 {
+            prune(&store, retention_days).await;
         }
-        match store.prune_idempotency_keys(now_millis()).await {
+        match store.mend_ordering_keys(now_millis()).await {
             Ok(0) => {}
-            Ok(n) => tracing::debug!(removed = n, "pruned idempotency keys"),
-            Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
-        }
-        if let Err(e) = store.prune_sessions(now_millis()).await {
-            tracing::warn!(error = %e, "pruning expired dashboard sessions failed");
+            Ok(n) => tracing::warn!(calls = n, "made stalled ordered calls due"),
+            Err(e) => tracing::warn!(error = %e, "mending ordering keys failed"),
         }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
+    }
+}
+
+async fn prune(store: &Store, retention_days: u32) {
+    if retention_days > 0 {
+        let cutoff = now_millis() - i64::from(retention_days) * 86_400_000;
+        match store.prune_before(cutoff).await {
+            Ok(pruned) => tracing::debug!(?pruned, "applied the retention period"),
+            Err(e) => tracing::warn!(error = %e, "pruning old bodies and attempts failed"),
+        }
+    }
+    match store.prune_idempotency_keys(now_millis()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(removed = n, "pruned idempotency keys"),
+        Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
+    }
+    if let Err(e) = store.prune_sessions(now_millis()).await {
+        tracing::warn!(error = %e, "pruning expired dashboard sessions failed");
     }
 }

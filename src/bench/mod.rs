@@ -22,7 +22,7 @@ use anyhow::Context;
 
 use crate::config::available_cores;
 use raw::{raw_limit, RawResult};
-use report::{medians, Report};
+use report::{medians, ordering_costs, Report};
 use scenarios::{run_scenario, scenarios, Scenario};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -41,7 +41,8 @@ pub struct BenchArgs {
     /// as the previous one is accepted. More than the server can deliver builds a backlog.
     #[arg(long, default_value_t = 32)]
     pub publishers: usize,
-    /// Only the scenarios whose name contains this.
+    /// Only the scenarios whose name contains this (or one of these, comma-separated:
+    /// `--only fanout10-0ms-1KiB-max,ordered`).
     #[arg(long)]
     pub only: Option<String>,
     /// Also write the figures as JSON to this file.
@@ -74,7 +75,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .filter(|scenario| {
             args.only
                 .as_deref()
-                .is_none_or(|only| scenario.name.contains(only))
+                .is_none_or(|only| only.split(',').any(|part| scenario.name.contains(part)))
         })
         .collect();
     let repeat = args.repeat.max(1);
@@ -108,6 +109,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         publishers: args.publishers.max(1),
         raw_limits,
         medians: medians(&results),
+        ordering_costs: ordering_costs(&results),
         scenarios: results,
     };
     table::print_table(&report);

@@ -21,10 +21,11 @@ use crate::domain::webhook::WebhookSettings;
 use crate::store::{ClaimedCall, WebhookRecord};
 use crate::targets::http::{HttpSettings, HttpTarget};
 
-/// An event of about `bytes` bytes, shared by every request that sends it (no copy each).
-pub(super) fn body_of(bytes: usize) -> Bytes {
+/// An event of about `bytes` bytes about entity `entity_id`, shared by every request that
+/// sends it (no copy each).
+pub(super) fn body_of(bytes: usize, entity_id: &str) -> Bytes {
     let filler = "x".repeat(bytes.saturating_sub(64));
-    json!({"entity_type": "item", "event_type": "update", "entity": {"id": "1", "filler": filler}})
+    json!({"entity_type": "item", "event_type": "update", "entity": {"id": entity_id, "filler": filler}})
         .to_string()
         .into()
 }
@@ -125,7 +126,7 @@ impl RawRequests {
     /// target makes for a call of a webhook with no headers of its own (signed once: the
     /// signature's cost is hookrelay's, not the machine's).
     fn template(self, target: &HttpTarget, url: &str) -> anyhow::Result<reqwest::Request> {
-        let body = body_of(1024);
+        let body = body_of(1024, "1");
         if let RawRequests::Bare = self {
             let mut request = reqwest::Request::new(reqwest::Method::POST, url.parse()?);
             request.headers_mut().insert(

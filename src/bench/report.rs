@@ -49,6 +49,8 @@ pub(super) struct ScenarioResult {
     /// arrived within any one second.
     pub(super) rate_limit_per_s: Option<u32>,
     pub(super) busiest_second: u64,
+    /// For an ordered scenario: the unordered one it is compared with.
+    pub(super) unordered_twin: Option<String>,
 }
 
 impl ScenarioResult {
@@ -73,6 +75,50 @@ pub(super) struct Report {
     pub(super) scenarios: Vec<ScenarioResult>,
     /// Per scenario run more than once (`--repeat`): the medians of its runs.
     pub(super) medians: Vec<ScenarioMedians>,
+    /// Each ordered scenario beside its unordered twin, both from this run.
+    pub(super) ordering_costs: Vec<OrderingCost>,
+}
+
+/// What ordering costs: an ordered scenario's deliveries/s against its unordered twin's,
+/// each the mean of its runs in one bench run.
+#[derive(Debug, Serialize, PartialEq)]
+pub(super) struct OrderingCost {
+    pub(super) ordered: String,
+    pub(super) unordered: String,
+    pub(super) ordered_deliveries_per_s: f64,
+    pub(super) unordered_deliveries_per_s: f64,
+    pub(super) percent_of_unordered: f64,
+}
+
+/// The ordered scenarios whose unordered twin ran too, in the order they first ran.
+pub(super) fn ordering_costs(results: &[ScenarioResult]) -> Vec<OrderingCost> {
+    let mean = |name: &str| {
+        let runs: Vec<f64> = results
+            .iter()
+            .filter(|r| r.name == name)
+            .map(|r| r.deliveries_per_s)
+            .collect();
+        (!runs.is_empty()).then(|| runs.iter().sum::<f64>() / runs.len() as f64)
+    };
+    let mut costs: Vec<OrderingCost> = Vec::new();
+    for r in results {
+        let Some(twin) = &r.unordered_twin else {
+            continue;
+        };
+        if costs.iter().any(|c| c.ordered == r.name) {
+            continue;
+        }
+        if let (Some(ordered), Some(unordered)) = (mean(&r.name), mean(twin)) {
+            costs.push(OrderingCost {
+                ordered: r.name.clone(),
+                unordered: twin.clone(),
+                ordered_deliveries_per_s: ordered,
+                unordered_deliveries_per_s: unordered,
+                percent_of_unordered: 100.0 * ordered / unordered.max(1e-9),
+            });
+        }
+    }
+    costs
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -201,5 +247,23 @@ mod tests {
             even[0].percent_of_raw_limit, 47.5,
             "an even count takes the mean of the middle two"
         );
+    }
+
+    #[test]
+    fn ordered_runs_are_set_beside_their_unordered_twins_means() {
+        let mut runs = vec![
+            run_of("plain", 90.0, 1.0),
+            run_of("plain", 90.0, 1.0),
+            run_of("ordered", 50.0, 1.0),
+        ];
+        runs[0].deliveries_per_s = 1000.0;
+        runs[1].deliveries_per_s = 3000.0;
+        runs[2].deliveries_per_s = 1500.0;
+        runs[2].unordered_twin = Some("plain".into());
+        let costs = ordering_costs(&runs);
+        assert_eq!(costs.len(), 1);
+        assert_eq!(costs[0].unordered_deliveries_per_s, 2000.0);
+        assert_eq!(costs[0].percent_of_unordered, 75.0);
+        assert!(ordering_costs(&runs[2..]).is_empty(), "no twin, no figure");
     }
 }

@@ -20,6 +20,9 @@ use super::BenchArgs;
 use crate::config::available_cores;
 use crate::targets::http::send_once_client;
 
+/// The unordered scenario an ordered one is compared with: the same but for ordering.
+const UNORDERED_TWIN: &str = "fanout10-0ms-1KiB-max";
+
 const BENCH_TOKEN: &str = "hr_bench_token_0123456789abcdef";
 
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +50,9 @@ pub(super) struct Scenario {
     pub(super) behaviour: Behaviour,
     pub(super) rate: Rate,
     pub(super) trouble: Trouble,
+    /// Webhooks with `key` ordering, and events spread evenly over this many entities
+    /// (keys); `None`: unordered, every event about one entity.
+    pub(super) ordering_keys: Option<usize>,
 }
 
 pub(super) fn scenarios() -> Vec<Scenario> {
@@ -57,6 +63,7 @@ pub(super) fn scenarios() -> Vec<Scenario> {
         behaviour,
         rate,
         trouble: Trouble::None,
+        ordering_keys: None,
     };
     let kib = 1024;
     vec![
@@ -74,6 +81,17 @@ pub(super) fn scenarios() -> Vec<Scenario> {
             Behaviour::Instant,
             Rate::FullSpeed,
         ),
+        // Beside the one above: what delivering each key's calls in order costs.
+        Scenario {
+            ordering_keys: Some(1000),
+            ..s(
+                "fanout10-ordered-1000keys-max",
+                10,
+                kib,
+                Behaviour::Instant,
+                Rate::FullSpeed,
+            )
+        },
         s(
             "fanout10-0ms-1KiB-1000/s",
             10,
@@ -139,7 +157,9 @@ pub(super) fn scenarios() -> Vec<Scenario> {
 struct Publisher {
     pub(super) client: reqwest::Client,
     pub(super) url: String,
-    pub(super) body: Bytes,
+    /// The bodies published in turn (one per ordering key), built before the clock starts.
+    pub(super) bodies: Arc<[Bytes]>,
+    pub(super) next_body: Arc<std::sync::atomic::AtomicUsize>,
     /// Each accepted publish's answer and the instant it was scheduled for, read once the
     /// scenario is over: parsing them meanwhile would take CPU from the server measured.
     pub(super) accepted: Arc<Mutex<Vec<(Bytes, Instant)>>>,
@@ -155,12 +175,14 @@ struct Published {
 
 impl Publisher {
     async fn publish(&self, at: Instant) {
+        let turn = self.next_body.fetch_add(1, Ordering::Relaxed);
+        let body = self.bodies[turn % self.bodies.len()].clone();
         let response = self
             .client
             .post(&self.url)
             .bearer_auth(BENCH_TOKEN)
             .header("content-type", "application/json")
-            .body(self.body.clone())
+            .body(body)
             .send()
             .await;
         let Ok(response) = response else { return };
@@ -243,6 +265,9 @@ pub(super) async fn run_scenario(
             Trouble::RateLimit(per_s) => webhook["rate_limit_per_s"] = per_s.into(),
             _ => {}
         }
+        if scenario.ordering_keys.is_some() {
+            webhook["ordering"] = "key".into();
+        }
         let created = client
             .post(api(&format!("/sites/{site}/webhooks")))
             .bearer_auth(BENCH_TOKEN)
@@ -272,7 +297,13 @@ pub(super) async fn run_scenario(
     let publisher = Publisher {
         client: client.clone(),
         url: api(&format!("/sites/{site}/events")),
-        body: body_of(scenario.body_bytes),
+        bodies: match scenario.ordering_keys {
+            Some(keys) => (0..keys)
+                .map(|k| body_of(scenario.body_bytes, &format!("k{k}")))
+                .collect(),
+            None => [body_of(scenario.body_bytes, "1")].into(),
+        },
+        next_body: Arc::default(),
         accepted: Arc::default(),
         unlisted,
     };
@@ -393,6 +424,7 @@ pub(super) async fn run_scenario(
             _ => None,
         },
         busiest_second: busiest_second(&arrivals),
+        unordered_twin: scenario.ordering_keys.map(|_| UNORDERED_TWIN.to_owned()),
         // The raw limit's figures are added once it has been measured again.
         ..ScenarioResult::default()
     })

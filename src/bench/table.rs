@@ -80,6 +80,16 @@ pub fn print_table(report: &Report) {
             );
         }
     }
+    for c in &report.ordering_costs {
+        println!(
+            "{}: {:.0} deliveries/s, {:.1} % of {}'s {:.0} in this run (what ordering costs)",
+            c.ordered,
+            c.ordered_deliveries_per_s,
+            c.percent_of_unordered,
+            c.unordered,
+            c.unordered_deliveries_per_s
+        );
+    }
     if !report.medians.is_empty() {
         println!(
             "\n{:<30} {:>5} {:>9} {:>10} {:>7} {:>15} {:>9} {:>7} {:>8} {:>9}",

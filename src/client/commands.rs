@@ -5,21 +5,21 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::api::{Api, Failure};
-use super::output::{details, table};
+use super::output::{details, table, Out};
 use super::*;
 use crate::domain::time::{now_millis, to_rfc3339};
 
 /// Bad input on the command line itself (clap's own code for usage errors).
 const EXIT_USAGE: u8 = 2;
 
-fn usage(message: impl Into<String>) -> Failure {
+pub(super) fn usage(message: impl Into<String>) -> Failure {
     Failure {
         code: EXIT_USAGE,
         message: message.into(),
     }
 }
 
-fn parse_json(what: &str, text: &str) -> Result<Value, Failure> {
+pub(super) fn parse_json(what: &str, text: &str) -> Result<Value, Failure> {
     let text = if text == "-" {
         std::io::read_to_string(std::io::stdin())
             .map_err(|e| usage(format!("reading {what} from standard input: {e}")))?
@@ -30,7 +30,7 @@ fn parse_json(what: &str, text: &str) -> Result<Value, Failure> {
 }
 
 /// `item:publish,unpublish` as a trigger.
-fn trigger(text: &str) -> Result<Value, Failure> {
+pub(super) fn trigger(text: &str) -> Result<Value, Failure> {
     let (entity, events) = text.split_once(':').ok_or_else(|| {
         usage(format!(
             "--trigger {text:?}: write entity_type:event,event (e.g. item:publish)"
@@ -57,44 +57,6 @@ fn since(text: &str) -> Result<String, Failure> {
     Ok(to_rfc3339(now_millis() - back.as_millis() as i64))
 }
 
-struct Out {
-    json: bool,
-}
-
-impl Out {
-    fn show(&self, value: &Value, human: impl FnOnce(&Value) -> String) {
-        if self.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(value).unwrap_or_default()
-            );
-        } else {
-            let text = human(value);
-            if !text.is_empty() {
-                println!("{text}");
-            }
-        }
-    }
-
-    fn list(&self, page: &Value, columns: &[(&str, &str)]) {
-        self.show(page, |p| {
-            let items = p["data"].as_array().cloned().unwrap_or_default();
-            if items.is_empty() {
-                "(none)".to_owned()
-            } else {
-                table(&items, columns)
-            }
-        });
-    }
-}
-
-const WEBHOOK_COLUMNS: &[(&str, &str)] = &[
-    ("ID", "id"),
-    ("NAME", "name"),
-    ("TYPE", "type"),
-    ("URL", "url"),
-    ("ENABLED", "enabled"),
-];
 const CALL_COLUMNS: &[(&str, &str)] = &[
     ("ID", "id"),
     ("CREATED", "created_at"),
@@ -116,7 +78,7 @@ const JOB_COLUMNS: &[(&str, &str)] = &[
 pub async fn run(command: ClientCommand) -> Result<(), Failure> {
     match command {
         ClientCommand::Sites { conn, action } => sites(&conn, action).await,
-        ClientCommand::Webhooks { conn, action } => webhooks(&conn, action).await,
+        ClientCommand::Webhooks { conn, action } => super::webhooks::run(&conn, action).await,
         ClientCommand::Events { conn, action } => events(&conn, action).await,
         ClientCommand::Calls { conn, action } => calls(&conn, action).await,
         ClientCommand::Hooks { conn, action } => hooks(&conn, action).await,
@@ -142,7 +104,7 @@ pub async fn run(command: ClientCommand) -> Result<(), Failure> {
     }
 }
 
-fn open(conn: &Connection) -> (Api, Out) {
+pub(super) fn open(conn: &Connection) -> (Api, Out) {
     (
         Api::new(&conn.server, conn.token.clone()),
         Out { json: conn.json },
@@ -179,156 +141,6 @@ async fn sites(conn: &Connection, action: SitesAction) -> Result<(), Failure> {
                 .await?,
             |_| "unlocked".into(),
         ),
-    }
-    Ok(())
-}
-
-const RECOVERY_FIELDS: &[(&str, &str)] = &[
-    ("Id", "id"),
-    ("Status", "status"),
-    ("Re-sent", "resent"),
-    ("Since", "since"),
-    ("Until", "until"),
-];
-
-async fn webhooks(conn: &Connection, action: WebhooksAction) -> Result<(), Failure> {
-    let (api, out) = open(conn);
-    let fields: &[(&str, &str)] = &[
-        ("Id", "id"),
-        ("Name", "name"),
-        ("Type", "type"),
-        ("URL", "url"),
-        ("Enabled", "enabled"),
-        ("Created", "created_at"),
-    ];
-    match action {
-        WebhooksAction::List(s) => out.list(
-            &api.get(&format!("/sites/{}/webhooks", s.site)).await?,
-            WEBHOOK_COLUMNS,
-        ),
-        WebhooksAction::Show { site, id } => out.show(
-            &api.get(&format!("/sites/{}/webhooks/{id}", site.site))
-                .await?,
-            |w| details(w, fields),
-        ),
-        WebhooksAction::Create {
-            site,
-            name,
-            url,
-            triggers,
-            headers,
-            kind,
-            config,
-        } => {
-            let mut body = json!({
-                "name": name,
-                "triggers": triggers.iter().map(|t| trigger(t)).collect::<Result<Vec<_>, _>>()?,
-            });
-            if let Some(url) = url {
-                body["url"] = json!(url);
-            }
-            if !headers.is_empty() {
-                let mut map = serde_json::Map::new();
-                for h in &headers {
-                    let (k, v) = h
-                        .split_once(':')
-                        .ok_or_else(|| usage(format!("--header {h:?}: write Name: value")))?;
-                    map.insert(k.trim().to_owned(), json!(v.trim()));
-                }
-                body["headers"] = Value::Object(map);
-            }
-            if let Some(kind) = kind {
-                body["type"] = json!(kind);
-            }
-            if let Some(config) = config {
-                body["config"] = parse_json("--config", &config)?;
-            }
-            let made = api
-                .post(&format!("/sites/{}/webhooks", site.site), &body)
-                .await?;
-            out.show(&made, |w| {
-                format!(
-                    "{}\nsecret    {}",
-                    details(w, fields),
-                    super::output::cell(w, "secret")
-                )
-            });
-        }
-        WebhooksAction::Update {
-            site,
-            id,
-            name,
-            url,
-            enabled,
-            set,
-        } => {
-            let mut body = match set {
-                Some(text) => parse_json("--set", &text)?,
-                None => json!({}),
-            };
-            for (field, value) in [
-                ("name", name.map(Value::from)),
-                ("url", url.map(Value::from)),
-                ("enabled", enabled.map(Value::from)),
-            ] {
-                if let Some(value) = value {
-                    body[field] = value;
-                }
-            }
-            let done = api
-                .patch(&format!("/sites/{}/webhooks/{id}", site.site), &body)
-                .await?;
-            out.show(&done, |w| details(w, fields));
-        }
-        WebhooksAction::Delete { site, id } => {
-            api.delete(&format!("/sites/{}/webhooks/{id}", site.site))
-                .await?;
-            out.show(&json!({"deleted": id}), |_| format!("deleted {id}"));
-        }
-        WebhooksAction::Recover {
-            site,
-            id,
-            since,
-            until,
-        } => {
-            let body = json!({"since": since, "until": until});
-            let queued = api
-                .post(
-                    &format!("/sites/{}/webhooks/{id}/recover", site.site),
-                    &body,
-                )
-                .await?;
-            out.show(&queued, |r| details(r, RECOVERY_FIELDS));
-        }
-        WebhooksAction::Recovery {
-            site,
-            id,
-            recovery_id,
-        } => out.show(
-            &api.get(&format!(
-                "/sites/{}/webhooks/{id}/recoveries/{recovery_id}",
-                site.site
-            ))
-            .await?,
-            |r| details(r, RECOVERY_FIELDS),
-        ),
-        WebhooksAction::RotateSecret { site, id } => {
-            let rotated = api
-                .post(
-                    &format!("/sites/{}/webhooks/{id}/rotate_secret", site.site),
-                    &json!({}),
-                )
-                .await?;
-            out.show(&rotated, |r| {
-                details(
-                    r,
-                    &[
-                        ("secret", "secret"),
-                        ("old one signs until", "previous_secret_expires_at"),
-                    ],
-                )
-            });
-        }
     }
     Ok(())
 }

@@ -6,6 +6,9 @@
 mod api;
 mod commands;
 mod output;
+mod webhooks;
+
+use self::webhooks::WebhookOptions;
 
 use clap::{Args, Subcommand};
 
@@ -124,7 +127,7 @@ pub enum WebhooksAction {
         site: SiteArg,
         id: String,
     },
-    /// A webhook: `--url` for http, or `--type` and `--config` for a notification.
+    /// A webhook: `--url` for http, or `--type` and `--target-config` for a notification.
     Create {
         #[command(flatten)]
         site: SiteArg,
@@ -141,9 +144,8 @@ pub enum WebhooksAction {
         /// email, slack, github_commit_status, … (default http).
         #[arg(long = "type")]
         kind: Option<String>,
-        /// The notification target's settings, as JSON.
-        #[arg(long)]
-        config: Option<String>,
+        #[command(flatten)]
+        options: Box<WebhookOptions>,
     },
     /// Change fields: any of the API's, as a JSON object.
     Update {
@@ -156,6 +158,8 @@ pub enum WebhooksAction {
         url: Option<String>,
         #[arg(long)]
         enabled: Option<bool>,
+        #[command(flatten)]
+        options: Box<WebhookOptions>,
         /// Other fields as JSON, e.g. `{"timeout_ms": 2000}`.
         #[arg(long)]
         set: Option<String>,
@@ -215,7 +219,7 @@ pub enum CallsAction {
     List {
         #[command(flatten)]
         site: SiteArg,
-        /// pending, success or failed.
+        /// pending, success, failed or superseded.
         #[arg(long)]
         status: Option<String>,
         #[arg(long)]

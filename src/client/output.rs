@@ -66,6 +66,38 @@ pub fn details(item: &Value, fields: &[(&str, &str)]) -> String {
         .join("\n")
 }
 
+/// Where a command's answer goes: a person's terminal or a script's pipe.
+pub struct Out {
+    pub json: bool,
+}
+
+impl Out {
+    pub fn show(&self, value: &Value, human: impl FnOnce(&Value) -> String) {
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(value).unwrap_or_default()
+            );
+        } else {
+            let text = human(value);
+            if !text.is_empty() {
+                println!("{text}");
+            }
+        }
+    }
+
+    pub fn list(&self, page: &Value, columns: &[(&str, &str)]) {
+        self.show(page, |p| {
+            let items = p["data"].as_array().cloned().unwrap_or_default();
+            if items.is_empty() {
+                "(none)".to_owned()
+            } else {
+                table(&items, columns)
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,9 +12,10 @@ use tokio::task::{JoinError, JoinSet};
 use super::endpoints::{endpoint_of, Admission, Endpoints};
 use super::{Outstanding, RetryHint};
 use crate::domain::call::{next_step, CallProgress, CallStatus, NextStep, Verdict};
+use crate::domain::ordering::OrderingMode;
 use crate::domain::retry::RetrySchedule;
 use crate::domain::time::{now_micros, now_millis, UnixMillis};
-use crate::store::{AttemptResult, ClaimedCall, HandedCall, Store, Watch};
+use crate::store::{AttemptResult, ClaimedCall, HandedCall, OrderKey, Store, Watch};
 use crate::targets::Target;
 
 /// Deliveries in flight; each ends with the endpoint it counted against.
@@ -251,6 +252,7 @@ pub(super) async fn deliver<T: Target>(
     call: ClaimedCall,
     retry: &RetrySchedule,
 ) -> AttemptResult {
+    let order = order_of(&call);
     let not_sent = |reason: Option<&str>, next| AttemptResult {
         call_id: call.call_id.clone(),
         claim_token: call.claim_token.clone(),
@@ -260,6 +262,7 @@ pub(super) async fn deliver<T: Target>(
         finished_at: now_millis(),
         next,
         watch: None,
+        order: order.clone(),
     };
     let webhook = match &call.webhook {
         None => {
@@ -294,6 +297,7 @@ pub(super) async fn deliver<T: Target>(
     };
     AttemptResult {
         watch: Some(watch),
+        order,
         next,
         error: outcome.attempt.error.clone(),
         status_code: outcome.attempt.response_status,
@@ -302,6 +306,18 @@ pub(super) async fn deliver<T: Target>(
         claim_token: call.claim_token,
         attempt: Some(outcome.attempt),
     }
+}
+
+/// The call's ordering key, and whether its webhook keeps only the latest call of a key.
+fn order_of(call: &ClaimedCall) -> Option<(OrderKey, bool)> {
+    let (key, _) = call.order.as_ref()?;
+    let webhook = call.webhook.as_ref()?;
+    let latest = webhook.settings.effective_ordering().mode == OrderingMode::Latest;
+    let key = OrderKey {
+        webhook_id: webhook.id.clone(),
+        key: key.clone(),
+    };
+    Some((key, latest))
 }
 
 /// The attempt in the metrics: its outcome by target type, its duration, and for a first

@@ -62,19 +62,33 @@ pub(super) async fn record_results(
         // Batches may commit in any order: a result moves its call only while it holds
         // the call's current claim (see `Store::record_results`).
         let recorded: Arc<[AttemptResult]> = std::mem::take(&mut batch).into();
-        writing.spawn(record(store.clone(), recorded, outstanding.clone()));
+        writing.spawn(record(
+            store.clone(),
+            recorded,
+            outstanding.clone(),
+            wake.clone(),
+        ));
     }
     while writing.join_next().await.is_some() {}
 }
 
 /// Writes one batch of results (retrying a few times), then forgets their claims.
-async fn record(store: Store, recorded: Arc<[AttemptResult]>, outstanding: Outstanding) {
+async fn record(
+    store: Store,
+    recorded: Arc<[AttemptResult]>,
+    outstanding: Outstanding,
+    wake: Arc<Notify>,
+) {
     let mut backoff = Duration::from_millis(100);
     for attempt in 1..=5 {
         match store.record_results(recorded.clone()).await {
-            Ok(notices) => {
+            Ok((notices, promoted)) => {
                 if !notices.is_empty() {
                     tokio::spawn(notices::publish(store.clone(), notices));
+                }
+                if promoted {
+                    // The next calls of finished ordered keys are due: claim them now.
+                    wake.notify_one();
                 }
                 break;
             }

@@ -11,6 +11,8 @@ pub struct Tally {
     pub success: i64,
     pub failed: i64,
     pub pending: i64,
+    /// Replaced by a newer call of their ordering key before being sent.
+    pub superseded: i64,
 }
 
 impl Tally {
@@ -19,11 +21,12 @@ impl Tally {
             CallStatus::Success => self.success += n,
             CallStatus::Failed => self.failed += n,
             CallStatus::Pending => self.pending += n,
+            CallStatus::Superseded => self.superseded += n,
         }
     }
 
     pub fn total(&self) -> i64 {
-        self.success + self.failed + self.pending
+        self.success + self.failed + self.pending + self.superseded
     }
 
     /// Share of finished calls that succeeded, in percent; `None` when none finished.
@@ -160,7 +163,8 @@ mod tests {
             Tally {
                 success: 3,
                 failed: 1,
-                pending: 0
+                pending: 0,
+                superseded: 0,
             }
         );
         assert_eq!(a.buckets[1].calls.pending, 2);

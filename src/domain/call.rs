@@ -11,6 +11,8 @@ pub enum CallStatus {
     Pending,
     Success,
     Failed,
+    /// Never sent: a newer call of its ordering key replaced it (`latest` ordering).
+    Superseded,
 }
 
 impl CallStatus {
@@ -19,6 +21,7 @@ impl CallStatus {
             CallStatus::Pending => "pending",
             CallStatus::Success => "success",
             CallStatus::Failed => "failed",
+            CallStatus::Superseded => "superseded",
         }
     }
 
@@ -27,6 +30,7 @@ impl CallStatus {
             "pending" => Some(CallStatus::Pending),
             "success" => Some(CallStatus::Success),
             "failed" => Some(CallStatus::Failed),
+            "superseded" => Some(CallStatus::Superseded),
             _ => None,
         }
     }

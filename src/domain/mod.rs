@@ -10,6 +10,7 @@ pub mod hook;
 pub mod ids;
 pub mod job;
 pub mod operator;
+pub mod ordering;
 pub mod rate;
 pub mod redact;
 pub mod redirect;

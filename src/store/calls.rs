@@ -5,7 +5,9 @@ use serde_json::value::RawValue;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::ordering::{self, OrderKey};
 use super::sql::Sql;
+use super::tx::SqlxTx;
 use super::{corrupt, parse_json, Result, Store, StoreError};
 use crate::domain::call::CallStatus;
 use crate::domain::time::{rfc3339, UnixMillis};
@@ -36,11 +38,27 @@ pub struct CallSummary {
     #[schema(value_type = String, format = DateTime)]
     #[serde(with = "rfc3339")]
     pub updated_at: UnixMillis,
+    /// Its ordering key, when its webhook orders its calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ordering_key: Option<String>,
+    /// Its place among its key's calls (sent as `webhook-sequence`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<i64>,
+    /// The call of its key it waits for (pending calls of ordered webhooks only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_behind: Option<String>,
+    /// The newer call that replaced it (superseded calls only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
 }
 
+/// `waiting_behind` is the head of the call's key: the earliest pending call before it.
 const SUMMARY_COLUMNS: &str = "id, site_id, event_id, webhook_id, entity_type, event_type, \
      status, attempt_count, next_attempt_at, last_status_code, last_error, last_attempt_at, \
-     created_at, updated_at";
+     created_at, updated_at, ordering_key, sequence, superseded_by, \
+     (SELECT head.id FROM webhook_calls head WHERE head.webhook_id = webhook_calls.webhook_id \
+        AND head.ordering_key = webhook_calls.ordering_key AND head.status = 'pending' \
+        AND head.sequence < webhook_calls.sequence ORDER BY head.sequence LIMIT 1) AS waiting_behind";
 
 fn summary_from_row(row: &AnyRow) -> Result<CallSummary> {
     let status: String = row.try_get("status")?;
@@ -61,6 +79,12 @@ fn summary_from_row(row: &AnyRow) -> Result<CallSummary> {
         last_attempt_at: row.try_get("last_attempt_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        ordering_key: row.try_get("ordering_key")?,
+        sequence: row.try_get("sequence")?,
+        waiting_behind: row
+            .try_get::<Option<String>, _>("waiting_behind")?
+            .filter(|_| status == CallStatus::Pending),
+        superseded_by: row.try_get("superseded_by")?,
     })
 }
 
@@ -251,7 +275,10 @@ impl Store {
     }
 
     /// Makes the call due now. A finished call gets exactly one more attempt; a pending one
-    /// has its next scheduled attempt brought forward.
+    /// has its next scheduled attempt brought forward. A call of an ordered webhook keeps
+    /// its key's order: a finished one joins the back of its key (a new sequence) and a
+    /// pending one goes forward only if it is its key's head; `waiting_behind` says when
+    /// it waits.
     pub async fn resend_call(
         &self,
         site_id: &str,
@@ -259,21 +286,47 @@ impl Store {
         now: UnixMillis,
     ) -> Result<CallSummary> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE webhook_calls SET \
-               one_shot = CASE WHEN status = 'pending' THEN one_shot ELSE 1 END, \
-               status = 'pending', next_attempt_at = $1, claim_token = NULL, \
-               resend_requested = 1, updated_at = $1 \
-             WHERE site_id = $2 AND id = $3 RETURNING {SUMMARY_COLUMNS}"
-        )))
-        .bind(now)
+        let row = sqlx::query(
+            "SELECT webhook_id, ordering_key, status FROM webhook_calls WHERE site_id = $1 AND id = $2",
+        )
         .bind(site_id.to_owned())
         .bind(id.to_owned())
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound)?;
+        let ordering_key: Option<String> = row.try_get("ordering_key")?;
+        match ordering_key {
+            None => {
+                sqlx::query(
+                    "UPDATE webhook_calls SET \
+                       one_shot = CASE WHEN status = 'pending' THEN one_shot ELSE 1 END, \
+                       status = 'pending', next_attempt_at = $1, claim_token = NULL, \
+                       resend_requested = 1, updated_at = $1 \
+                     WHERE id = $2",
+                )
+                .bind(now)
+                .bind(id.to_owned())
+                .execute(&mut *tx)
+                .await?;
+            }
+            Some(key) => {
+                let key = OrderKey {
+                    webhook_id: row.try_get("webhook_id")?,
+                    key,
+                };
+                let status: String = row.try_get("status")?;
+                let mut ordered = SqlxTx::new(&mut tx, self.dialect);
+                ordering::requeue(&mut ordered, id, &key, status == "pending", now).await?;
+            }
+        }
         super::announce_due_work(self.dialect, &mut tx).await?;
         tx.commit().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SUMMARY_COLUMNS} FROM webhook_calls WHERE id = $1"
+        )))
+        .bind(id.to_owned())
+        .fetch_one(&self.read)
+        .await?;
         summary_from_row(&row)
     }
 }

@@ -2,11 +2,13 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
+use super::ordering::{self, Joining, OrderKey};
 use super::sql::{Rows, Sql};
 use super::tx::{Tx, WriteJob, Writer};
 use super::webhooks::WebhookRecord;
@@ -15,6 +17,7 @@ use super::{ClaimedCall, HandedCall, Handoff};
 use crate::domain::call::CallStatus;
 use crate::domain::event::NewEvent;
 use crate::domain::ids;
+use crate::domain::ordering::OrderingMode;
 use crate::domain::time::now_millis;
 use crate::domain::trigger;
 
@@ -73,6 +76,8 @@ struct PendingCall {
     /// Why it cannot be sent at all (its payload passed a render limit): stored as failed
     /// with this as its error, so the event's other calls still go out.
     unsendable: Option<String>,
+    /// Its key and whether it is `latest`, when its webhook orders its calls.
+    ordering: Option<(OrderKey, bool)>,
 }
 
 /// The dispatcher's room reserved for one event's calls, which are written leased to this
@@ -105,11 +110,26 @@ impl LocalDelivery {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Written {
-    Yes,
+    /// Written. Of its ordered calls: their sequences, and those that wait behind earlier
+    /// ones of their key (or were superseded at once), which must not be handed to the
+    /// dispatcher.
+    Yes {
+        sequences: HashMap<String, i64>,
+        held_back: HashSet<String>,
+    },
     /// The event's idempotency key was already taken; nothing was written.
     KeyTaken,
+}
+
+impl Written {
+    fn yes() -> Written {
+        Written::Yes {
+            sequences: HashMap::new(),
+            held_back: HashSet::new(),
+        }
+    }
 }
 
 pub(super) type EventWrite = (PendingEvent, oneshot::Sender<Result<Written>>);
@@ -140,7 +160,12 @@ pub(super) async fn write_events(writer: Writer, mut queue: mpsc::Receiver<Event
                         events: events.clone(),
                         only: Some(i),
                     };
-                    let _ = reply.send(writer.run(Arc::new(alone)).await.map(|o| o[0]));
+                    let written = writer.run(Arc::new(alone)).await.and_then(|o| {
+                        o.into_iter().next().ok_or_else(|| {
+                            StoreError::Conflict("the event's write had no outcome; retry".into())
+                        })
+                    });
+                    let _ = reply.send(written);
                 }
             }
             // One event: its own error.
@@ -168,7 +193,7 @@ impl WriteJob for WriteEvents {
             None => &self.events[..],
         };
         let dialect = tx.dialect();
-        let mut outcomes = vec![Written::Yes; events.len()];
+        let mut outcomes = vec![Written::yes(); events.len()];
         for (event, outcome) in events.iter().zip(outcomes.iter_mut()) {
             let Some((key, hash, response)) = &event.idempotency else {
                 continue;
@@ -195,9 +220,24 @@ impl WriteJob for WriteEvents {
         let written: Vec<&PendingEvent> = events
             .iter()
             .zip(&outcomes)
-            .filter(|(_, o)| **o == Written::Yes)
+            .filter(|(_, o)| **o != Written::KeyTaken)
             .map(|(e, _)| e)
             .collect();
+        let joining: Vec<Joining<'_>> = written
+            .iter()
+            .flat_map(|e| &e.calls)
+            .filter(|c| c.unsendable.is_none())
+            .filter_map(|c| {
+                let (key, latest) = c.ordering.as_ref()?;
+                Some(Joining {
+                    call_id: &c.id,
+                    key,
+                    latest: *latest,
+                })
+            })
+            .collect();
+        let placement =
+            ordering::place_calls(tx, &joining, written.first().map_or(0, |e| e.now)).await?;
         let mut event_rows = Rows::new(
             "INSERT INTO events (id, site_id, entity_type, event_type, environment, body, created_at) VALUES ",
             EVENTS_PER_INSERT,
@@ -205,7 +245,7 @@ impl WriteJob for WriteEvents {
         let mut call_rows = Rows::new(
             "INSERT INTO webhook_calls (id, site_id, event_id, webhook_id, body, content_type, \
              entity_type, event_type, status, claim_token, next_attempt_at, last_error, \
-             created_at, updated_at) VALUES ",
+             ordering_key, sequence, superseded_by, created_at, updated_at) VALUES ",
             CALLS_PER_INSERT,
         );
         let mut all_leased = true;
@@ -225,9 +265,12 @@ impl WriteJob for WriteEvents {
             };
             all_leased &= e.lease.is_some() || e.calls.iter().all(|c| c.unsendable.is_some());
             for c in &e.calls {
+                let superseded_by = placement.superseded_by.get(&c.id);
                 let (status, claim_token, due) = match &c.unsendable {
-                    None => (CallStatus::Pending, claim_token, Some(due)),
                     Some(_) => (CallStatus::Failed, None, None),
+                    None if superseded_by.is_some() => (CallStatus::Superseded, None, None),
+                    None if !placement.goes_now(&c.id) => (CallStatus::Pending, None, None),
+                    None => (CallStatus::Pending, claim_token, Some(due)),
                 };
                 call_rows.push([
                     c.id.as_str().into(),
@@ -242,6 +285,9 @@ impl WriteJob for WriteEvents {
                     claim_token.into(),
                     due.into(),
                     c.unsendable.as_deref().into(),
+                    c.ordering.as_ref().map(|(k, _)| k.key.as_str()).into(),
+                    placement.sequence.get(&c.id).copied().into(),
+                    superseded_by.map(String::as_str).into(),
                     e.now.into(),
                     e.now.into(),
                 ]);
@@ -249,6 +295,25 @@ impl WriteJob for WriteEvents {
         }
         tx.execute_rows(event_rows).await?;
         tx.execute_rows(call_rows).await?;
+        if !joining.is_empty() {
+            for (event, outcome) in events.iter().zip(outcomes.iter_mut()) {
+                let Written::Yes {
+                    sequences,
+                    held_back,
+                } = outcome
+                else {
+                    continue;
+                };
+                for c in event.calls.iter().filter(|c| c.ordering.is_some()) {
+                    if let Some(sequence) = placement.sequence.get(&c.id) {
+                        sequences.insert(c.id.clone(), *sequence);
+                    }
+                    if !placement.goes_now(&c.id) {
+                        held_back.insert(c.id.clone());
+                    }
+                }
+            }
+        }
         // Calls leased to this process need no other worker.
         if !all_leased {
             tx.announce_due_work().await?;
@@ -323,7 +388,15 @@ impl Store {
                         Some(format!("not sent: its payload template {limit}")),
                     ),
                 };
+                let ordering = hook.settings.effective_ordering();
                 PendingCall {
+                    ordering: ordering.is_ordered().then(|| {
+                        let key = OrderKey {
+                            webhook_id: hook.id.clone(),
+                            key: ordering.key_of(event),
+                        };
+                        (key, ordering.mode == OrderingMode::Latest)
+                    }),
                     id: id.clone(),
                     webhook_id: hook.id.clone(),
                     content_type: body.as_ref().map(|_| hook.settings.content_type.clone()),
@@ -367,6 +440,8 @@ impl Store {
                     .map(|(call, hook)| ClaimedCall {
                         claim_token: local.claim_token.clone(),
                         content_type: call.content_type.clone(),
+                        // Its sequence is known once written.
+                        order: call.ordering.as_ref().map(|(k, _)| (k.key.clone(), 0)),
                         ..ClaimedCall::fresh(
                             call.id.clone(),
                             Arc::clone(hook),
@@ -394,9 +469,25 @@ impl Store {
             }
         })?;
         match (written, idempotency) {
-            (Written::Yes, _) => {
+            (
+                Written::Yes {
+                    sequences,
+                    held_back,
+                },
+                _,
+            ) => {
                 if let Some(local) = local {
-                    let refused = local.hand_over(handed);
+                    let goes_now = handed
+                        .into_iter()
+                        .filter(|call| !held_back.contains(&call.call_id))
+                        .map(|mut call| {
+                            if let Some((_, sequence)) = &mut call.order {
+                                *sequence = sequences.get(&call.call_id).copied().unwrap_or(0);
+                            }
+                            call
+                        })
+                        .collect();
+                    let refused = local.hand_over(goes_now);
                     if !refused.is_empty() {
                         // The dispatcher is stopping: make them due now for whoever runs
                         // next, instead of leaving them leased to this process.
@@ -436,7 +527,7 @@ impl Store {
                 only: None,
             };
             let outcomes = self.writer.run(Arc::new(alone)).await?;
-            return outcomes.first().copied().ok_or_else(|| {
+            return outcomes.into_iter().next().ok_or_else(|| {
                 StoreError::Conflict("the event's write had no outcome; retry".into())
             });
         };

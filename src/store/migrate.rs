@@ -53,6 +53,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "safety",
         script: include_str!("../../migrations/0007_safety.sql"),
     },
+    Migration {
+        version: 8,
+        name: "ordering",
+        script: include_str!("../../migrations/0008_ordering.sql"),
+    },
 ];
 
 /// Arbitrary, fixed key of the PostgreSQL advisory lock that serialises migrations.

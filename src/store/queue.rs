@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 use sqlx::Row;
 
 use super::health::{record_health, HealthChanges};
+use super::ordering::{self, OrderKey, IS_HEAD};
 use super::results::AttemptResult;
 use super::sql::{distinct, prev_power_of_two, Rows, Sql, SqlRow};
 use super::tx::{Tx, WriteJob};
@@ -38,6 +39,8 @@ pub struct ClaimedCall {
     /// The rate-limit slot it waited for (and holds): taken on time, it goes without
     /// asking for another.
     pub rate_slot: Option<UnixMillis>,
+    /// Its ordering key and place in it, when its webhook orders its calls.
+    pub order: Option<(String, i64)>,
 }
 
 impl ClaimedCall {
@@ -59,6 +62,7 @@ impl ClaimedCall {
             manual: false,
             webhook: Some(webhook),
             rate_slot: None,
+            order: None,
         }
     }
 }
@@ -116,6 +120,10 @@ impl Store {
                     manual: row.int("resend_requested")? != 0,
                     webhook: hooks.get(&row.text("webhook_id")?).cloned(),
                     rate_slot: row.opt_int("rate_slot_at")?,
+                    order: match (row.opt_text("ordering_key")?, row.opt_int("sequence")?) {
+                        (Some(key), Some(sequence)) => Some((key, sequence)),
+                        _ => None,
+                    },
                 })
             })
             .collect()
@@ -155,16 +163,17 @@ impl Store {
     /// webhook or site) has nothing left to record: it is dropped, so that it cannot keep
     /// the rest of its batch unrecorded (their calls would be sent again once their leases
     /// ran out).
-    /// Returns what operators should hear about (see `domain/operator.rs`).
+    /// Returns what operators should hear about (see `domain/operator.rs`), and whether
+    /// calls that waited behind the finished ones are due now.
     pub async fn record_results(
         &self,
         results: impl Into<Arc<[AttemptResult]>>,
-    ) -> Result<Vec<Notice>> {
+    ) -> Result<(Vec<Notice>, bool)> {
         let results: Arc<[AttemptResult]> = results.into();
         if results.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), false));
         }
-        let changes = match self
+        let recorded = match self
             .writer
             .run(Arc::new(RecordResults(results.clone())))
             .await
@@ -194,12 +203,13 @@ impl Store {
                     "results for calls deleted meanwhile were dropped"
                 );
                 if left.is_empty() {
-                    return Ok(Vec::new());
+                    return Ok((Vec::new(), false));
                 }
                 self.writer.run(Arc::new(RecordResults(left))).await
             }
             written => written,
         }?;
+        let changes = recorded.health;
         for site_id in distinct(changes.sites) {
             self.forget_webhooks(&site_id);
         }
@@ -211,7 +221,7 @@ impl Store {
                 tracing::warn!(webhook = %webhook.id, %reason, "disabled a webhook");
             }
         }
-        Ok(changes.notices)
+        Ok((changes.notices, recorded.promoted > 0))
     }
 
     /// When the earliest pending call is due, so an idle worker knows how long it may sleep.
@@ -281,13 +291,14 @@ impl WriteJob for ClaimDue {
         // The limit is written out, not bound: SQLite re-plans a statement whenever its
         // LIMIT parameter is bound again, so a bound limit made every claim a fresh parse.
         // (Each limit is a statement of its own; the dispatcher asks only a few.)
-        claim
-            .bind(self.now)
-            .push(&format!(" ORDER BY next_attempt_at LIMIT {}", self.limit));
+        claim.bind(self.now).push(&format!(
+            " AND {IS_HEAD} ORDER BY next_attempt_at LIMIT {}",
+            self.limit
+        ));
         claim.push(&dialect.skip_locked("webhook_calls"));
         claim.push(
             ") RETURNING id, site_id, event_id, webhook_id, body, content_type, \
-             attempt_count, one_shot, resend_requested, rate_slot_at",
+             attempt_count, one_shot, resend_requested, rate_slot_at, ordering_key, sequence",
         );
         let calls = tx.fetch_all(claim).await?;
         if calls.is_empty() {
@@ -314,10 +325,27 @@ const RESULTS_PER_UPDATE: usize = 128;
 
 struct RecordResults(Arc<[AttemptResult]>);
 
-impl WriteJob for RecordResults {
-    type Output = HealthChanges;
+/// What a batch of results changed besides its calls.
+struct Recorded {
+    health: HealthChanges,
+    /// Calls that were waiting behind the finished ones and are due now.
+    promoted: u64,
+}
 
-    async fn run<T: Tx>(&self, tx: &mut T) -> Result<HealthChanges> {
+impl WriteJob for RecordResults {
+    type Output = Recorded;
+
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Recorded> {
+        // Ordered calls' keys: locked first (see `ordering.rs`), the next call of each
+        // promoted once the results are in.
+        let mut keys: Vec<OrderKey> = self
+            .0
+            .iter()
+            .filter_map(|r| Some(r.order.as_ref()?.0.clone()))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        ordering::lock_keys(tx, &keys).await?;
         let attempts = self
             .0
             .iter()
@@ -394,7 +422,27 @@ impl WriteJob for RecordResults {
             }
             tx.execute_rows(rows).await?;
         }
-        record_health(tx, &self.0).await
+        let health = record_health(tx, &self.0).await?;
+        let mut promoted = 0;
+        if !keys.is_empty() {
+            let mut latest: Vec<OrderKey> = self
+                .0
+                .iter()
+                .filter_map(|r| r.order.as_ref().filter(|(_, latest)| *latest))
+                .map(|(k, _)| k.clone())
+                .collect();
+            latest.sort_unstable();
+            latest.dedup();
+            let now = self.0.iter().map(|r| r.finished_at).max().unwrap_or(0);
+            if !latest.is_empty() {
+                ordering::supersede_stale(tx, &latest, now).await?;
+            }
+            promoted = ordering::promote_heads(tx, &keys, now).await?;
+            if promoted > 0 {
+                tx.announce_due_work().await?;
+            }
+        }
+        Ok(Recorded { health, promoted })
     }
 }
 
@@ -432,6 +480,7 @@ mod tests {
             finished_at: 0,
             next: NextStep::Done(CallStatus::Success),
             watch: None,
+            order: None,
         }
     }
 

@@ -7,6 +7,8 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::ordering::{self, OrderKey};
+use super::tx::SqlxTx;
 use super::{Result, Store, StoreError};
 use crate::domain::ids;
 use crate::domain::time::{rfc3339, UnixMillis};
@@ -173,7 +175,7 @@ impl Store {
                next_attempt_at = $1, claim_token = NULL, rate_slot_at = NULL, updated_at = $1 \
              WHERE id IN (SELECT id FROM webhook_calls WHERE webhook_id = $2 \
                AND status = 'failed' AND id > $3 AND id < $4 ORDER BY id LIMIT {RECOVERY_BATCH}) \
-             RETURNING id"
+             RETURNING id, ordering_key"
         )))
         .bind(now)
         .bind(recovery.webhook_id.clone())
@@ -182,6 +184,29 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let resent = rows.len() as i64;
+        // Calls of an ordered webhook join the back of their keys, oldest first.
+        let mut ordered = Vec::new();
+        for row in &rows {
+            if let Some(key) = row.try_get::<Option<String>, _>("ordering_key")? {
+                let id: String = row.try_get("id")?;
+                let key = OrderKey {
+                    webhook_id: recovery.webhook_id.clone(),
+                    key,
+                };
+                ordered.push((id, key));
+            }
+        }
+        if !ordered.is_empty() {
+            ordered.sort_unstable();
+            let mut keys: Vec<OrderKey> = ordered.iter().map(|(_, k)| k.clone()).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let mut tx = SqlxTx::new(&mut tx, self.dialect);
+            ordering::lock_keys(&mut tx, &keys).await?;
+            for (id, key) in &ordered {
+                ordering::requeue(&mut tx, id, key, false, now).await?;
+            }
+        }
         let last = rows
             .iter()
             .map(|r| r.try_get::<String, _>("id"))

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::calls::NewAttempt;
+pub use super::ordering::OrderKey;
 use super::webhooks::WebhookRecord;
 use crate::domain::call::{NextStep, Verdict};
 use crate::domain::time::UnixMillis;
@@ -21,6 +22,9 @@ pub struct AttemptResult {
     pub next: NextStep,
     /// What the attempt says about its webhook; `None` when no attempt was made.
     pub watch: Option<Watch>,
+    /// The call's ordering key and whether its webhook keeps only the latest: once the
+    /// call is done, the next of its key goes.
+    pub order: Option<(OrderKey, bool)>,
 }
 
 /// What an attempt's result means for its webhook (see `health::record_health`). Cheap to make

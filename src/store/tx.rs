@@ -35,6 +35,11 @@ pub(super) trait Tx {
     async fn fetch_all(&mut self, sql: Sql<'_>) -> Result<Vec<SqlRow>>;
     /// Runs one statement for many rows (see [`Rows`]); returns how many rows it changed.
     async fn execute_rows<const WIDTH: usize>(&mut self, rows: Rows<'_, WIDTH>) -> Result<u64>;
+    /// As [`execute_rows`](Tx::execute_rows), for a statement that returns rows.
+    async fn fetch_rows<const WIDTH: usize>(
+        &mut self,
+        rows: Rows<'_, WIDTH>,
+    ) -> Result<Vec<SqlRow>>;
     /// Tells workers in other processes, at commit, that work is due (PostgreSQL only:
     /// a SQLite file has one process).
     async fn announce_due_work(&mut self) -> Result<()>;
@@ -72,9 +77,17 @@ impl Writer {
     }
 }
 
-struct SqlxTx<'c> {
+/// A transaction on a sqlx connection: the hot path's on PostgreSQL, or an
+/// administrative write's (which runs on sqlx on either engine) sharing its statements.
+pub(super) struct SqlxTx<'c> {
     conn: &'c mut AnyConnection,
     dialect: Dialect,
+}
+
+impl<'c> SqlxTx<'c> {
+    pub fn new(conn: &'c mut AnyConnection, dialect: Dialect) -> Self {
+        SqlxTx { conn, dialect }
+    }
 }
 
 impl Tx for SqlxTx<'_> {
@@ -96,6 +109,17 @@ impl Tx for SqlxTx<'_> {
             changed += self.execute(statement).await?;
         }
         Ok(changed)
+    }
+
+    async fn fetch_rows<const WIDTH: usize>(
+        &mut self,
+        rows: Rows<'_, WIDTH>,
+    ) -> Result<Vec<SqlRow>> {
+        let mut fetched = Vec::new();
+        for statement in rows.into_statements(self.dialect) {
+            fetched.extend(self.fetch_all(statement).await?);
+        }
+        Ok(fetched)
     }
 
     async fn announce_due_work(&mut self) -> Result<()> {
@@ -360,30 +384,22 @@ impl Tx for RusqliteTx<'_> {
 
     async fn fetch_all(&mut self, sql: Sql<'_>) -> Result<Vec<SqlRow>> {
         let mut statement = self.tx.prepare_cached(sql.text())?;
-        let columns: Arc<[String]> = statement
-            .column_names()
-            .into_iter()
-            .map(String::from)
-            .collect();
-        let mut rows = statement.query(rusqlite::params_from_iter(sql.args()))?;
         let mut fetched = Vec::new();
-        while let Some(row) = rows.next()? {
-            let values = (0..columns.len())
-                .map(|i| {
-                    Ok(match row.get_ref(i)? {
-                        ValueRef::Null => SqlValue::NullText,
-                        ValueRef::Integer(value) => SqlValue::Int(value),
-                        ValueRef::Text(text) => SqlValue::from(
-                            String::from_utf8(text.to_vec())
-                                .map_err(|e| corrupt(&columns[i], e))?,
-                        ),
-                        ValueRef::Real(_) | ValueRef::Blob(_) => {
-                            return Err(corrupt("unexpected column type", &columns[i]))
-                        }
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            fetched.push(SqlRow::new(columns.clone(), values));
+        collect_rows(&mut statement, sql.args(), &mut fetched)?;
+        Ok(fetched)
+    }
+
+    async fn fetch_rows<const WIDTH: usize>(
+        &mut self,
+        rows: Rows<'_, WIDTH>,
+    ) -> Result<Vec<SqlRow>> {
+        let mut fetched = Vec::new();
+        if rows.is_empty() {
+            return Ok(fetched);
+        }
+        let mut statement = self.tx.prepare_cached(&rows.one_row_sql())?;
+        for row in rows.rows() {
+            collect_rows(&mut statement, row, &mut fetched)?;
         }
         Ok(fetched)
     }
@@ -403,6 +419,38 @@ impl Tx for RusqliteTx<'_> {
     async fn announce_due_work(&mut self) -> Result<()> {
         Ok(())
     }
+}
+
+/// Runs `statement` with `args` and appends what it returns to `fetched`.
+fn collect_rows(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    args: &[SqlValue<'_>],
+    fetched: &mut Vec<SqlRow>,
+) -> Result<()> {
+    let columns: Arc<[String]> = statement
+        .column_names()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let mut rows = statement.query(rusqlite::params_from_iter(args))?;
+    while let Some(row) = rows.next()? {
+        let values = (0..columns.len())
+            .map(|i| {
+                Ok(match row.get_ref(i)? {
+                    ValueRef::Null => SqlValue::NullText,
+                    ValueRef::Integer(value) => SqlValue::Int(value),
+                    ValueRef::Text(text) => SqlValue::from(
+                        String::from_utf8(text.to_vec()).map_err(|e| corrupt(&columns[i], e))?,
+                    ),
+                    ValueRef::Real(_) | ValueRef::Blob(_) => {
+                        return Err(corrupt("unexpected column type", &columns[i]))
+                    }
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        fetched.push(SqlRow::new(columns.clone(), values));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,11 +4,13 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::audit::{self, Actor};
+use super::ordering::IS_HEAD;
 use super::sql::Sql;
 use super::{
     corrupt, json_text, parse_json, Dialect, Page, Result, Store, StoreError, MAX_WEBHOOKS_PER_SITE,
 };
 use crate::domain::ids;
+use crate::domain::ordering::{Ordering, OrderingMode};
 use crate::domain::sealed::Sealer;
 use crate::domain::targets::TargetConfig;
 use crate::domain::time::{now_millis, UnixMillis};
@@ -63,7 +65,7 @@ pub(super) const COLUMNS: &str = "id, site_id, name, url, triggers, headers, bas
      basic_auth_password, timeout_ms, enabled, payload_template, content_type, jws_secret, \
      jws_issuer, signature_header, target_type, target_config, secret, previous_secret, \
      previous_secret_expires_at, disabled_reason, disabled_at, rate_limit_per_s, disable_after_ms, \
-     failing_since, public_headers, created_at, updated_at";
+     failing_since, public_headers, ordering, ordering_key, created_at, updated_at";
 
 /// A site's webhooks as cached: shared, so a call or a match takes a pointer, not a copy.
 pub(super) type SiteWebhooks = std::sync::Arc<[std::sync::Arc<WebhookRecord>]>;
@@ -88,6 +90,7 @@ pub(super) fn from_row(row: &AnyRow, sealer: &Sealer) -> Result<WebhookRecord> {
         .map(|text| parse_json("webhook target", text))
         .transpose()?
         .unwrap_or_default();
+    let ordering: String = row.try_get("ordering")?;
     let target = TargetConfig::parse(&target_type, &target_config)
         .map_err(|v| corrupt("webhook target", format!("{v:?}")))?;
     Ok(WebhookRecord {
@@ -117,6 +120,11 @@ pub(super) fn from_row(row: &AnyRow, sealer: &Sealer) -> Result<WebhookRecord> {
             disable_after_ms: row
                 .try_get::<Option<i64>, _>("disable_after_ms")?
                 .map(|n| n.max(0) as u64),
+            ordering: Ordering {
+                mode: OrderingMode::parse(&ordering)
+                    .ok_or_else(|| corrupt("webhook ordering", &ordering))?,
+                key: row.try_get("ordering_key")?,
+            },
         },
         secret: open("secret")?.unwrap_or_default(),
         previous_secret: open("previous_secret")?,
@@ -130,7 +138,7 @@ pub(super) fn from_row(row: &AnyRow, sealer: &Sealer) -> Result<WebhookRecord> {
 }
 
 /// The columns a person configures, in the order `bind_settings` binds them.
-const SETTINGS_COLUMNS: [&str; 18] = [
+const SETTINGS_COLUMNS: [&str; 20] = [
     "name",
     "url",
     "triggers",
@@ -149,6 +157,8 @@ const SETTINGS_COLUMNS: [&str; 18] = [
     "rate_limit_per_s",
     "disable_after_ms",
     "public_headers",
+    "ordering",
+    "ordering_key",
 ];
 
 /// `$from, $from+1, …` for `count` placeholders.
@@ -187,6 +197,8 @@ fn bind_settings<'q>(
         .bind(s.rate_limit_per_s.map(i64::from))
         .bind(s.disable_after_ms.map(|ms| ms as i64))
         .bind(json_text(&s.public_headers))
+        .bind(s.ordering.mode.as_str())
+        .bind(s.ordering.key.clone())
 }
 
 /// Stops the webhook's pending calls that nobody holds (see `health.rs`).
@@ -202,7 +214,8 @@ pub(super) fn pause_calls(dialect: Dialect, webhook_id: &str, now: UnixMillis) -
     sql
 }
 
-/// Makes the webhook's paused calls due now.
+/// Makes the webhook's paused calls due now; of an ordered key only its head (the rest
+/// follow it one by one).
 pub(super) fn resume_calls(dialect: Dialect, webhook_id: &str, now: UnixMillis) -> Sql<'_> {
     let mut sql = Sql::new(dialect, "UPDATE webhook_calls SET next_attempt_at = ");
     sql.bind(now)
@@ -210,7 +223,8 @@ pub(super) fn resume_calls(dialect: Dialect, webhook_id: &str, now: UnixMillis) 
         .bind(now)
         .push(" WHERE webhook_id = ")
         .bind(webhook_id)
-        .push(" AND status = 'pending' AND next_attempt_at IS NULL");
+        .push(" AND status = 'pending' AND next_attempt_at IS NULL AND ")
+        .push(IS_HEAD);
     sql
 }
 

@@ -68,14 +68,17 @@ const X_ENVIRONMENT: HeaderName = HeaderName::from_static("x-environment");
 const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
 const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
 const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+/// An ordered call's place among its key's calls (1, 2, …), so a receiver can tell a gap.
+const WEBHOOK_SEQUENCE: HeaderName = HeaderName::from_static("webhook-sequence");
 const X_NF_SIGN: HeaderName = HeaderName::from_static("x-nf-sign");
 /// None of these carries a credential, so their values are logged as sent.
-const PER_CALL_HEADERS: [HeaderName; 6] = [
+const PER_CALL_HEADERS: [HeaderName; 7] = [
     CONTENT_TYPE,
     X_ENVIRONMENT,
     WEBHOOK_ID,
     WEBHOOK_TIMESTAMP,
     WEBHOOK_SIGNATURE,
+    WEBHOOK_SEQUENCE,
     X_NF_SIGN,
 ];
 
@@ -256,6 +259,9 @@ impl HttpTarget {
         headers.push((WEBHOOK_ID, value(&WEBHOOK_ID, &call.call_id)?));
         headers.push((WEBHOOK_TIMESTAMP, HeaderValue::from(timestamp)));
         headers.push((WEBHOOK_SIGNATURE, value(&WEBHOOK_SIGNATURE, &signature)?));
+        if let Some((_, sequence)) = &call.order {
+            headers.push((WEBHOOK_SEQUENCE, HeaderValue::from(*sequence)));
+        }
         if let Some(secret) = &webhook.settings.jws_secret {
             let issuer = webhook
                 .settings

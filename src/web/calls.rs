@@ -121,7 +121,7 @@ pub async fn list(
                 label for="f-status" { "Status" }
                 select #f-status name="status" {
                     option value="" { "Any status" }
-                    @for s in ["pending", "success", "failed"] { option value=(s) selected[chosen(&q.status, s)] { (s) } }
+                    @for s in ["pending", "success", "failed", "superseded"] { option value=(s) selected[chosen(&q.status, s)] { (s) } }
                 }
             }
             div {
@@ -154,7 +154,8 @@ pub async fn list(
                                 td { code { (c.entity_type) "." (c.event_type) } }
                                 td.num { (c.attempt_count) }
                                 td.hide-narrow {
-                                    @if let Some(code) = c.last_status_code { "HTTP " (code) }
+                                    @if let Some(head) = &c.waiting_behind { span.muted { "waiting behind " code { (head) } } }
+                                    @else if let Some(code) = c.last_status_code { "HTTP " (code) }
                                     @else if let Some(error) = &c.last_error { span.muted { (error) } }
                                     @else { span.muted { "—" } }
                                 }
@@ -259,7 +260,16 @@ fn live_part(call: &CallDetail) -> Markup {
         dl.facts {
             dt { "Status" } dd #call-status { (badge(s.status.as_str())) }
             dt { "Attempts" } dd #attempt-count { (s.attempt_count) }
-            @if let Some(next) = s.next_attempt_at { dt { "Next attempt" } dd { (when(next)) } }
+            @if let (Some(key), Some(sequence)) = (&s.ordering_key, s.sequence) {
+                dt { "Order" } dd { "call " (sequence) " of key " code { (key) } }
+            }
+            @if let Some(head) = &s.waiting_behind {
+                dt { "Next attempt" } dd { "waiting behind " a href={ "../calls/" (head) } { code { (head) } } ", the earlier call of its key" }
+            }
+            @else if let Some(newer) = &s.superseded_by {
+                dt { "Superseded by" } dd { a href={ "../calls/" (newer) } { code { (newer) } } ": a newer state of its key; this one is never sent" }
+            }
+            @else if let Some(next) = s.next_attempt_at { dt { "Next attempt" } dd { (when(next)) } }
             @else if s.status == CallStatus::Pending { dt { "Next attempt" } dd { "paused: its webhook is disabled; enabling it sends this call" } }
             dt { "Last attempt" } dd { (when_opt(s.last_attempt_at)) }
         }

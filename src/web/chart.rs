@@ -132,6 +132,7 @@ mod tests {
                 success,
                 failed,
                 pending: 0,
+                superseded: 0,
             },
         }
     }
@@ -164,6 +165,7 @@ mod tests {
             success: 1,
             failed: 1,
             pending: 3,
+            superseded: 0,
         };
         assert!(success_meter(&half).into_string().contains("50 %"));
         assert!(success_meter(&Tally::default())

@@ -304,3 +304,109 @@ async fn failed_calls_are_recovered_from_the_command_line() {
     assert_eq!(bad.code, 3, "{}", bad.stderr);
     assert!(bad.stderr.contains("since"), "{}", bad.stderr);
 }
+
+#[tokio::test]
+async fn webhook_settings_are_flags_notifications_included() {
+    let server = TestServer::start().await;
+    let site = server.create_site().await;
+    let template = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(template.path(), "{{entity.id}} changed").unwrap();
+    let template_arg = format!("@{}", template.path().display());
+    let made = hookrelay(
+        &server,
+        &[
+            "webhooks",
+            "create",
+            "--site",
+            &site,
+            "--name",
+            "Sync",
+            "--url",
+            "http://127.0.0.1:9/sync",
+            "--trigger",
+            "item:*",
+            "--ordering",
+            "latest",
+            "--ordering-key",
+            "/entity/model",
+            "--basic-auth",
+            "sync:s3cret",
+            "--template",
+            &template_arg,
+            "--content-type",
+            "text/plain",
+            "--timeout-ms",
+            "2500",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let hook = made.json();
+    assert_eq!(hook["ordering"], "latest");
+    assert_eq!(hook["ordering_key"], "/entity/model");
+    assert_eq!(hook["basic_auth"]["username"], "sync");
+    assert_eq!(hook["payload_template"], "{{entity.id}} changed");
+    assert_eq!(hook["content_type"], "text/plain");
+    assert_eq!(hook["timeout_ms"], 2500);
+
+    let id = hook["id"].as_str().unwrap();
+    let updated = hookrelay(
+        &server,
+        &[
+            "webhooks",
+            "update",
+            "--site",
+            &site,
+            id,
+            "--ordering",
+            "key",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(updated.code, 0, "{}", updated.stderr);
+    assert_eq!(updated.json()["ordering"], "key");
+    let refused = hookrelay(
+        &server,
+        &[
+            "webhooks",
+            "update",
+            "--site",
+            &site,
+            id,
+            "--ordering-key",
+            "entity.id",
+        ],
+    )
+    .await;
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("ordering_key"),
+        "{}",
+        refused.stderr
+    );
+
+    // A notification's settings have a flag of their own (`--config` is the server's file).
+    let slack = hookrelay(
+        &server,
+        &[
+            "webhooks",
+            "create",
+            "--site",
+            &site,
+            "--name",
+            "Chat",
+            "--type",
+            "slack",
+            "--target-config",
+            r#"{"url": "http://127.0.0.1:9/services/T/B/x"}"#,
+            "--trigger",
+            "deploy:*",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(slack.code, 0, "{}", slack.stderr);
+    assert_eq!(slack.json()["type"], "slack");
+}

@@ -21,6 +21,7 @@ mod metrics;
 mod notifications;
 mod openapi;
 mod operations;
+mod ordering;
 mod payloads;
 mod recover;
 mod retention;

@@ -60,6 +60,7 @@ async fn deliver_all(store: &Store) {
                 finished_at: now,
                 next: NextStep::Done(CallStatus::Success),
                 watch: None,
+                order: None,
             })
             .collect();
         store.record_results(results).await.unwrap();

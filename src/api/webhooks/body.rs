@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::api::problem::ApiError;
 use crate::domain::destination::credentials_follow;
+use crate::domain::ordering::OrderingMode;
 use crate::domain::redact::MASK;
 use crate::domain::targets::TargetConfig;
 use crate::domain::trigger::Trigger;
@@ -86,6 +87,16 @@ pub struct NewWebhook {
     #[serde(default)]
     #[schema(pattern = "^(never|[0-9]+ ?(m|min|h|d|w))$")]
     pub(crate) disable_after: Option<String>,
+    /// `none` (default: concurrent), `key` (one call at a time per ordering key, in the
+    /// order events were accepted) or `latest` (as `key`, and a newer call supersedes
+    /// older ones not yet delivered).
+    #[serde(default)]
+    pub(crate) ordering: Option<OrderingMode>,
+    /// A JSON pointer into the event (default `/entity/id`), or `*` for one order across
+    /// the whole webhook.
+    #[serde(default)]
+    #[schema(max_length = 200, pattern = r"^(\*|/.*)$")]
+    pub(crate) ordering_key: Option<String>,
 }
 
 /// Every field optional; `basic_auth: null` removes it, `headers` replaces the whole set.
@@ -126,6 +137,9 @@ pub struct WebhookPatch {
     pub(crate) rate_limit_per_s: Option<Option<u64>>,
     #[serde(default, deserialize_with = "crate::api::extract::present")]
     pub(crate) disable_after: Option<Option<String>>,
+    pub(crate) ordering: Option<OrderingMode>,
+    #[schema(max_length = 200, pattern = r"^(\*|/.*)$")]
+    pub(crate) ordering_key: Option<String>,
 }
 /// A rate as settings keep it; past `u32` it is out of range anyway (validation says so).
 pub(super) fn per_second(rate: u64) -> u32 {
@@ -245,6 +259,12 @@ pub(super) fn apply_patch(
     }
     if let Some(rate) = patch.rate_limit_per_s {
         s.rate_limit_per_s = rate.map(per_second);
+    }
+    if let Some(mode) = patch.ordering {
+        s.ordering.mode = mode;
+    }
+    if let Some(key) = patch.ordering_key {
+        s.ordering.key = key;
     }
     if let Some(after) = patch.disable_after {
         s.disable_after_ms = after.as_deref().map(disable_after_field).transpose()?;

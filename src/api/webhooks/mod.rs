@@ -12,11 +12,12 @@ use super::extract::{Caller, JsonBody, QueryParams};
 use super::problem::{ApiError, OrNotFound};
 use super::{limit_param, AppState, PageQuery};
 use crate::domain::event::NewEvent;
+use crate::domain::ordering::{self, Ordering};
 use crate::domain::signing;
 use crate::domain::time::{now_millis, rfc3339, UnixMillis};
 use crate::domain::token::Role;
 use crate::domain::webhook::{Preview, WebhookSettings, DEFAULT_CONTENT_TYPE, DEFAULT_TIMEOUT_MS};
-use crate::store::Page;
+use crate::store::{HeldKey, Page};
 use body::{apply_patch, disable_after_field, per_second, target_of};
 pub use body::{NewWebhook, WebhookPatch};
 pub use view::WebhookView;
@@ -64,6 +65,12 @@ pub async fn create(
             .as_deref()
             .map(disable_after_field)
             .transpose()?,
+        ordering: Ordering {
+            mode: b.ordering.unwrap_or_default(),
+            key: b
+                .ordering_key
+                .unwrap_or_else(|| ordering::DEFAULT_KEY.to_owned()),
+        },
     };
     check(&state, &site_id, &settings).await?;
     let secret = signing::generate_secret();
@@ -125,6 +132,40 @@ pub async fn show(
         .await
         .or_not_found("webhook")?;
     Ok(Json(WebhookView::for_role(hook, caller.0.role)))
+}
+
+/// The keys of an ordered webhook whose calls wait behind a head that has not gone yet.
+#[derive(Default, Serialize, utoipa::ToSchema)]
+pub struct HeldKeys {
+    /// The keys holding back most calls first (at most 20).
+    pub(crate) data: Vec<HeldKey>,
+    /// Keys held back in all.
+    pub(crate) total: i64,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/{site_id}/webhooks/{webhook_id}/held_keys",
+    tag = "webhooks",
+    summary = "Ordering keys held back by a call not delivered yet",
+    operation_id = "webhooks_held_keys",
+    params(("site_id" = String, Path, description = "The site"), ("webhook_id" = String, Path, description = "The webhook")),
+    responses((status = 200, description = "The held keys", body = HeldKeys), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn held_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((site_id, webhook_id)): Path<(String, String)>,
+) -> Result<Json<HeldKeys>, ApiError> {
+    caller.require(Role::Viewer)?;
+    state
+        .store
+        .webhook(&site_id, &webhook_id)
+        .await
+        .or_not_found("webhook")?;
+    let (data, total) = state.store.held_keys(&webhook_id).await?;
+    Ok(Json(HeldKeys { data, total }))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::domain::ordering::OrderingMode;
 use crate::domain::redact::{self, MASK};
 use crate::domain::signing::active_previous;
 use crate::domain::targets::TargetConfig;
@@ -42,6 +43,11 @@ pub struct WebhookView {
     pub(crate) rate_limit_per_s: Option<u32>,
     /// `null`: the server's `--disable-after`.
     pub(crate) disable_after: Option<String>,
+    /// How its calls are ordered; GitHub and GitLab targets left at `none` show the
+    /// `latest` ordering they get by themselves.
+    pub(crate) ordering: OrderingMode,
+    /// What the ordering key is read from: a JSON pointer into the event, or `*`.
+    pub(crate) ordering_key: String,
     /// Since when its calls fail (a call failed again after a retry, or ran out of
     /// retries); cleared by the next delivery.
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -89,6 +95,7 @@ impl WebhookView {
 
 impl From<WebhookRecord> for WebhookView {
     fn from(w: WebhookRecord) -> Self {
+        let ordering = w.settings.effective_ordering();
         let s = w.settings;
         WebhookView {
             headers: s
@@ -119,6 +126,8 @@ impl From<WebhookRecord> for WebhookView {
             failing_since: w.failing_since,
             rate_limit_per_s: s.rate_limit_per_s,
             disable_after: s.disable_after_ms.map(format_disable_after),
+            ordering: ordering.mode,
+            ordering_key: ordering.key,
             url: s.url,
             triggers: s.triggers,
             timeout_ms: s.timeout_ms,

@@ -102,6 +102,10 @@ impl TargetSettings for CommitStatusConfig {
     fn destination(&self) -> String {
         self.api_url.clone()
     }
+
+    fn own_ordering_key(&self) -> Option<&'static str> {
+        Some("/entity/commit_ref")
+    }
 }
 
 impl TargetSettings for PrCommentConfig {
@@ -131,6 +135,10 @@ impl TargetSettings for PrCommentConfig {
 
     fn destination(&self) -> String {
         self.api_url.clone()
+    }
+
+    fn own_ordering_key(&self) -> Option<&'static str> {
+        Some("/entity/pull_request")
     }
 }
 

@@ -86,6 +86,10 @@ impl TargetSettings for CommitStatusConfig {
     fn destination(&self) -> String {
         self.api_url.clone()
     }
+
+    fn own_ordering_key(&self) -> Option<&'static str> {
+        Some("/entity/commit_ref")
+    }
 }
 
 impl TargetSettings for MrCommentConfig {
@@ -114,6 +118,10 @@ impl TargetSettings for MrCommentConfig {
 
     fn destination(&self) -> String {
         self.api_url.clone()
+    }
+
+    fn own_ordering_key(&self) -> Option<&'static str> {
+        Some("/entity/merge_request")
     }
 }
 

@@ -26,6 +26,12 @@ pub trait TargetSettings: Serialize + DeserializeOwned + Clone + PartialEq + Eq 
     fn keep_secrets(&mut self, stored: &Self) -> Vec<&'static str>;
     /// Where its secrets go (a URL or `host:port`): a kept secret must not move elsewhere.
     fn destination(&self) -> String;
+    /// For a target whose messages are states of one thing (a commit's status), the JSON
+    /// pointer to that thing in the event: its calls go `latest` by it unless the webhook
+    /// orders them otherwise.
+    fn own_ordering_key(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// Keeps a stored secret when a client sent the mask back; `field` when it did.
@@ -79,6 +85,10 @@ macro_rules! registry {
 
             pub fn validate(&self, allow_private_targets: bool, v: &mut Violations) {
                 match self { $(Self::$variant(c) => c.validate(allow_private_targets, v),)* }
+            }
+
+            pub fn own_ordering_key(&self) -> Option<&'static str> {
+                match self { $(Self::$variant(c) => c.own_ordering_key(),)* }
             }
 
             pub fn masked(&self) -> Self {

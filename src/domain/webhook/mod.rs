@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::destination;
 use super::event::NewEvent;
+use super::ordering::Ordering;
 use super::template::{self, Escape, RenderLimit};
 use super::trigger::{any_matches, Trigger, MAX_IDS_PER_WEBHOOK};
 use super::validation::Violations;
@@ -43,6 +44,7 @@ const RESERVED_HEADERS: &[&str] = &[
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
+    "webhook-sequence",
     "x-site-id",
     "x-webhook-id",
     "x-environment",
@@ -95,6 +97,8 @@ pub struct WebhookSettings {
     /// Disabled after failing this long without a success (ms; `Some(0)`: never; `None`:
     /// the server's `--disable-after`).
     pub disable_after_ms: Option<u64>,
+    /// Whether calls go one at a time per key (see `domain/ordering.rs`).
+    pub ordering: Ordering,
 }
 
 /// A duration such as `5d` or `36h`, or `never` (0), as the server's `--disable-after`
@@ -171,6 +175,21 @@ impl WebhookSettings {
             target: None,
             rate_limit_per_s: None,
             disable_after_ms: None,
+            ordering: Ordering::default(),
+        }
+    }
+
+    /// The ordering its calls get: its own, or for a target whose messages are states
+    /// (a commit status, a pull-request comment) left unordered, `latest` by what the
+    /// state is about, so an older state never overwrites a newer one.
+    pub fn effective_ordering(&self) -> Ordering {
+        match self
+            .target
+            .as_ref()
+            .and_then(TargetConfig::own_ordering_key)
+        {
+            Some(pointer) if !self.ordering.is_ordered() => Ordering::latest_by(pointer),
+            _ => self.ordering.clone(),
         }
     }
 
@@ -436,6 +455,7 @@ impl WebhookSettings {
         }
         self.validate_payload(&mut v);
         self.validate_operation(&mut v);
+        self.ordering.validate(&mut v);
         if let Some(secret) = &self.jws_secret {
             if secret.is_empty() || secret.len() > 512 {
                 v.add("jws_secret", "must be 1-512 characters");

@@ -9,6 +9,7 @@ use super::super::form::{list, FormData};
 use super::super::layout::{field_errors, invalid};
 use crate::api::webhooks::{NewWebhook, WebhookPatch, WebhookView};
 use crate::api::ApiError;
+use crate::domain::ordering::{self, Ordering, OrderingMode};
 use crate::domain::trigger::Trigger;
 use crate::domain::validation::{FieldError, Violations};
 use crate::domain::webhook::{
@@ -68,6 +69,9 @@ pub struct WebhookForm {
     pub rate_limit_per_s: String,
     /// Empty: the server's default.
     pub disable_after: String,
+    /// `none`, `key` or `latest`.
+    pub ordering: String,
+    pub ordering_key: String,
     pub content_type: String,
     pub payload_template: String,
     pub jws_secret: String,
@@ -121,6 +125,8 @@ impl WebhookForm {
             timeout_ms: DEFAULT_TIMEOUT_MS.to_string(),
             rate_limit_per_s: String::new(),
             disable_after: String::new(),
+            ordering: OrderingMode::None.as_str().into(),
+            ordering_key: ordering::DEFAULT_KEY.into(),
             content_type: DEFAULT_CONTENT_TYPE.into(),
             payload_template: String::new(),
             jws_secret: String::new(),
@@ -167,6 +173,8 @@ impl WebhookForm {
                 .rate_limit_per_s
                 .map_or_else(String::new, |n| n.to_string()),
             disable_after: w.disable_after.clone().unwrap_or_default(),
+            ordering: w.ordering.as_str().into(),
+            ordering_key: w.ordering_key.clone(),
             content_type: w.content_type.clone(),
             payload_template: w.payload_template.clone().unwrap_or_default(),
             jws_secret: w.jws_secret.clone().unwrap_or_default(),
@@ -204,6 +212,8 @@ impl WebhookForm {
             timeout_ms: form.text("timeout_ms"),
             rate_limit_per_s: form.text("rate_limit_per_s"),
             disable_after: form.text("disable_after"),
+            ordering: form.text("ordering"),
+            ordering_key: form.text("ordering_key"),
             content_type: form.text("content_type"),
             payload_template: form.get("payload_template").unwrap_or_default().to_owned(),
             jws_secret: form.get("jws_secret").unwrap_or_default().to_owned(),
@@ -258,6 +268,15 @@ impl WebhookForm {
                 Some,
             ),
         };
+        // A form without the field (posted by a page from before ordering) is unordered.
+        let mode = match self.ordering.trim() {
+            "" => Some(OrderingMode::None),
+            named => OrderingMode::parse(named),
+        }
+        .unwrap_or_else(|| {
+            v.add("ordering", "must be none, key or latest");
+            OrderingMode::None
+        });
         v.into_result()?;
         let optional = |s: &str| Some(s.to_owned()).filter(|s| !s.trim().is_empty());
         Ok(WebhookSettings {
@@ -291,6 +310,11 @@ impl WebhookForm {
             target: None,
             rate_limit_per_s,
             disable_after_ms,
+            ordering: Ordering {
+                mode,
+                key: optional(&self.ordering_key)
+                    .unwrap_or_else(|| ordering::DEFAULT_KEY.to_owned()),
+            },
         })
     }
 
@@ -314,6 +338,8 @@ impl WebhookForm {
             signature_header: s.signature_header,
             rate_limit_per_s: s.rate_limit_per_s.map(u64::from),
             disable_after: s.disable_after_ms.map(format_disable_after),
+            ordering: Some(s.ordering.mode),
+            ordering_key: Some(s.ordering.key),
         })
     }
 
@@ -339,9 +365,17 @@ impl WebhookForm {
             signature_header: Some(s.signature_header),
             rate_limit_per_s: Some(s.rate_limit_per_s.map(u64::from)),
             disable_after: Some(s.disable_after_ms.map(format_disable_after)),
+            ordering: Some(s.ordering.mode),
+            ordering_key: Some(s.ordering.key),
         })
     }
 }
+
+const ORDERING_CHOICES: [(OrderingMode, &str); 3] = [
+    (OrderingMode::None, "None: concurrent, fastest"),
+    (OrderingMode::Key, "In order, per key"),
+    (OrderingMode::Latest, "Latest only, per key"),
+];
 
 /// The form's fields (the caller wraps them in a `<form>` with its action and buttons).
 pub fn fields(f: &WebhookForm, errors: &[FieldError], editable: bool) -> Markup {
@@ -451,6 +485,26 @@ pub fn fields(f: &WebhookForm, errors: &[FieldError], editable: bool) -> Markup 
                 }
             }
             p.field-hint { "Calls over the rate limit wait their turn, across every hookrelay process; none is dropped. A webhook whose calls all fail for this long (" code { "5d" } ", " code { "36h" } ", " code { "never" } ") is disabled; its pending calls wait until it is enabled again." }
+        }
+        fieldset disabled[!editable] {
+            legend { "Order" }
+            div.row {
+                div {
+                    label for="ordering" { "Ordering" }
+                    select #ordering name="ordering" aria-invalid=[invalid(errors, "ordering")] {
+                        @for (mode, label) in ORDERING_CHOICES {
+                            option value=(mode.as_str()) selected[f.ordering == mode.as_str()] { (label) }
+                        }
+                    }
+                    (field_errors(errors, "ordering"))
+                }
+                div {
+                    label for="ordering_key" { "Ordering key" }
+                    input #ordering_key type="text" name="ordering_key" value=(f.ordering_key) placeholder=(ordering::DEFAULT_KEY) aria-invalid=[invalid(errors, "ordering_key")];
+                    (field_errors(errors, "ordering_key"))
+                }
+            }
+            p.field-hint { "In order: calls with the same key go one at a time, in the order their events were accepted; a failing call holds back only its own key. Latest only: a newer call replaces older ones not yet sent. The key is a JSON pointer into the event (" code { "/entity/id" } ", " code { "/entity/relationships/item_type/data/id" } ") or " code { "*" } " for one order across the webhook." }
         }
         fieldset disabled[!editable] {
             legend { "Payload" }

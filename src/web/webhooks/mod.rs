@@ -16,9 +16,10 @@ use super::layout::{badge, form_problem, notice, pager, site_page, PageError, Ta
 use super::session::{check_csrf_header, csrf_field, Posted, WebUser};
 use super::{api_body, load_site, page_query, see_other, NoticeQuery};
 use crate::api::extract::{parse_json, QueryParams};
-use crate::api::webhooks::{self as api, WebhookView};
+use crate::api::webhooks::{self as api, HeldKeys, WebhookView};
 use crate::api::{sites as api_sites, ApiError, AppState};
 use crate::domain::event::NewEvent;
+use crate::domain::ordering::OrderingMode;
 use crate::domain::token::Role;
 use crate::store::SiteRecord;
 
@@ -107,16 +108,24 @@ fn destination(w: &WebhookView) -> Markup {
 }
 
 /// The create and edit page. `secret` is shown when the person asked for it.
+/// A stored webhook as its page shows it: its settings and the keys its order holds back.
+struct Saved {
+    view: WebhookView,
+    held: HeldKeys,
+}
+
 fn form_page(
     user: &WebUser,
     site: &SiteRecord,
-    saved: Option<&WebhookView>,
+    saved: Option<&Saved>,
     values: &WebhookForm,
     problem: Option<&ApiError>,
     secret: Option<&str>,
     notice_code: Option<&str>,
 ) -> Markup {
     let errors = problem.map_or(&[][..], |p| &p.errors);
+    let held = saved.map(|s| &s.held);
+    let saved = saved.map(|s| &s.view);
     let editable = user.can(Role::Developer);
     let base = format!("/sites/{}/webhooks", site.id);
     let action = match saved {
@@ -158,6 +167,7 @@ fn form_page(
                 }
             }
             (secret_card(user, site, w, secret))
+            @if let Some(held) = held.filter(|h| h.total > 0) { (held_card(site, held)) }
         }
         (form_problem(problem))
         form.card method="post" action=(action) novalidate data-preview={ (base) "/preview" } {
@@ -172,6 +182,37 @@ fn form_page(
         }
     };
     site_page(title, user, site, Tab::Webhooks, content)
+}
+
+/// The keys whose calls wait behind an undelivered head, worst first.
+fn held_card(site: &SiteRecord, held: &HeldKeys) -> Markup {
+    let calls = format!("/sites/{}/calls/", site.id);
+    html! {
+        section.card #held-keys {
+            h2 { "Held back" }
+            p.hint { (held.total) " key(s) wait for an earlier call of their key to be delivered; the others flow." }
+            div.table-wrap { table {
+                thead { tr { th { "Key" } th.num { "Waiting" } th { "Held by" } th { "Last answer" } th.hide-narrow { "Next attempt" } } }
+                tbody {
+                    @for k in &held.data {
+                        tr {
+                            td { code { (k.key) } }
+                            td.num { (k.waiting) }
+                            td { a href={ (calls) (k.head_call_id) } { code { (k.head_call_id) } } }
+                            td {
+                                @if let Some(code) = k.last_status_code { "HTTP " (code) }
+                                @else if let Some(error) = &k.last_error { span.muted { (error) } }
+                                @else { span.muted { "not tried yet" } }
+                            }
+                            td.hide-narrow {
+                                @match k.next_attempt_at { Some(at) => (super::layout::when(at)), None => span.muted { "paused (disabled)" } }
+                            }
+                        }
+                    }
+                }
+            } }
+        }
+    }
 }
 
 fn secret_card(user: &WebUser, site: &SiteRecord, w: &WebhookView, secret: Option<&str>) -> Markup {
@@ -273,14 +314,34 @@ async fn load(
     Ok((site, w))
 }
 
+/// [`load`], with the keys its order holds back for its page.
+async fn load_saved(
+    state: &AppState,
+    user: &WebUser,
+    site_id: &str,
+    webhook_id: &str,
+) -> Result<(SiteRecord, Saved), PageError> {
+    let (site, view) = load(state, user, site_id, webhook_id).await?;
+    let held = match view.ordering {
+        OrderingMode::None => HeldKeys::default(),
+        _ => {
+            let path = Path((site_id.to_owned(), webhook_id.to_owned()));
+            api::held_keys(State(state.clone()), user.caller(), path)
+                .await?
+                .0
+        }
+    };
+    Ok((site, Saved { view, held }))
+}
+
 pub async fn edit_form(
     State(state): State<AppState>,
     user: WebUser,
     Path((site_id, webhook_id)): Path<(String, String)>,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Markup, PageError> {
-    let (site, w) = load(&state, &user, &site_id, &webhook_id).await?;
-    let values = WebhookForm::from_view(&w);
+    let (site, w) = load_saved(&state, &user, &site_id, &webhook_id).await?;
+    let values = WebhookForm::from_view(&w.view);
     Ok(form_page(
         &user,
         &site,
@@ -298,7 +359,7 @@ pub async fn save(
     posted: Posted,
 ) -> Result<Response, PageError> {
     let Posted { user, form } = posted;
-    let (site, w) = load(&state, &user, &site_id, &webhook_id).await?;
+    let (site, w) = load_saved(&state, &user, &site_id, &webhook_id).await?;
     let values = WebhookForm::from_post(&form);
     let updated = match values.update_body() {
         Ok(body) => {
@@ -333,10 +394,10 @@ pub async fn reveal_secret(
     posted: Posted,
 ) -> Result<Markup, PageError> {
     let user = posted.user;
-    let (site, w) = load(&state, &user, &site_id, &webhook_id).await?;
+    let (site, w) = load_saved(&state, &user, &site_id, &webhook_id).await?;
     let Json(secret) =
         api::secret(State(state), user.caller(), Path((site_id, webhook_id))).await?;
-    let values = WebhookForm::from_view(&w);
+    let values = WebhookForm::from_view(&w.view);
     Ok(form_page(
         &user,
         &site,
@@ -360,8 +421,8 @@ pub async fn rotate(
         Path((site_id.clone(), webhook_id.clone())),
     )
     .await?;
-    let (site, w) = load(&state, &user, &site_id, &webhook_id).await?;
-    let values = WebhookForm::from_view(&w);
+    let (site, w) = load_saved(&state, &user, &site_id, &webhook_id).await?;
+    let values = WebhookForm::from_view(&w.view);
     Ok(form_page(
         &user,
         &site,

