@@ -14,6 +14,7 @@ mod audit;
 mod cache;
 mod calls;
 mod event_types;
+mod event_writer;
 mod events;
 mod forms;
 mod handoff;
@@ -31,6 +32,7 @@ mod secrets;
 mod sessions;
 mod sites;
 mod sql;
+mod sqlite_writer;
 mod tokens;
 mod tx;
 mod webhooks;
@@ -180,7 +182,7 @@ pub struct Store {
     writer: tx::Writer,
     /// Queue of the group-commit writer for published events (PostgreSQL; SQLite's writer
     /// thread groups them itself).
-    event_writer: Option<tokio::sync::mpsc::Sender<events::EventWrite>>,
+    event_writer: Option<tokio::sync::mpsc::Sender<event_writer::EventWrite>>,
     /// Each site's webhooks, for matching published events without a read per event.
     webhook_cache: std::sync::Arc<cache::Cache<webhooks::SiteWebhooks>>,
     /// Each site's registered event types, with their schemas compiled.
@@ -299,12 +301,14 @@ impl Store {
         migrate::run(&store).await?;
         if dialect == Dialect::Sqlite {
             let path = sqlite_file(url)?;
-            store.writer = tx::Writer::Sqlite(std::sync::Arc::new(tx::SqliteWriter::open(&path)?));
+            store.writer = tx::Writer::Sqlite(std::sync::Arc::new(
+                sqlite_writer::SqliteWriter::open(&path)?,
+            ));
             store.sqlite_path = Some(path);
         } else {
             let (event_writer, queue) = tokio::sync::mpsc::channel(EVENT_QUEUE);
             store.event_writer = Some(event_writer);
-            tokio::spawn(events::write_events(store.writer.clone(), queue));
+            tokio::spawn(event_writer::write_events(store.writer.clone(), queue));
         }
         Ok(store)
     }

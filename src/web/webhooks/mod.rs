@@ -1,6 +1,7 @@
 //! Webhooks: the list with each one's recent success rate, one form to create and edit
 //! (with a live preview of the payload), the signing secret on demand, rotation, deletion.
 
+mod fields;
 mod form;
 pub mod recover;
 
@@ -10,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use maud::{html, Markup};
 
-use self::form::{fields, WebhookForm};
+use self::fields::fields;
+use self::form::WebhookForm;
 use super::chart::success_meter;
 use super::layout::{badge, form_problem, notice, pager, site_page, PageError, Tab};
 use super::session::{check_csrf_header, csrf_field, Posted, WebUser};

@@ -77,17 +77,8 @@ async fn held_calls_say_what_they_wait_for_and_follow_a_resend() {
     // Retried in an hour: the first failure holds the key.
     let server = TestServer::start_with(&["--retry-schedule=1h"]).await;
     let site = server.create_site().await;
-    let refusing = Arc::new(AtomicBool::new(true));
-    let refuse = refusing.clone();
     let ledger = Ledger::default();
-    let receiver = Receiver::start(ledger.responder(move |_| {
-        Reply::status(if refuse.load(Ordering::SeqCst) {
-            500
-        } else {
-            200
-        })
-    }))
-    .await;
+    let (receiver, refusing) = refusing_until_told(&ledger).await;
     let hook = server
         .create_webhook(&site, &receiver.url("/"), json!({"ordering": "key"}))
         .await;
@@ -166,17 +157,8 @@ async fn held_calls_say_what_they_wait_for_and_follow_a_resend() {
 async fn disabling_an_ordered_webhook_holds_its_keys_and_enabling_resumes_in_order() {
     let server = TestServer::start_with(&["--retry-schedule=1h"]).await;
     let site = server.create_site().await;
-    let refusing = Arc::new(AtomicBool::new(true));
-    let refuse = refusing.clone();
     let ledger = Ledger::default();
-    let receiver = Receiver::start(ledger.responder(move |_| {
-        Reply::status(if refuse.load(Ordering::SeqCst) {
-            500
-        } else {
-            200
-        })
-    }))
-    .await;
+    let (receiver, refusing) = refusing_until_told(&ledger).await;
     let hook = server
         .create_webhook(
             &site,
@@ -257,4 +239,19 @@ async fn ordering_settings_are_checked_and_named() {
     let (status, hook) = server.post(&path, body(json!({}))).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(hook["ordering"], "none");
+}
+
+/// A receiver that answers 500 until the flag is cleared, then 200.
+async fn refusing_until_told(ledger: &Ledger) -> (Receiver, Arc<AtomicBool>) {
+    let refusing = Arc::new(AtomicBool::new(true));
+    let refuse = refusing.clone();
+    let receiver = Receiver::start(ledger.responder(move |_| {
+        Reply::status(if refuse.load(Ordering::SeqCst) {
+            500
+        } else {
+            200
+        })
+    }))
+    .await;
+    (receiver, refusing)
 }
