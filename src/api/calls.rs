@@ -45,7 +45,10 @@ impl CallQuery {
             .status
             .map(|s| {
                 CallStatus::parse(&s).ok_or_else(|| {
-                    ApiError::bad_field("status", "must be one of pending, success, failed")
+                    ApiError::bad_field(
+                        "status",
+                        "must be one of pending, success, failed, superseded, skipped",
+                    )
                 })
             })
             .transpose()?;

@@ -219,7 +219,7 @@ pub enum CallsAction {
     List {
         #[command(flatten)]
         site: SiteArg,
-        /// pending, success, failed or superseded.
+        /// pending, success, failed, superseded or skipped.
         #[arg(long)]
         status: Option<String>,
         #[arg(long)]

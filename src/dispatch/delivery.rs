@@ -281,14 +281,18 @@ pub(super) async fn deliver<T: Target>(
         one_shot: call.one_shot,
     };
     let jitter = rand::random::<f64>() * 2.0 - 1.0;
-    let next = next_step(
-        progress,
-        outcome.delivered,
-        retry,
-        finished_at,
-        jitter,
-        outcome.asked_wait,
-    );
+    let next = if outcome.skipped {
+        NextStep::Done(CallStatus::Skipped)
+    } else {
+        next_step(
+            progress,
+            outcome.delivered,
+            retry,
+            finished_at,
+            jitter,
+            outcome.asked_wait,
+        )
+    };
     count_attempt(webhook, &call, &outcome, &next, finished_at);
     let watch = Watch {
         webhook: Arc::clone(webhook),
@@ -335,10 +339,10 @@ fn count_attempt(
         .target
         .as_ref()
         .map_or("http", crate::domain::targets::TargetConfig::kind);
-    let result = if outcome.delivered {
-        "delivered"
-    } else {
-        "failed"
+    let result = match (outcome.delivered, outcome.skipped) {
+        (true, _) => "delivered",
+        (false, true) => "skipped",
+        (false, false) => "failed",
     };
     metrics::counter!(ATTEMPTS, "target" => target, "outcome" => result).increment(1);
     metrics::histogram!(ATTEMPT_DURATION, "target" => target)

@@ -11,8 +11,9 @@ pub struct Tally {
     pub success: i64,
     pub failed: i64,
     pub pending: i64,
-    /// Replaced by a newer call of their ordering key before being sent.
-    pub superseded: i64,
+    /// Never sent, and final: superseded by a newer call of their ordering key, or
+    /// skipped (their target had nothing to do for the event).
+    pub not_sent: i64,
 }
 
 impl Tally {
@@ -21,12 +22,12 @@ impl Tally {
             CallStatus::Success => self.success += n,
             CallStatus::Failed => self.failed += n,
             CallStatus::Pending => self.pending += n,
-            CallStatus::Superseded => self.superseded += n,
+            CallStatus::Superseded | CallStatus::Skipped => self.not_sent += n,
         }
     }
 
     pub fn total(&self) -> i64 {
-        self.success + self.failed + self.pending + self.superseded
+        self.success + self.failed + self.pending + self.not_sent
     }
 
     /// Share of finished calls that succeeded, in percent; `None` when none finished.
@@ -164,7 +165,7 @@ mod tests {
                 success: 3,
                 failed: 1,
                 pending: 0,
-                superseded: 0,
+                not_sent: 0,
             }
         );
         assert_eq!(a.buckets[1].calls.pending, 2);

@@ -13,6 +13,9 @@ pub enum CallStatus {
     Failed,
     /// Never sent: a newer call of its ordering key replaced it (`latest` ordering).
     Superseded,
+    /// Never sent: its target has nothing to do for the event (a commit status for a
+    /// deploy without a commit, say). Final, and no failure.
+    Skipped,
 }
 
 impl CallStatus {
@@ -22,6 +25,7 @@ impl CallStatus {
             CallStatus::Success => "success",
             CallStatus::Failed => "failed",
             CallStatus::Superseded => "superseded",
+            CallStatus::Skipped => "skipped",
         }
     }
 
@@ -31,6 +35,7 @@ impl CallStatus {
             "success" => Some(CallStatus::Success),
             "failed" => Some(CallStatus::Failed),
             "superseded" => Some(CallStatus::Superseded),
+            "skipped" => Some(CallStatus::Skipped),
             _ => None,
         }
     }
@@ -60,6 +65,8 @@ pub enum Verdict {
     FailedAgain,
     /// A call used up its retries.
     Exhausted,
+    /// Nothing was sent, and nothing was wrong: says nothing of its webhook's health.
+    Skipped,
 }
 
 impl Verdict {
@@ -67,6 +74,7 @@ impl Verdict {
     pub fn of(progress: CallProgress, next: NextStep) -> Verdict {
         match next {
             NextStep::Done(CallStatus::Success) => Verdict::Delivered,
+            NextStep::Done(CallStatus::Skipped) => Verdict::Skipped,
             // A hand resend has no retries to use up.
             NextStep::Done(_) if !progress.one_shot => Verdict::Exhausted,
             _ if progress.previous_attempts >= 1 => Verdict::FailedAgain,
@@ -253,9 +261,26 @@ mod tests {
 
     #[test]
     fn statuses_round_trip() {
-        for s in [CallStatus::Pending, CallStatus::Success, CallStatus::Failed] {
+        for s in [
+            CallStatus::Pending,
+            CallStatus::Success,
+            CallStatus::Failed,
+            CallStatus::Superseded,
+            CallStatus::Skipped,
+        ] {
             assert_eq!(CallStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(CallStatus::parse("done"), None);
+    }
+
+    #[test]
+    fn a_skip_says_nothing_of_health() {
+        let again = CallProgress {
+            previous_attempts: 3,
+            one_shot: false,
+        };
+        let verdict = Verdict::of(again, NextStep::Done(CallStatus::Skipped));
+        assert_eq!(verdict, Verdict::Skipped);
+        assert!(!verdict.is_failing());
     }
 }

@@ -7,26 +7,27 @@ use serde_json::{json, Value};
 use super::api::ApiRequest;
 use super::comments::{self, CommentApi};
 use super::notice::{entity_text, notice, shorten, DeployState, Notice};
-use super::{Context, Outcome};
+use super::{Context, Outcome, Unsent};
 
-/// A deploy event and its commit, as a commit status needs them; else why nothing can be
-/// sent.
-pub fn deploy_and_commit(ctx: &Context<'_>) -> Result<(Notice, DeployState, String), String> {
-    let event = ctx.event()?;
+/// A deploy event and its commit, as a commit status needs them; else why nothing is
+/// sent (another event, or a deploy without a commit, is nothing to do: a lock, a cron
+/// build).
+pub fn deploy_and_commit(ctx: &Context<'_>) -> Result<(Notice, DeployState, String), Unsent> {
+    let event = ctx.event().map_err(Unsent::Fault)?;
     let n = notice(&event);
     let Some(deploy) = n.deploy else {
-        return Err(
-            "a commit status reports deploys: subscribe this webhook to \
-             deploy_started, deploy_succeeded, deploy_failed or deploy_cancelled"
+        return Err(Unsent::NothingToDo(
+            "a commit status reports deploys (deploy_started, deploy_succeeded, \
+             deploy_failed, deploy_cancelled); this event is none of them"
                 .into(),
-        );
+        ));
     };
     let Some(sha) = entity_text(&event, "commit_ref") else {
-        return Err(
+        return Err(Unsent::NothingToDo(
             "the event has no entity.commit_ref (the commit's SHA); trigger the \
              build with an x-commit-ref header, or publish the event with one"
                 .into(),
-        );
+        ));
     };
     Ok((n, deploy, sha))
 }
@@ -64,21 +65,21 @@ pub async fn post(
     request.outcome(ctx, answer)
 }
 
-/// The event and its pull or merge request (`entity.<field>`); else why nothing can be
-/// sent.
+/// The event and its pull or merge request (`entity.<field>`); else why nothing is sent
+/// (an event about no request is nothing to do).
 pub fn event_and_request(
     ctx: &Context<'_>,
     field: &str,
     header: &str,
     what: &str,
-) -> Result<(Value, String), String> {
-    let event = ctx.event()?;
+) -> Result<(Value, String), Unsent> {
+    let event = ctx.event().map_err(Unsent::Fault)?;
     match entity_text(&event, field) {
         Some(number) => Ok((event, number)),
-        None => Err(format!(
+        None => Err(Unsent::NothingToDo(format!(
             "the event has no entity.{field} ({what}); trigger the build with an \
              {header} header, or publish the event with one"
-        )),
+        ))),
     }
 }
 

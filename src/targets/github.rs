@@ -36,7 +36,7 @@ impl Deliver for CommitStatusConfig {
     async fn deliver(&self, ctx: &Context<'_>) -> Outcome {
         let (n, deploy, sha) = match forge::deploy_and_commit(ctx) {
             Ok(found) => found,
-            Err(reason) => return ctx.not_sent("github", reason),
+            Err(why) => return ctx.unsent("github", why),
         };
         let url = join(
             &self.api_url,
@@ -62,7 +62,7 @@ impl Deliver for PrCommentConfig {
         );
         let (event, number) = match found {
             Ok(found) => found,
-            Err(reason) => return ctx.not_sent("github", reason),
+            Err(why) => return ctx.unsent("github", why),
         };
         let repo = join(
             &self.api_url,

@@ -29,7 +29,7 @@ impl Deliver for CommitStatusConfig {
     async fn deliver(&self, ctx: &Context<'_>) -> Outcome {
         let (n, deploy, sha) = match forge::deploy_and_commit(ctx) {
             Ok(found) => found,
-            Err(reason) => return ctx.not_sent("gitlab", reason),
+            Err(why) => return ctx.unsent("gitlab", why),
         };
         let url = join(
             &self.api_url,
@@ -54,7 +54,7 @@ impl Deliver for MrCommentConfig {
         );
         let (event, iid) = match found {
             Ok(found) => found,
-            Err(reason) => return ctx.not_sent("gitlab", reason),
+            Err(why) => return ctx.unsent("gitlab", why),
         };
         let notes = join(
             &self.api_url,

@@ -37,6 +37,19 @@ pub struct Outcome {
     pub asked_wait: Option<i64>,
     /// The receiver answered 410 Gone: the endpoint is gone for good.
     pub gone: bool,
+    /// Nothing was sent because the target has nothing to do for this event: the call
+    /// is `skipped` (final, not a failure).
+    pub skipped: bool,
+}
+
+/// Why a notification target sends nothing for a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unsent {
+    /// The event is not one the target acts on (a deploy without a commit for a commit
+    /// status, a build without a pull request for a comment): the call is skipped.
+    NothingToDo(String),
+    /// Something is wrong (an unreadable body, a bad address): a failed attempt, retried.
+    Fault(String),
 }
 
 impl Outcome {
@@ -47,6 +60,7 @@ impl Outcome {
             delivered,
             asked_wait: None,
             gone: false,
+            skipped: false,
         }
     }
 
@@ -64,6 +78,7 @@ impl Outcome {
                 attempt.started_at + attempt.duration_ms,
             ),
             gone: crate::domain::call::is_gone(status),
+            skipped: false,
             attempt,
             delivered,
         }
@@ -120,6 +135,22 @@ impl Context<'_> {
 
     pub fn elapsed_ms(&self) -> i64 {
         self.clock.elapsed().as_millis() as i64
+    }
+
+    /// An attempt that sent nothing: skipped when there was nothing to do, else failed.
+    pub fn unsent(&self, what: &str, why: Unsent) -> Outcome {
+        match why {
+            Unsent::Fault(error) => self.not_sent(what, error),
+            Unsent::NothingToDo(reason) => {
+                let mut outcome = self.not_sent(what, reason);
+                outcome.attempt.error = outcome
+                    .attempt
+                    .error
+                    .map(|e| e.replacen("not sent:", "skipped:", 1));
+                outcome.skipped = true;
+                outcome
+            }
+        }
     }
 
     /// An attempt that sent nothing, with the reason.

@@ -121,7 +121,7 @@ pub async fn list(
                 label for="f-status" { "Status" }
                 select #f-status name="status" {
                     option value="" { "Any status" }
-                    @for s in ["pending", "success", "failed", "superseded"] { option value=(s) selected[chosen(&q.status, s)] { (s) } }
+                    @for s in ["pending", "success", "failed", "superseded", "skipped"] { option value=(s) selected[chosen(&q.status, s)] { (s) } }
                 }
             }
             div {

@@ -132,7 +132,7 @@ mod tests {
                 success,
                 failed,
                 pending: 0,
-                superseded: 0,
+                not_sent: 0,
             },
         }
     }
@@ -165,7 +165,7 @@ mod tests {
             success: 1,
             failed: 1,
             pending: 3,
-            superseded: 0,
+            not_sent: 0,
         };
         assert!(success_meter(&half).into_string().contains("50 %"));
         assert!(success_meter(&Tally::default())

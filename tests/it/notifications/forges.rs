@@ -99,28 +99,40 @@ async fn github_gets_commit_statuses_and_one_comment_updated_in_place() {
     assert!(ours.1.contains("❌ Deploy failed for Blog"), "{}", ours.1);
     assert_eq!(comments[0].1, "Looks good to me!");
 
-    // An event without a commit fails its call and says why; tokens stay out of the log.
+    // A deploy without a commit or pull request (a lock, a cron build) is nothing to do:
+    // each call is skipped, final, not retried, not a failure; tokens stay out of the log.
     let published = server
         .publish(&site, json!({"entity_type": "deploy", "event_type": "deploy_started", "entity": {"site_name": "Blog"}}))
         .await;
     let mut errors = Vec::new();
     for call in published["webhook_call_ids"].as_array().unwrap() {
-        let call = server.call(&site, call.as_str().unwrap()).await;
-        let call = server
-            .wait_call(&site, call["id"].as_str().unwrap(), |c| {
-                c["attempt_count"] != 0
-            })
-            .await;
+        let call = server.settled_call(&site, call.as_str().unwrap()).await;
+        assert_eq!(call["status"], "skipped", "{call}");
+        assert_eq!(call["attempt_count"], 1, "{call}");
+        assert!(call["next_attempt_at"].is_null());
         assert!(!call.to_string().contains("ghp_secret"));
         errors.push(call["last_error"].as_str().unwrap_or_default().to_owned());
     }
     assert!(
-        errors.iter().any(|e| e.contains("no entity.commit_ref")),
+        errors
+            .iter()
+            .any(|e| e.starts_with("skipped: the event has no entity.commit_ref")),
         "{errors:?}"
     );
     assert!(
         errors.iter().any(|e| e.contains("no entity.pull_request")),
         "{errors:?}"
+    );
+    let hook = server
+        .get(&format!(
+            "/api/v1/sites/{site}/webhooks/{}",
+            comment["id"].as_str().unwrap()
+        ))
+        .await
+        .1;
+    assert!(
+        hook["failing_since"].is_null(),
+        "a skip is no failure: {hook}"
     );
 }
 
