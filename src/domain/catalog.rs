@@ -13,8 +13,15 @@ pub const BUILT_IN: &[(&str, &[&str])] = &[
     ),
     ("item_type", &["create", "update", "delete"]),
     ("upload", &["create", "update", "delete"]),
-    ("build_trigger", &["create", "update", "delete"]),
-    ("environment", &["create", "update", "delete", "promote"]),
+    // A field's change also fires its model's triggers (see `trigger.rs`).
+    ("field", &["create", "update", "delete"]),
+    // `trigger`: whenever a build gets triggered.
+    ("build_trigger", &["create", "update", "delete", "trigger"]),
+    // `deploy`: whenever an environment gets deployed.
+    (
+        "environment",
+        &["create", "update", "delete", "promote", "deploy"],
+    ),
     (
         "deploy",
         &[

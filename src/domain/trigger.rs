@@ -7,6 +7,10 @@ use super::validation::Violations;
 
 /// Matches every event type.
 pub const ANY_EVENT: &str = "*";
+/// A model (DatoCMS's `item_type`), and one of its fields: a change to a field is an
+/// `update` of its model for the model's triggers.
+const MODEL: &str = "item_type";
+const FIELD: &str = "field";
 /// Event types one trigger may list.
 pub const MAX_EVENT_TYPES: usize = 100;
 /// Entity and model ids a webhook's triggers may list together: each webhook's triggers
@@ -30,7 +34,8 @@ pub struct Trigger {
     #[schema(max_items = 1000)]
     pub entity_ids: Vec<String>,
     /// When non-empty, only entities whose model
-    /// (`entity.relationships.item_type.data.id`) is one of these match.
+    /// (`entity.relationships.item_type.data.id`) is one of these match; for a model
+    /// trigger (`item_type`), the model's own id (`entity.id`), or a field's model.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(max_items = 1000)]
     pub model_ids: Vec<String>,
@@ -49,8 +54,23 @@ impl EventKey<'_> {
         id_text(self.entity.get("id")?)
     }
 
+    /// The model the entity is or belongs to: a model's own id, else its
+    /// `relationships.item_type` (a record's or a field's).
     fn model_id(&self) -> Option<String> {
+        if self.entity_type == MODEL {
+            return self.entity_id();
+        }
         id_text(self.entity.pointer("/relationships/item_type/data/id")?)
+    }
+
+    /// What a trigger on `trigger_entity_type` compares with: entity type, event type and
+    /// entity id. A field's change is an update of its model for a model trigger.
+    fn as_seen_by(&self, trigger_entity_type: &str) -> (&str, &str, Option<String>) {
+        if trigger_entity_type == MODEL && self.entity_type == FIELD {
+            (MODEL, "update", self.model_id())
+        } else {
+            (self.entity_type, self.event_type, self.entity_id())
+        }
     }
 }
 
@@ -64,15 +84,14 @@ fn id_text(value: &Value) -> Option<String> {
 
 impl Trigger {
     pub fn matches(&self, event: &EventKey<'_>) -> bool {
-        self.entity_type == event.entity_type
+        let (entity_type, event_type, entity_id) = event.as_seen_by(&self.entity_type);
+        self.entity_type == entity_type
             && self
                 .event_types
                 .iter()
-                .any(|t| t == ANY_EVENT || t == event.event_type)
+                .any(|t| t == ANY_EVENT || t == event_type)
             && (self.entity_ids.is_empty()
-                || event
-                    .entity_id()
-                    .is_some_and(|id| self.entity_ids.contains(&id)))
+                || entity_id.is_some_and(|id| self.entity_ids.contains(&id)))
             && (self.model_ids.is_empty()
                 || event
                     .model_id()
@@ -183,6 +202,33 @@ mod tests {
         assert!(t.matches(&key("item", "create", &of_m1)));
         assert!(!t.matches(&key("item", "create", &of_m2)));
         assert!(!t.matches(&key("item", "create", &json!({"id": "1"}))));
+    }
+
+    #[test]
+    fn a_model_trigger_narrows_by_the_models_id_and_fires_on_its_fields() {
+        let mut t = trigger("item_type", &["update"]);
+        t.model_ids = vec!["m1".into()];
+        assert!(t.matches(&key("item_type", "update", &json!({"id": "m1"}))));
+        assert!(!t.matches(&key("item_type", "update", &json!({"id": "m2"}))));
+        let field_of = |model: &str| json!({"id": "f9", "relationships": {"item_type": {"data": {"id": model}}}});
+        for change in ["create", "update", "delete"] {
+            assert!(
+                t.matches(&key("field", change, &field_of("m1"))),
+                "{change}"
+            );
+        }
+        assert!(!t.matches(&key("field", "update", &field_of("m2"))));
+        t.model_ids.clear();
+        t.entity_ids = vec!["m1".into()];
+        assert!(t.matches(&key("field", "delete", &field_of("m1"))));
+        // A model trigger for `create` only: a field's change is an update.
+        assert!(!trigger("item_type", &["create"]).matches(&key(
+            "field",
+            "create",
+            &field_of("m1")
+        )));
+        // Field triggers of their own see fields as they are.
+        assert!(trigger("field", &["create"]).matches(&key("field", "create", &field_of("m1"))));
     }
 
     #[test]

@@ -26,4 +26,5 @@ mod payloads;
 mod recover;
 mod retention;
 mod security;
+mod seeds;
 mod store;

@@ -18,12 +18,16 @@ pub enum Escape {
     /// control characters escaped); any other value is written as JSON. The body stays
     /// valid JSON whatever the values contain.
     Json,
+    /// Each value percent-encoded as a form field's value (`&`, `=`, `+`, newlines and
+    /// the rest), so `a={{x}}&b={{y}}` stays a well-formed form whatever they contain.
+    Form,
     /// Values as they are.
     Raw,
 }
 
 impl Escape {
-    /// JSON escaping for JSON media types, HTML escaping for HTML/XML, raw otherwise.
+    /// JSON escaping for JSON media types, HTML escaping for HTML/XML, percent-encoding for
+    /// forms, raw otherwise.
     pub fn for_content_type(content_type: &str) -> Escape {
         let essence = content_type
             .split(';')
@@ -35,6 +39,8 @@ impl Escape {
             Escape::Json
         } else if essence == "text/html" || essence.ends_with("/xml") || essence.ends_with("+xml") {
             Escape::Html
+        } else if essence == "application/x-www-form-urlencoded" {
+            Escape::Form
         } else {
             Escape::Raw
         }
@@ -524,6 +530,9 @@ impl<'a> Renderer<'a> {
                 out.push_str(&quoted[1..quoted.len() - 1]);
             }
             (true, Escape::Json, _) => out.push_str(&text),
+            (true, Escape::Form, _) => {
+                out.extend(url::form_urlencoded::byte_serialize(text.as_bytes()));
+            }
         }
     }
 }

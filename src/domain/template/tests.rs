@@ -109,8 +109,18 @@ fn content_types_choose_the_escaping() {
     );
     assert_eq!(Escape::for_content_type("text/plain"), Escape::Raw);
     assert_eq!(
-        Escape::for_content_type("application/x-www-form-urlencoded"),
-        Escape::Raw
+        Escape::for_content_type("application/x-www-form-urlencoded; charset=utf-8"),
+        Escape::Form
+    );
+}
+
+#[test]
+fn form_values_are_percent_encoded_and_triple_braces_are_not() {
+    let t = compile("title={{title}}&n={{n}}&raw={{{raw}}}").unwrap();
+    let data = serde_json::json!({"title": "Tom & Jerry = 1+1\nend", "n": 3, "raw": "a&b"});
+    assert_eq!(
+        t.render(&data, Escape::Form).unwrap(),
+        "title=Tom+%26+Jerry+%3D+1%2B1%0Aend&n=3&raw=a&b"
     );
 }
 
