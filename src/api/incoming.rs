@@ -108,9 +108,16 @@ async fn named_hook(
             return Err(ApiError::unauthorized(reason));
         }
     }
-    let triggered_by = match hook.verify.as_ref().and_then(|v| v.sender()) {
-        Some(sender) => format!("Triggered by {sender} via {}", hook.title),
-        None => format!("Triggered by {}", hook.title),
+    // A verified sender is named as such; a CMS known by its headers is named too, and
+    // said to be by its headers when the hook does not verify who sent it.
+    let cms = crate::domain::hook::cms_by_headers(header(&headers));
+    let triggered_by = match (hook.verify.as_ref().and_then(|v| v.sender()), cms) {
+        (Some(sender), _) => format!("Triggered by {sender} via {}", hook.title),
+        (None, Some(cms)) if hook.verify.is_some() => {
+            format!("Triggered by {cms} via {}", hook.title)
+        }
+        (None, Some(cms)) => format!("Triggered by {cms} (by its headers) via {}", hook.title),
+        (None, None) => format!("Triggered by {}", hook.title),
     };
     let site_id = hook.site_id.clone();
     let trigger = Trigger {

@@ -31,6 +31,28 @@ pub enum HookVerify {
     },
 }
 
+/// A known CMS by what its webhooks send (each one's documented headers, or its user
+/// agent), so a job can say who started it. It is the request's own claim unless the hook
+/// verifies its sender; the job says which (see `api::incoming`).
+pub fn cms_by_headers<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Option<&'static str> {
+    let agent = header("user-agent")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if header("x-contentful-topic").is_some() || agent.starts_with("contentful") {
+        Some("Contentful")
+    } else if header("sanity-webhook-id").is_some() || header("sanity-project-id").is_some() {
+        Some("Sanity")
+    } else if agent.contains("datocms") {
+        Some("DatoCMS")
+    } else if header("x-strapi-event").is_some() || agent.starts_with("strapi") {
+        Some("Strapi")
+    } else if agent.starts_with("wordpress/") {
+        Some("WordPress")
+    } else {
+        None
+    }
+}
+
 /// Signatures older than this are refused as possible replays.
 const TOLERANCE_SECS: i64 = 300;
 
@@ -224,5 +246,35 @@ mod tests {
                 secret: "********".into()
             }
         );
+    }
+
+    #[test]
+    fn known_cms_are_named_by_their_headers() {
+        let named = |headers: &[(&str, &str)]| {
+            let map: std::collections::HashMap<&str, &str> = headers.iter().copied().collect();
+            cms_by_headers(|name| map.get(name).copied())
+        };
+        assert_eq!(
+            named(&[("x-contentful-topic", "ContentManagement.Entry.publish")]),
+            Some("Contentful")
+        );
+        assert_eq!(
+            named(&[("sanity-webhook-id", "msg_1"), ("sanity-project-id", "p")]),
+            Some("Sanity")
+        );
+        assert_eq!(
+            named(&[("user-agent", "DatoCMS (datocms.com)")]),
+            Some("DatoCMS")
+        );
+        assert_eq!(
+            named(&[("x-strapi-event", "entry.publish")]),
+            Some("Strapi")
+        );
+        assert_eq!(
+            named(&[("user-agent", "WordPress/6.7; https://blog.example")]),
+            Some("WordPress")
+        );
+        assert_eq!(named(&[("user-agent", "curl/8.5.0")]), None);
+        assert_eq!(named(&[]), None);
     }
 }

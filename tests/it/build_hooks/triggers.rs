@@ -354,3 +354,59 @@ async fn only_owners_and_developers_manage_hooks_and_every_change_is_audited() {
     assert_eq!(audit["data"][3]["token_id"], developer["id"]);
     assert_eq!(audit["data"][3]["details"]["title"], "Deploy");
 }
+
+#[tokio::test]
+async fn a_known_cms_is_named_by_its_headers_and_as_verified_when_the_hook_checks() {
+    let server = TestServer::start().await;
+    let site = site_with(&server, json!({"build_command": "true"})).await;
+    let url = hook_url(&server, &site.id).await;
+    for (headers, named) in [
+        (
+            &[("x-contentful-topic", "ContentManagement.Entry.publish")][..],
+            "Triggered by Contentful (by its headers) via CMS",
+        ),
+        (
+            &[("sanity-webhook-id", "msg_1")][..],
+            "Triggered by Sanity (by its headers) via CMS",
+        ),
+        (
+            &[("user-agent", "DatoCMS (datocms.com)")][..],
+            "Triggered by DatoCMS (by its headers) via CMS",
+        ),
+        (
+            &[("x-strapi-event", "entry.publish")][..],
+            "Triggered by Strapi (by its headers) via CMS",
+        ),
+        (
+            &[("user-agent", "WordPress/6.7; https://blog.example")][..],
+            "Triggered by WordPress (by its headers) via CMS",
+        ),
+        (&[("user-agent", "curl/8.5.0")][..], "Triggered by CMS"),
+    ] {
+        let done = trigger_and_finish(&server, &site.id, &url, headers, b"{}").await;
+        assert_eq!(done["triggered_by"], named, "{headers:?}");
+    }
+    // A hook that checks a shared secret vouches for its sender.
+    let checked = create_hook(
+        &server,
+        &site.id,
+        json!({"title": "Contentful", "kind": "build",
+               "verify": {"type": "header", "name": "X-Hook-Secret", "value": "0123456789abcdef"}}),
+    )
+    .await;
+    let done = trigger_and_finish(
+        &server,
+        &site.id,
+        checked["url"].as_str().unwrap(),
+        &[
+            ("x-hook-secret", "0123456789abcdef"),
+            ("x-contentful-topic", "ContentManagement.Entry.publish"),
+        ],
+        b"{}",
+    )
+    .await;
+    assert_eq!(
+        done["triggered_by"],
+        "Triggered by Contentful via Contentful"
+    );
+}
