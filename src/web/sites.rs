@@ -148,6 +148,11 @@ pub async fn overview(
             .map_or_else(|| id.to_owned(), |w| w.name.clone())
     };
     let base = format!("/sites/{}", site.id);
+    // Failing first: webhooks whose attempts keep failing (even while their calls are
+    // still retrying, so none has failed for good yet), then by failed calls.
+    let view_of = |id: &str| webhooks.iter().find(|w| w.id == id);
+    let mut listed: Vec<_> = activity.webhooks.iter().collect();
+    listed.sort_by_key(|w| view_of(&w.webhook_id).is_none_or(|v| v.failing_since.is_none()));
     let content = html! {
         (notice(q.notice.as_deref()))
         div.card {
@@ -168,13 +173,14 @@ pub async fn overview(
                     @if webhooks.is_empty() { p { a href={ (base) "/webhooks/new" } { "Add a webhook" } } }
                 } @else {
                     table {
-                        thead { tr { th { "Webhook" } th { "Success" } th.num { "Failed" } } }
+                        thead { tr { th { "Webhook" } th { "Success" } th.num { "Failed" } th { "State" } } }
                         tbody {
-                            @for w in &activity.webhooks {
+                            @for w in &listed {
                                 tr {
                                     td { a href={ (base) "/webhooks/" (w.webhook_id) } { (name_of(&w.webhook_id)) } }
-                                    td { (success_meter(&w.calls)) }
+                                    td { (success_meter(&w.calls)) @if w.calls.pending > 0 { div.muted { (w.calls.pending) " pending" } } }
                                     td.num { a href={ (base) "/calls?status=failed&webhook_id=" (w.webhook_id) } { (w.calls.failed) } }
+                                    td { @if let Some(v) = view_of(&w.webhook_id) { (super::webhooks::health(v)) } }
                                 }
                             }
                         }

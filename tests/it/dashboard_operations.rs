@@ -67,3 +67,37 @@ async fn a_failing_webhook_is_shown_tuned_and_recovered_in_the_browser() {
     b.wait_text("#recoveries", "done").await;
     b.close().await;
 }
+
+#[tokio::test]
+async fn a_webhook_whose_calls_keep_failing_while_retrying_is_listed_as_failing() {
+    let receiver = Receiver::start(|_, _| Reply::status(503)).await;
+    // A second attempt fails soon, the third is an hour away: no call has failed for good.
+    let server = TestServer::start_with(&["--retry-schedule=50ms,1h"]).await;
+    let site = server.create_site().await;
+    let hook = server
+        .create_webhook(&site, &receiver.url("/"), json!({"name": "Search index"}))
+        .await;
+    let published = server.publish(&site, item_event("1")).await;
+    let call = published["webhook_call_ids"][0].as_str().unwrap();
+    let retrying = server
+        .wait_call(&site, call, |c| c["attempt_count"] == 2)
+        .await;
+    assert_eq!(retrying["status"], "pending");
+    let (_, view) = server
+        .get(&format!(
+            "/api/v1/sites/{site}/webhooks/{}",
+            hook["id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(view["failing_since"].is_string(), "{view}");
+
+    let session = crate::support::session::Session::sign_in(&server.base, ADMIN_TOKEN).await;
+    for page in [format!("/sites/{site}/webhooks"), format!("/sites/{site}")] {
+        let html = session.get(&page).await.text().await.unwrap();
+        assert!(
+            html.contains("badge badge-failing"),
+            "{page} shows no failing state"
+        );
+        assert!(html.contains("1 pending"), "{page} hides the retrying call");
+    }
+}

@@ -65,8 +65,8 @@ pub async fn list(
                             td { a href={ (base) "/" (w.id) } { strong { (w.name) } } }
                             td.hide-narrow { (destination(w)) }
                             td { @for t in &w.triggers { div { (t.entity_type) ": " (t.event_types.join(", ")) } } }
-                            td { (success_meter(&calls)) }
-                            td { @if w.enabled { (badge("enabled")) } @else { (badge("disabled")) } }
+                            td { (success_meter(&calls)) @if calls.pending > 0 { div.muted { (calls.pending) " pending" } } }
+                            td { (health(w)) }
                         }
                     }
                 }
@@ -75,6 +75,18 @@ pub async fn list(
         }
     };
     Ok(site_page("Webhooks", &user, &site, Tab::Webhooks, content))
+}
+
+/// A webhook's state where it is listed: disabled, failing (and since when: its calls'
+/// attempts keep failing, even while they retry and none has finished), or enabled.
+pub fn health(w: &WebhookView) -> Markup {
+    html! {
+        @if !w.enabled { (badge("disabled")) }
+        @else if let Some(since) = w.failing_since {
+            (badge("failing")) div.muted { "since " (super::layout::when(since)) }
+        }
+        @else { (badge("enabled")) }
+    }
 }
 
 /// Where a webhook's calls go, in a few words.
