@@ -4,45 +4,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::api::{Api, Failure};
-use super::output::{details, table, Out};
+use super::api::Failure;
+use super::args::{open, parse_json, usage};
+use super::output::{details, table};
 use super::*;
 use crate::domain::time::{now_millis, to_rfc3339};
-
-/// Bad input on the command line itself (clap's own code for usage errors).
-const EXIT_USAGE: u8 = 2;
-
-pub(super) fn usage(message: impl Into<String>) -> Failure {
-    Failure {
-        code: EXIT_USAGE,
-        message: message.into(),
-    }
-}
-
-pub(super) fn parse_json(what: &str, text: &str) -> Result<Value, Failure> {
-    let text = if text == "-" {
-        std::io::read_to_string(std::io::stdin())
-            .map_err(|e| usage(format!("reading {what} from standard input: {e}")))?
-    } else {
-        text.to_owned()
-    };
-    serde_json::from_str(&text).map_err(|e| usage(format!("{what} is not JSON: {e}")))
-}
-
-/// `item:publish,unpublish` as a trigger.
-pub(super) fn trigger(text: &str) -> Result<Value, Failure> {
-    let (entity, events) = text.split_once(':').ok_or_else(|| {
-        usage(format!(
-            "--trigger {text:?}: write entity_type:event,event (e.g. item:publish)"
-        ))
-    })?;
-    let events: Vec<&str> = events
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .collect();
-    Ok(json!({"entity_type": entity.trim(), "event_types": events}))
-}
 
 /// `1h` ago as RFC 3339, or an RFC 3339 time as given.
 fn since(text: &str) -> Result<String, Failure> {
@@ -104,13 +70,6 @@ pub async fn run(command: ClientCommand) -> Result<(), Failure> {
     }
 }
 
-pub(super) fn open(conn: &Connection) -> (Api, Out) {
-    (
-        Api::new(&conn.server, conn.token.clone()),
-        Out { json: conn.json },
-    )
-}
-
 async fn sites(conn: &Connection, action: SitesAction) -> Result<(), Failure> {
     let (api, out) = open(conn);
     let site_fields: &[(&str, &str)] = &[
@@ -118,6 +77,11 @@ async fn sites(conn: &Connection, action: SitesAction) -> Result<(), Failure> {
         ("Name", "name"),
         ("Locked", "locked"),
         ("Build", "build_command"),
+        ("Preview", "preview_command"),
+        ("Sync", "sync_command"),
+        ("Directory", "working_dir"),
+        ("Cache", "cache_dir"),
+        ("Env", "env"),
         ("Created", "created_at"),
     ];
     match action {
@@ -132,6 +96,49 @@ async fn sites(conn: &Connection, action: SitesAction) -> Result<(), Failure> {
         SitesAction::Show { site } => out.show(&api.get(&format!("/sites/{site}")).await?, |s| {
             details(s, site_fields)
         }),
+        SitesAction::Update {
+            site,
+            name,
+            build_command,
+            preview_command,
+            sync_command,
+            working_dir,
+            cache_dir,
+            job_timeout_s,
+            env,
+            clear_env,
+        } => {
+            let mut body = json!({});
+            for (field, value) in [
+                ("name", name.map(Value::from)),
+                ("build_command", build_command.map(Value::from)),
+                ("preview_command", preview_command.map(Value::from)),
+                ("sync_command", sync_command.map(Value::from)),
+                ("working_dir", working_dir.map(Value::from)),
+                ("cache_dir", cache_dir.map(Value::from)),
+                ("job_timeout_s", job_timeout_s.map(Value::from)),
+            ] {
+                if let Some(value) = value {
+                    body[field] = value;
+                }
+            }
+            if clear_env || !env.is_empty() {
+                let mut vars = serde_json::Map::new();
+                for pair in &env {
+                    let (name, value) = pair
+                        .split_once('=')
+                        .ok_or_else(|| usage(format!("--env {pair:?}: write NAME=value")))?;
+                    vars.insert(name.to_owned(), json!(value));
+                }
+                body["env"] = Value::Object(vars);
+            }
+            if body.as_object().is_some_and(|b| b.is_empty()) {
+                return Err(usage("sites update: give at least one setting to change"));
+            }
+            out.show(&api.patch(&format!("/sites/{site}"), &body).await?, |s| {
+                details(s, site_fields)
+            })
+        }
         SitesAction::Lock { site } => out.show(
             &api.post(&format!("/sites/{site}/lock"), &json!({})).await?,
             |_| "locked".into(),
@@ -217,8 +224,13 @@ async fn calls(conn: &Connection, action: CallsAction) -> Result<(), Failure> {
                         ("Attempts", "attempt_count"),
                         ("Next attempt", "next_attempt_at"),
                         ("URL", "request.url"),
+                        ("Content-Type", "request.content_type"),
                     ],
                 );
+                if let Some(body) = c["request"]["body"].as_str() {
+                    text.push_str("\n\nBody:\n");
+                    text.push_str(body);
+                }
                 let attempts = c["attempts"].as_array().cloned().unwrap_or_default();
                 if !attempts.is_empty() {
                     text.push_str("\n\n");
@@ -330,8 +342,16 @@ async fn jobs(conn: &Connection, action: JobsAction) -> Result<(), Failure> {
                 print!("{new}");
                 printed = log.to_owned();
                 if !follow || finished(&job) {
+                    let status = job["status"].as_str().unwrap_or_default();
                     if follow && !conn.json {
-                        eprintln!("[job {}]", job["status"].as_str().unwrap_or_default());
+                        eprintln!("[job {status}]");
+                    }
+                    // A script following a build learns its outcome from the exit code.
+                    if follow && status != "succeeded" {
+                        return Err(Failure {
+                            code: super::api::EXIT_JOB_DID_NOT_SUCCEED,
+                            message: format!("job {id} {status}"),
+                        });
                     }
                     break;
                 }
@@ -386,6 +406,7 @@ async fn tokens(conn: &Connection, action: TokensAction) -> Result<(), Failure> 
 
 #[cfg(test)]
 mod tests {
+    use super::super::args::{trigger, EXIT_USAGE};
     use super::*;
 
     #[test]

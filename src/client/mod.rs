@@ -4,6 +4,7 @@
 //! was (see `api.rs`).
 
 mod api;
+mod args;
 mod commands;
 mod output;
 mod webhooks;
@@ -34,16 +35,18 @@ pub struct Connection {
     pub json: bool,
 }
 
-/// The site a command is about.
+// (No doc comment on the struct: clap would show it as the help of every subcommand that
+// takes only a site.)
 #[derive(Debug, Clone, Args)]
 pub struct SiteArg {
+    /// The site's id (`hookrelay sites list` shows them); or set HOOKRELAY_SITE.
     #[arg(long, env = "HOOKRELAY_SITE")]
     pub site: String,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
-    /// Sites: list, create, show, lock, unlock.
+    /// Sites: list, create, show, update (commands, directories, env), lock, unlock.
     Sites {
         #[command(flatten)]
         conn: Connection,
@@ -103,12 +106,44 @@ pub enum ClientCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SitesAction {
+    /// Every site.
     List,
+    /// A new site.
     Create {
         name: String,
     },
+    /// One site's settings.
     Show {
         site: String,
+    },
+    /// Change a site's settings: each flag given sets one (owners set commands and
+    /// directories); `--env NAME=value` (repeatable) replaces the job environment.
+    Update {
+        site: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// The command a build runs (`sh -c`).
+        #[arg(long)]
+        build_command: Option<String>,
+        #[arg(long)]
+        preview_command: Option<String>,
+        #[arg(long)]
+        sync_command: Option<String>,
+        /// An absolute path jobs run in.
+        #[arg(long)]
+        working_dir: Option<String>,
+        /// An absolute path kept between builds (cleared by a clear-cache trigger).
+        #[arg(long)]
+        cache_dir: Option<String>,
+        /// A job's time limit in seconds (1–86400).
+        #[arg(long)]
+        job_timeout_s: Option<u64>,
+        /// `NAME=value` for jobs' environment (repeatable; replaces the whole set).
+        #[arg(long = "env", value_name = "NAME=VALUE")]
+        env: Vec<String>,
+        /// Remove every job environment variable.
+        #[arg(long, conflicts_with = "env")]
+        clear_env: bool,
     },
     /// Hold jobs: triggers queue but nothing starts.
     Lock {
@@ -121,7 +156,9 @@ pub enum SitesAction {
 
 #[derive(Debug, Subcommand)]
 pub enum WebhooksAction {
+    /// The site's webhooks and notifications.
     List(SiteArg),
+    /// One webhook's settings (secrets masked).
     Show {
         #[command(flatten)]
         site: SiteArg,
@@ -147,7 +184,7 @@ pub enum WebhooksAction {
         #[command(flatten)]
         options: Box<WebhookOptions>,
     },
-    /// Change fields: any of the API's, as a JSON object.
+    /// Change a webhook: the flags below, and any other API field with `--set '{…}'`.
     Update {
         #[command(flatten)]
         site: SiteArg,
@@ -164,6 +201,7 @@ pub enum WebhooksAction {
         #[arg(long)]
         set: Option<String>,
     },
+    /// Delete a webhook with its calls and their attempts.
     Delete {
         #[command(flatten)]
         site: SiteArg,
@@ -216,6 +254,7 @@ pub enum EventsAction {
 
 #[derive(Debug, Subcommand)]
 pub enum CallsAction {
+    /// The activity log, newest first: filter by status, webhook, event type, age.
     List {
         #[command(flatten)]
         site: SiteArg,
@@ -232,11 +271,13 @@ pub enum CallsAction {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// One call: its request (headers and body) and every attempt.
     Show {
         #[command(flatten)]
         site: SiteArg,
         id: String,
     },
+    /// Send a call again now, whatever its state.
     Resend {
         #[command(flatten)]
         site: SiteArg,
@@ -246,7 +287,9 @@ pub enum CallsAction {
 
 #[derive(Debug, Subcommand)]
 pub enum HooksAction {
+    /// The site's build hooks (URLs for owners and developers).
     List(SiteArg),
+    /// A build hook: its URL starts a job (build, preview or sync).
     Create {
         #[command(flatten)]
         site: SiteArg,
@@ -256,6 +299,7 @@ pub enum HooksAction {
         #[arg(long, default_value = "build")]
         kind: String,
     },
+    /// Delete a build hook; its URL stops working.
     Delete {
         #[command(flatten)]
         site: SiteArg,
@@ -265,7 +309,9 @@ pub enum HooksAction {
 
 #[derive(Debug, Subcommand)]
 pub enum JobsAction {
+    /// The site's jobs, newest first.
     List(SiteArg),
+    /// One job: status, trigger, exit code and log.
     Show {
         #[command(flatten)]
         site: SiteArg,
@@ -279,6 +325,7 @@ pub enum JobsAction {
         #[arg(long, short)]
         follow: bool,
     },
+    /// Stop a waiting or running job.
     Cancel {
         #[command(flatten)]
         site: SiteArg,
@@ -288,6 +335,7 @@ pub enum JobsAction {
 
 #[derive(Debug, Subcommand)]
 pub enum TokensAction {
+    /// Every API token (owners).
     List,
     /// Shown once: store it.
     Create {
@@ -297,7 +345,6 @@ pub enum TokensAction {
         #[arg(long, default_value = "developer")]
         role: String,
     },
-    Revoke {
-        id: String,
-    },
+    /// Revoke a token: it stops working at once.
+    Revoke { id: String },
 }

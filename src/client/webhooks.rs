@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::api::Failure;
-use super::commands::{open, parse_json, trigger, usage};
+use super::args::{open, parse_json, trigger, usage};
 use super::output::details;
 use super::*;
 

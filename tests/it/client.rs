@@ -124,6 +124,11 @@ async fn the_tour_by_command_line() {
         "the attempts: {}",
         shown.stdout
     );
+    assert!(
+        shown.stdout.contains("Body:\n") && shown.stdout.contains(r#""id":"42""#),
+        "the request body: {}",
+        shown.stdout
+    );
     assert_eq!(receiver.received().len(), 2);
 
     let tokens = hookrelay(
@@ -248,6 +253,26 @@ async fn a_jobs_log_is_followed_until_it_ends() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "one\ntwo\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("[job succeeded]"));
+
+    // A build that fails: following it ends with exit code 7, for scripts.
+    server
+        .patch(
+            &format!("/api/v1/sites/{site}"),
+            serde_json::json!({"build_command": "echo broken; exit 3"}),
+        )
+        .await;
+    let (_, job) = server
+        .post(&format!("/api/v1/sites/{site}/jobs"), serde_json::json!({}))
+        .await;
+    let id = job["id"].as_str().unwrap();
+    let followed = hookrelay(&server, &["jobs", "logs", "--follow", "--site", &site, id]).await;
+    assert_eq!(followed.code, 7, "{}", followed.stderr);
+    assert_eq!(followed.stdout, "broken\n");
+    assert!(
+        followed.stderr.contains("[job failed]"),
+        "{}",
+        followed.stderr
+    );
 }
 
 #[tokio::test]
@@ -409,4 +434,49 @@ async fn webhook_settings_are_flags_notifications_included() {
     .await;
     assert_eq!(slack.code, 0, "{}", slack.stderr);
     assert_eq!(slack.json()["type"], "slack");
+}
+
+#[tokio::test]
+async fn a_sites_commands_directories_and_env_are_set_from_the_command_line() {
+    let server = TestServer::start().await;
+    let site = server.create_site().await;
+    let dir = tempfile::tempdir().unwrap();
+    let workdir = dir.path().to_str().unwrap();
+    let updated = hookrelay(
+        &server,
+        &[
+            "sites",
+            "update",
+            &site,
+            "--build-command",
+            "npm run build",
+            "--working-dir",
+            workdir,
+            "--env",
+            "NODE_ENV=production",
+            "--env",
+            "API=https://cms.example",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(updated.code, 0, "{}", updated.stderr);
+    let saved = updated.json();
+    assert_eq!(saved["build_command"], "npm run build");
+    assert_eq!(saved["working_dir"], workdir);
+    assert_eq!(saved["env"]["NODE_ENV"], "production");
+    assert_eq!(saved["env"]["API"], "https://cms.example");
+
+    let nothing = hookrelay(&server, &["sites", "update", &site]).await;
+    assert_eq!(nothing.code, 2, "{}", nothing.stderr);
+    let bad = hookrelay(&server, &["sites", "update", &site, "--env", "NOEQUALS"]).await;
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("NAME=value"), "{}", bad.stderr);
+    let refused = hookrelay(
+        &server,
+        &["sites", "update", &site, "--working-dir", "relative"],
+    )
+    .await;
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(refused.stderr.contains("working_dir"), "{}", refused.stderr);
 }
