@@ -7,13 +7,16 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
-use super::events::IDEMPOTENCY_WINDOW_MS;
 use super::ordering::{self, Joining, OrderKey};
 use super::sql::{Rows, Sql};
-use super::tx::{Tx, WriteJob, Writer};
+use super::tx::{Tx, WriteJob};
+use super::writer::Writer;
 use super::{ClaimedCall, HandedCall, Handoff};
 use super::{Result, StoreError};
 use crate::domain::call::CallStatus;
+
+/// An `Idempotency-Key` answers with its first response for this long.
+pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Rows per multi-row INSERT (PostgreSQL); keeps well under its bind-parameter limit.
 const CALLS_PER_INSERT: usize = 256;

@@ -36,6 +36,7 @@ mod sqlite_writer;
 mod tokens;
 mod tx;
 mod webhooks;
+mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -179,7 +180,7 @@ pub struct Store {
     read: AnyPool,
     dialect: Dialect,
     /// Where the hot path's write transactions run.
-    writer: tx::Writer,
+    writer: writer::Writer,
     /// Queue of the group-commit writer for published events (PostgreSQL; SQLite's writer
     /// thread groups them itself).
     event_writer: Option<tokio::sync::mpsc::Sender<event_writer::EventWrite>>,
@@ -285,7 +286,7 @@ impl Store {
             Dialect::Postgres => Duration::from_secs(1),
         };
         let mut store = Store {
-            writer: tx::Writer::Sqlx(store.0.clone(), dialect),
+            writer: writer::Writer::Sqlx(store.0.clone(), dialect),
             write: store.0,
             read: store.1,
             dialect,
@@ -301,7 +302,7 @@ impl Store {
         migrate::run(&store).await?;
         if dialect == Dialect::Sqlite {
             let path = sqlite_file(url)?;
-            store.writer = tx::Writer::Sqlite(std::sync::Arc::new(
+            store.writer = writer::Writer::Sqlite(std::sync::Arc::new(
                 sqlite_writer::SqliteWriter::open(&path)?,
             ));
             store.sqlite_path = Some(path);

@@ -9,13 +9,11 @@
 //! serialises the two writers and both begin their transactions `IMMEDIATE`, so neither
 //! ever has to abandon a transaction halfway.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::AnyConnection;
 
 use super::sql::{Rows, Sql, SqlRow};
-use super::sqlite_writer::SqliteWriter;
 use super::{Dialect, Result};
 
 /// How long a writer waits for the other writer's transaction before giving up.
@@ -43,32 +41,6 @@ pub(super) trait Tx {
 pub(super) trait WriteJob: Send + Sync + 'static {
     type Output: Send + 'static;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<Self::Output>;
-}
-
-/// Where write transactions run.
-#[derive(Clone)]
-pub(super) enum Writer {
-    Sqlite(Arc<SqliteWriter>),
-    Sqlx(AnyPool, Dialect),
-}
-
-impl Writer {
-    pub async fn run<J: WriteJob>(&self, job: Arc<J>) -> Result<J::Output> {
-        match self {
-            Writer::Sqlite(writer) => writer.run(job).await,
-            Writer::Sqlx(pool, dialect) => {
-                let mut tx = pool.begin().await?;
-                let output = job
-                    .run(&mut SqlxTx {
-                        conn: &mut tx,
-                        dialect: *dialect,
-                    })
-                    .await?;
-                tx.commit().await?;
-                Ok(output)
-            }
-        }
-    }
 }
 
 /// A transaction on a sqlx connection: the hot path's on PostgreSQL, or an
