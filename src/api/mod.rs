@@ -96,6 +96,10 @@ pub fn routes() -> Router<AppState> {
             get(webhooks::held_keys),
         )
         .route(
+            "/sites/{site_id}/webhooks/{webhook_id}/test",
+            post(webhooks::send_test),
+        )
+        .route(
             "/sites/{site_id}/webhooks/{webhook_id}/recover",
             post(recoveries::create),
         )

@@ -25,7 +25,7 @@ use super::{
         sites::list, sites::create, sites::show, sites::update, sites::delete,
         sites::lock, sites::unlock, sites::activity,
         webhooks::list, webhooks::create, webhooks::show, webhooks::update, webhooks::delete,
-        webhooks::secret, webhooks::rotate_secret, webhooks::preview, webhooks::held_keys,
+        webhooks::secret, webhooks::rotate_secret, webhooks::preview, webhooks::held_keys, webhooks::send_test,
         recoveries::create, recoveries::list, recoveries::show,
         events::publish,
         calls::list, calls::show, calls::resend,

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-use super::event_writer::{LocalDelivery, PendingCall, PendingEvent, WriteEvents, Written};
+use super::event_writer::{
+    LocalDelivery, PendingCall, PendingEvent, WriteEvents, Written, IDEMPOTENCY_WINDOW_MS,
+};
 use super::ordering::OrderKey;
 use super::webhooks::WebhookRecord;
 use super::ClaimedCall;
@@ -20,9 +22,6 @@ use crate::domain::ids;
 use crate::domain::ordering::OrderingMode;
 use crate::domain::time::now_millis;
 use crate::domain::trigger;
-
-/// An `Idempotency-Key` answers with its first response for this long.
-pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Published {
@@ -58,6 +57,33 @@ impl Store {
         event: &NewEvent,
         idempotency: Option<IdempotencyKey<'_>>,
     ) -> Result<PublishOutcome> {
+        self.publish_to(site_id, event, idempotency, None).await
+    }
+
+    /// A test of one webhook: `event` stored and sent as any event, but to that webhook
+    /// only, whatever its triggers say (`StoreError::NotFound` if it is not the site's).
+    pub async fn publish_test(
+        &self,
+        site_id: &str,
+        webhook_id: &str,
+        event: &NewEvent,
+    ) -> Result<Published> {
+        match self
+            .publish_to(site_id, event, None, Some(webhook_id))
+            .await?
+        {
+            PublishOutcome::Created(p) if !p.webhook_call_ids.is_empty() => Ok(p),
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn publish_to(
+        &self,
+        site_id: &str,
+        event: &NewEvent,
+        idempotency: Option<IdempotencyKey<'_>>,
+        only: Option<&str>,
+    ) -> Result<PublishOutcome> {
         let now = now_millis();
         if let Some(key) = &idempotency {
             if let Some(earlier) = self.earlier_response(site_id, key, now).await? {
@@ -75,8 +101,11 @@ impl Store {
         }
         let matching: Vec<&Arc<WebhookRecord>> = hooks
             .iter()
-            .filter(|hook| {
-                hook.settings.enabled && trigger::any_matches(&hook.settings.triggers, &key)
+            .filter(|hook| match only {
+                Some(id) => hook.id == id,
+                None => {
+                    hook.settings.enabled && trigger::any_matches(&hook.settings.triggers, &key)
+                }
             })
             .collect();
         let published = Published {

@@ -321,11 +321,15 @@ impl Store {
 
     /// Saves the settings. Disabling pauses the webhook's pending calls; enabling it again
     /// resumes them and starts its failing streak afresh.
+    /// Saves new settings; `changes` (see `WebhookSettings::changes_to`) is audited in the
+    /// same transaction.
     pub async fn update_webhook(
         &self,
         site_id: &str,
         id: &str,
         settings: &WebhookSettings,
+        actor: &Actor,
+        changes: serde_json::Map<String, serde_json::Value>,
     ) -> Result<WebhookRecord> {
         let assignments: Vec<String> = SETTINGS_COLUMNS
             .iter()
@@ -384,6 +388,18 @@ impl Store {
                 super::announce_due_work(self.dialect, &mut tx).await?;
             }
             _ => {}
+        }
+        if !changes.is_empty() {
+            let details = serde_json::json!({"name": settings.name, "changed": changes});
+            audit::record(
+                &mut tx,
+                Some(site_id),
+                actor,
+                "webhook.updated",
+                ("webhook", id),
+                details,
+            )
+            .await?;
         }
         tx.commit().await?;
         self.webhook_cache.forget(site_id);

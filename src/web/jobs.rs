@@ -69,6 +69,8 @@ pub async fn list(
                     select name="kind" aria-label="Kind of job" {
                         option value="build" { "Build" } option value="preview" { "Preview" } option value="sync" { "Data sync" }
                     }
+                    input type="text" name="data_source" aria-label="Data source (optional)" placeholder="data source (optional)" maxlength="200";
+                    label.inline { input type="checkbox" name="clear_cache" value="on"; " clear the cache" }
                     button.primary type="submit" { "Run now" }
                 }
             }
@@ -111,7 +113,12 @@ pub async fn create(
             "`kind` must be build, preview or sync".into(),
         ));
     };
-    let body = serde_json::to_vec(&serde_json::json!({ "kind": kind })).expect("plain JSON");
+    let body = serde_json::json!({
+        "kind": kind,
+        "data_source": form.optional("data_source"),
+        "clear_cache": form.text("clear_cache") == "on",
+    });
+    let body = serde_json::to_vec(&body).expect("plain JSON");
     let (_, Json(job)) = api::create(
         State(state),
         user.caller(),
@@ -159,7 +166,7 @@ pub async fn show(
         div.page-head {
             div { h1 { (job.kind.as_str()) " job " span #job-status class={ "badge badge-" (job.status.as_str()) } { (job.status.as_str()) } } p.lead.mono { (job.id) } }
             @if live && user.can(Role::Developer) {
-                form method="post" action={ (base) "/cancel" } data-confirm="Cancel this job?" {
+                form #cancel-job method="post" action={ (base) "/cancel" } data-confirm="Cancel this job?" {
                     (csrf_field(&user))
                     button.danger type="submit" { "Cancel job" }
                 }
@@ -185,7 +192,7 @@ pub async fn show(
             @if live {
                 p.hint { "Streamed live while the job runs." }
                 p #log-ended.alert.alert-ok hidden { "The job has finished; reload for its final details." }
-                pre #job-log data-sse={ (base) "/log" } data-status="job-status" data-ended="log-ended" { (detail.log) }
+                pre #job-log data-sse={ (base) "/log" } data-status="job-status" data-ended="log-ended" data-gone-when-ended="cancel-job" { (detail.log) }
             } @else {
                 pre #job-log { @if detail.log.is_empty() { "(no output)" } @else { (detail.log) } }
             }

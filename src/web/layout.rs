@@ -195,6 +195,7 @@ pub fn notice(code: Option<&str>) -> Markup {
             "A new signing secret is active; the old one signs alongside it for 24 hours."
         }
         Some("resent") => "Queued a new attempt; it appears below as soon as it is made.",
+        Some("test") => "A test event was sent to this webhook only; its attempt appears below as soon as it is made.",
         Some("cancelled") => "Cancelled.",
         Some("locked") => {
             "The site is locked: triggers queue, but no job starts until it is unlocked."

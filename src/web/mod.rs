@@ -71,6 +71,10 @@ pub fn router() -> Router<AppState> {
             post(webhooks::rotate),
         )
         .route(
+            "/sites/{site_id}/webhooks/{webhook_id}/test",
+            post(webhooks::send_test),
+        )
+        .route(
             "/sites/{site_id}/webhooks/{webhook_id}/delete",
             get(webhooks::confirm_delete).post(webhooks::delete),
         )

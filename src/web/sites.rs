@@ -298,6 +298,12 @@ fn settings_page(
             label for="job_timeout_s" { "Job timeout (seconds)" }
             input #job_timeout_s type="number" min="1" name="job_timeout_s" value=(s.job_timeout_s) disabled[!may_run];
             (field_errors(errors, "job_timeout_s"))
+            label for="env" { "Job environment" }
+            p.hint { "One NAME=value a line, given to every job (beside PATH, HOME and the HOOKRELAY_* variables)." }
+            textarea #env name="env" rows="4" placeholder="NODE_ENV=production" disabled[!may_run] aria-invalid=[invalid(errors, "env")] {
+                (env_text(&s.env, user.can(Role::Developer)))
+            }
+            (field_errors(errors, "env"))
             @if may_edit { div.actions { button.primary type="submit" { "Save settings" } } }
         }
         div.card {
@@ -310,6 +316,38 @@ fn settings_page(
     site_page("Settings", user, site, Tab::Settings, content)
 }
 
+/// A site's job variables as the form shows them: values only to those who may see them.
+fn env_text(env: &std::collections::BTreeMap<String, String>, show_values: bool) -> String {
+    env.iter()
+        .map(|(name, value)| {
+            let value = if show_values {
+                value.as_str()
+            } else {
+                crate::domain::redact::MASK
+            };
+            format!("{name}={value}\n")
+        })
+        .collect()
+}
+
+/// `NAME=value` lines into variables; a line that is neither blank nor such a pair is an
+/// error naming it.
+fn parse_env(text: &str) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+    let mut env = std::collections::BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Some((name, value)) = line.split_once('=') else {
+            let mut v = crate::domain::validation::Violations::default();
+            v.add("env", format!("line {}: write NAME=value", i + 1));
+            return Err(v.into());
+        };
+        env.insert(name.trim().to_owned(), value.to_owned());
+    }
+    Ok(env)
+}
+
 pub async fn save_settings(
     State(state): State<AppState>,
     Path(site_id): Path<String>,
@@ -320,6 +358,16 @@ pub async fn save_settings(
     let may_run = user.can(Role::Owner);
     let command = |field: &str| may_run.then(|| form.optional(field));
     let timeout = form.text("job_timeout_s");
+    let env = match may_run.then(|| parse_env(&form.text("env"))).transpose() {
+        Ok(env) => env,
+        Err(problem) => {
+            return Ok((
+                problem.status,
+                settings_page(&user, &site, Some(&problem), None),
+            )
+                .into_response())
+        }
+    };
     let patch = SitePatch {
         name: Some(form.text("name")),
         build_command: command("build_command"),
@@ -340,7 +388,7 @@ pub async fn save_settings(
                     .into_response());
             }
         },
-        env: None,
+        env,
         site_hooks: None,
     };
     match api::update(

@@ -66,3 +66,52 @@ async fn token_and_site_changes_are_audited_with_who_and_which_token() {
     let (_, again) = server.get(&format!("/api/v1/sites/{site}/audit_log")).await;
     assert_eq!(again["data"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_webhooks_changes_are_audited_field_by_field_with_secrets_kept_out() {
+    let server = TestServer::start().await;
+    let site = server.create_site().await;
+    let hook = server
+        .create_webhook(&site, "https://example.com/hook", json!({"name": "Index"}))
+        .await;
+    let path = format!(
+        "/api/v1/sites/{site}/webhooks/{}",
+        hook["id"].as_str().unwrap()
+    );
+    let (status, problem) = server
+        .patch(
+            &path,
+            json!({"url": "https://new.example/hook?key=k3y", "timeout_ms": 2500,
+                   "headers": {"X-Api-Key": "s3cret"},
+                   "basic_auth": {"username": "ci", "password": "hunter2"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{problem}");
+    // Saving it unchanged records nothing.
+    let (status, _) = server.patch(&path, json!({"timeout_ms": 2500})).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (_, log) = server.get(&format!("/api/v1/sites/{site}/audit_log")).await;
+    let entries = log["data"].as_array().unwrap();
+    let actions: Vec<_> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["webhook.updated", "webhook.created"],
+        "newest first"
+    );
+    let changed = &entries[0]["details"]["changed"];
+    assert_eq!(changed["timeout_ms"], json!({"from": 5000, "to": 2500}));
+    assert_eq!(changed["url"]["from"], "https://example.com/hook");
+    assert_eq!(changed["headers"], "changed");
+    assert_eq!(changed["basic_auth.password"], "changed");
+    assert_eq!(changed["basic_auth.username"]["to"], "ci");
+    assert!(changed.get("name").is_none(), "{changed}");
+    let text = log.to_string();
+    for secret in ["k3y", "s3cret", "hunter2"] {
+        assert!(!text.contains(secret), "{secret} in the audit log");
+    }
+    assert_eq!(entries[0]["actor"], "admin");
+}

@@ -187,9 +187,19 @@ async fn a_build_hook_job_streams_its_log_live() {
         .unwrap()
         .contains("finished"));
 
+    assert!(b.find("#cancel-job").await.is_displayed().await.unwrap());
     std::fs::write(work.path().join("go"), "").unwrap();
     b.wait_text("#job-log", "finished").await;
     b.wait_text("#job-status", "succeeded").await;
+    // The stream's end hides the Cancel button with the job's end, without a reload.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.find("#cancel-job").await.is_displayed().await.unwrap() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Cancel job stays after the job ended"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     b.snap("job-finished").await;
 
     b.visit(&format!("/sites/{site}/hooks"), "hooks").await;

@@ -101,3 +101,219 @@ async fn a_webhook_whose_calls_keep_failing_while_retrying_is_listed_as_failing(
         assert!(html.contains("1 pending"), "{page} hides the retrying call");
     }
 }
+
+#[tokio::test]
+async fn a_sites_job_environment_is_set_in_its_settings_and_hidden_from_viewers() {
+    let server = TestServer::start().await;
+    let site = server.create_site().await;
+    let session = crate::support::session::Session::sign_in(&server.base, ADMIN_TOKEN).await;
+    let settings = format!("/sites/{site}/settings");
+    let csrf = session.csrf.clone();
+    let saved = session
+        .post_form(
+            &settings,
+            &[
+                ("_csrf", &csrf),
+                ("name", "Blog"),
+                ("job_timeout_s", "600"),
+                ("env", "NODE_ENV=production\n\nAPI_KEY=k=3y\n"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), reqwest::StatusCode::SEE_OTHER);
+    let (_, stored) = server.get(&format!("/api/v1/sites/{site}")).await;
+    assert_eq!(
+        stored["env"],
+        json!({"NODE_ENV": "production", "API_KEY": "k=3y"})
+    );
+
+    let refused = session
+        .post_form(
+            &settings,
+            &[
+                ("_csrf", &csrf),
+                ("name", "Blog"),
+                ("job_timeout_s", "600"),
+                ("env", "JUSTANAME"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("line 1: write NAME=value"));
+    let (_, stored) = server.get(&format!("/api/v1/sites/{site}")).await;
+    assert_eq!(
+        stored["env"]["API_KEY"], "k=3y",
+        "a refused form changes nothing"
+    );
+
+    let (_, viewer) = server
+        .post("/api/v1/tokens", json!({"name": "eyes", "role": "viewer"}))
+        .await;
+    let as_viewer =
+        crate::support::session::Session::sign_in(&server.base, viewer["token"].as_str().unwrap())
+            .await;
+    let page = as_viewer.get(&settings).await.text().await.unwrap();
+    assert!(page.contains("API_KEY=********"), "names, not values");
+    assert!(!page.contains("k=3y"));
+}
+
+#[tokio::test]
+async fn run_now_takes_a_data_source_and_clears_the_cache_when_asked() {
+    let server = TestServer::start().await;
+    let site = server.create_site().await;
+    let work = tempfile::tempdir().unwrap();
+    server
+        .patch(
+            &format!("/api/v1/sites/{site}"),
+            json!({"build_command": "true", "working_dir": work.path().to_str().unwrap()}),
+        )
+        .await;
+    let session = crate::support::session::Session::sign_in(&server.base, ADMIN_TOKEN).await;
+    let csrf = session.csrf.clone();
+    let started = session
+        .post_form(
+            &format!("/sites/{site}/jobs"),
+            &[
+                ("_csrf", &csrf),
+                ("kind", "build"),
+                ("data_source", "contentful"),
+                ("clear_cache", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(started.status(), reqwest::StatusCode::SEE_OTHER);
+    let (_, jobs) = server.get(&format!("/api/v1/sites/{site}/jobs")).await;
+    assert_eq!(jobs["data"][0]["data_source"], "contentful");
+    assert_eq!(jobs["data"][0]["clear_cache"], true);
+}
+
+#[tokio::test]
+async fn a_slack_notification_is_made_edited_and_tested_from_the_dashboard() {
+    let forge = crate::support::forge::Forge::start().await;
+    let server = TestServer::start().await;
+    let site = server.create_site().await;
+    let session = crate::support::session::Session::sign_in(&server.base, ADMIN_TOKEN).await;
+    let csrf = session.csrf.clone();
+    let new = session
+        .get(&format!("/sites/{site}/webhooks/new?type=slack"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(new.contains(r#"name="config_url""#), "the Slack form");
+    assert!(new.contains("GitLab merge-request note"), "the type picker");
+    assert!(!new.contains("Signing secret"), "nothing is signed");
+
+    let slack_url = format!("{}/services/T1/B1/secret", forge.base);
+    let form = |url: &str, template: &str| {
+        vec![
+            ("_csrf".to_owned(), csrf.clone()),
+            ("kind".into(), "slack".into()),
+            ("name".into(), "Deploys to chat".into()),
+            ("config_url".into(), url.to_owned()),
+            ("config_template".into(), template.to_owned()),
+            ("trigger_0_entity_type".into(), "deploy".into()),
+            ("trigger_0_event_types".into(), "*".into()),
+            ("enabled".into(), "on".into()),
+            ("timeout_ms".into(), "5000".into()),
+        ]
+    };
+    let borrowed = |fields: &[(String, String)]| -> Vec<(String, String)> { fields.to_vec() };
+    let post = |path: String, fields: Vec<(String, String)>| {
+        let session = &session;
+        async move {
+            let pairs: Vec<(&str, &str)> = fields
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            session.post_form(&path, &pairs).await
+        }
+    };
+    let made = post(
+        format!("/sites/{site}/webhooks"),
+        borrowed(&form(&slack_url, "")),
+    )
+    .await;
+    assert_eq!(
+        made.status(),
+        reqwest::StatusCode::SEE_OTHER,
+        "{}",
+        made.text().await.unwrap()
+    );
+    let page = made.headers()["location"].to_str().unwrap().to_owned();
+    let hook_id = page
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (_, hook) = server
+        .get(&format!("/api/v1/sites/{site}/webhooks/{hook_id}"))
+        .await;
+    assert_eq!(hook["type"], "slack", "{hook}");
+    let shown = session.get(&page).await.text().await.unwrap();
+    assert!(
+        !shown.contains("Signing secret"),
+        "nothing of a notification is signed"
+    );
+    let masked = hook["config"]["url"].as_str().unwrap().to_owned();
+    assert!(
+        masked.ends_with("/********") && !masked.contains("secret"),
+        "{masked}"
+    );
+
+    // Edited with the secret left masked: the stored URL stays.
+    let template = r#"{"text": "{{event_type}} for {{entity.site_name}}"}"#;
+    let saved = post(
+        format!("/sites/{site}/webhooks/{hook_id}"),
+        form(&masked, template),
+    )
+    .await;
+    assert_eq!(
+        saved.status(),
+        reqwest::StatusCode::SEE_OTHER,
+        "{}",
+        saved.text().await.unwrap()
+    );
+
+    let tested = post(
+        format!("/sites/{site}/webhooks/{hook_id}/test"),
+        vec![("_csrf".into(), csrf.clone())],
+    )
+    .await;
+    assert_eq!(tested.status(), reqwest::StatusCode::SEE_OTHER);
+    let call_page = tested.headers()["location"].to_str().unwrap().to_owned();
+    let call_id = call_page
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let done = server.settled_call(&site, &call_id).await;
+    assert_eq!(done["status"], "success", "{done}");
+    let sent: Vec<_> = forge
+        .requests()
+        .into_iter()
+        .filter(|r| r.target.starts_with("/services/"))
+        .collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].target, "/services/T1/B1/secret");
+    assert!(
+        sent[0].body["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("deploy_succeeded for "),
+        "{:?}",
+        sent[0].body
+    );
+    let shown = session.get(&call_page).await.text().await.unwrap();
+    assert!(shown.contains("A test event was sent to this webhook only"));
+}

@@ -12,6 +12,7 @@ mod cli;
 mod client;
 mod cluster;
 mod dashboard;
+mod dashboard_notifications;
 mod dashboard_operations;
 mod delivery;
 mod durability;

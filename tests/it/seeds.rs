@@ -138,3 +138,50 @@ async fn form_encoded_templates_encode_their_values() {
         ]
     );
 }
+
+#[tokio::test]
+async fn send_test_goes_to_that_webhook_only_through_its_real_target() {
+    let server = TestServer::start().await;
+    let site = server.create_site().await;
+    let receiver = Receiver::ok().await;
+    let tested = server
+        .create_webhook(
+            &site,
+            &receiver.url("/tested"),
+            json!({"triggers": [{"entity_type": "item", "event_types": ["unpublish"]}]}),
+        )
+        .await;
+    server
+        .create_webhook(
+            &site,
+            &receiver.url("/other"),
+            json!({"triggers": [{"entity_type": "item", "event_types": ["*"]}]}),
+        )
+        .await;
+    let path = format!(
+        "/api/v1/sites/{site}/webhooks/{}",
+        tested["id"].as_str().unwrap()
+    );
+    let (status, sent) = server.post(&format!("{path}/test"), json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
+    let calls = sent["webhook_call_ids"].as_array().unwrap();
+    assert_eq!(calls.len(), 1);
+    let done = server.settled_call(&site, calls[0].as_str().unwrap()).await;
+    assert_eq!(done["status"], "success");
+    assert_eq!(
+        done["event_type"], "unpublish",
+        "an event its trigger matches"
+    );
+    let got = receiver.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].path, "/tested");
+    assert!(
+        !got[0].header("webhook-signature").is_empty(),
+        "signed as any call"
+    );
+
+    let (status, _) = server.patch(&path, json!({"enabled": false})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, problem) = server.post(&format!("{path}/test"), json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+}

@@ -168,6 +168,45 @@ pub async fn held_keys(
     Ok(Json(HeldKeys { data, total }))
 }
 
+/// Sends a test event to this webhook only, through the real target (a durable call like
+/// any other, in the activity log): the answer names the call to watch.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sites/{site_id}/webhooks/{webhook_id}/test",
+    tag = "webhooks",
+    summary = "Send a test event to this webhook only",
+    operation_id = "webhooks_test",
+    params(("site_id" = String, Path, description = "The site"), ("webhook_id" = String, Path, description = "The webhook")),
+    responses((status = 202, description = "The test event and its one call", body = crate::store::Published), (status = "4XX", description = "Refused: a problem document naming the fields at fault", body = crate::api::problem::ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn send_test(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((site_id, webhook_id)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<crate::store::Published>), ApiError> {
+    caller.require(Role::Developer)?;
+    let hook = state
+        .store
+        .webhook(&site_id, &webhook_id)
+        .await
+        .or_not_found("webhook")?;
+    if !hook.settings.enabled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "the webhook is disabled: enable it to send a test",
+        ));
+    }
+    let site = state.store.site(&site_id).await.or_not_found("site")?;
+    let event = hook.settings.test_event(&site.settings.name);
+    let published = state
+        .store
+        .publish_test(&site_id, &webhook_id, &event)
+        .await
+        .or_not_found("webhook")?;
+    Ok((StatusCode::ACCEPTED, Json(published)))
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SecretView {
     pub(crate) secret: String,
@@ -223,11 +262,13 @@ pub async fn update(
         .await
         .or_not_found("webhook")?;
     let was_enabled = current.settings.enabled;
+    let before = current.settings.clone();
     let settings = apply_patch(current.settings, body.value)?;
     check(&state, &site_id, &settings).await?;
+    let changes = before.changes_to(&settings);
     let updated = state
         .store
-        .update_webhook(&site_id, &webhook_id, &settings)
+        .update_webhook(&site_id, &webhook_id, &settings, &caller.actor(), changes)
         .await
         .or_not_found("webhook")?;
     if updated.settings.enabled && !was_enabled {

@@ -488,5 +488,8 @@ pub fn is_sensitive_header(name: &str) -> bool {
     })
 }
 
+mod changes;
+mod test_event;
+
 #[cfg(test)]
 mod tests;

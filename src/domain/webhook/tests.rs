@@ -1,6 +1,6 @@
 use super::*;
 
-fn valid() -> WebhookSettings {
+pub(super) fn valid() -> WebhookSettings {
     WebhookSettings {
         triggers: vec![Trigger {
             entity_type: "item".into(),

@@ -62,6 +62,9 @@ function liveLogs() {
       source.close();
       const done = document.getElementById(log.dataset.ended);
       if (done) done.hidden = false;
+      // What only a live job offers (its Cancel button) goes with it.
+      const gone = document.getElementById(log.dataset.goneWhenEnded);
+      if (gone) gone.hidden = true;
     });
   }
 }

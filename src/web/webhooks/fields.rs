@@ -34,11 +34,8 @@ pub fn fields(f: &WebhookForm, errors: &[FieldError], editable: bool) -> Markup 
             label.inline { input type="checkbox" name="enabled" checked[f.enabled]; "Enabled" }
         }
         @if !http {
-            fieldset {
-                legend { "Notification: " code { (f.kind) } }
-                p.field-hint { "Its settings (secrets masked) are changed through the API: " code { "PATCH …/webhooks/{id}" } " with " code { "{\"config\": {…}}" } "." }
-                pre { (f.config.as_ref().and_then(|c| serde_json::to_string_pretty(c).ok()).unwrap_or_default()) }
-                (field_errors(errors, "config"))
+            fieldset.target disabled[!editable] {
+                (super::target_form::draw(&f.kind, f.config.as_ref(), errors))
             }
         }
         fieldset disabled[!editable] {

@@ -99,10 +99,16 @@ fn sample_text(triggers: &[Trigger]) -> String {
 }
 
 impl WebhookForm {
-    pub fn blank() -> Self {
+    /// A new webhook of type `kind`: http ones start on item publishes, notifications on
+    /// every deploy event.
+    pub fn blank(kind: &str) -> Self {
+        let (entity_type, event_type) = match kind {
+            "http" => ("item", "publish"),
+            _ => ("deploy", "*"),
+        };
         let first = Trigger {
-            entity_type: "item".into(),
-            event_types: vec!["publish".into()],
+            entity_type: entity_type.into(),
+            event_types: vec![event_type.into()],
             entity_ids: Vec::new(),
             model_ids: Vec::new(),
         };
@@ -110,8 +116,8 @@ impl WebhookForm {
             name: String::new(),
             url: String::new(),
             triggers: vec![TriggerRow {
-                entity_type: "item".into(),
-                event_types: "publish".into(),
+                entity_type: entity_type.into(),
+                event_types: event_type.into(),
                 ..TriggerRow::default()
             }],
             headers: String::new(),
@@ -129,7 +135,7 @@ impl WebhookForm {
             jws_secret: String::new(),
             jws_issuer: String::new(),
             signature_header: String::new(),
-            kind: "http".into(),
+            kind: kind.into(),
             config: None,
             sample: sample_text(&[first]),
         }
@@ -216,10 +222,23 @@ impl WebhookForm {
             jws_secret: form.get("jws_secret").unwrap_or_default().to_owned(),
             jws_issuer: form.text("jws_issuer"),
             signature_header: form.text("signature_header"),
+            config: match form.optional("kind").as_deref() {
+                None | Some("http") => None,
+                Some(kind) => Some(super::target_form::read(kind, form)),
+            },
             kind: form.optional("kind").unwrap_or_else(|| "http".into()),
-            config: None,
             sample: form.get("sample").unwrap_or_default().to_owned(),
         }
+    }
+
+    /// A notification target's type (`None`: an http webhook).
+    fn target_kind(&self) -> Option<String> {
+        (self.kind != "http").then(|| self.kind.clone())
+    }
+
+    /// The URL, for http webhooks only (a notification's destination is in its config).
+    fn url_for_kind(&self, url: String) -> Option<String> {
+        self.target_kind().is_none().then_some(url)
     }
 
     /// The settings the fields stand for. Only what the form itself must parse is checked
@@ -319,9 +338,9 @@ impl WebhookForm {
         let s = self.settings()?;
         Ok(NewWebhook {
             name: s.name,
-            kind: None,
-            config: None,
-            url: Some(s.url),
+            kind: self.target_kind(),
+            config: self.config.clone(),
+            url: self.url_for_kind(s.url),
             triggers: s.triggers,
             headers: s.headers,
             public_headers: s.public_headers,
@@ -347,8 +366,8 @@ impl WebhookForm {
         Ok(WebhookPatch {
             name: Some(s.name),
             kind: None,
-            config: None,
-            url: Some(s.url),
+            config: self.config.clone(),
+            url: self.url_for_kind(s.url),
             triggers: Some(s.triggers),
             headers: Some(s.headers),
             public_headers: Some(s.public_headers),
@@ -408,7 +427,7 @@ mod tests {
 
     #[test]
     fn lines_the_form_cannot_read_are_field_errors() {
-        let mut form = WebhookForm::blank();
+        let mut form = WebhookForm::blank("http");
         form.headers = "not a header line".into();
         form.timeout_ms = "soon".into();
         let problem = form.settings().expect_err("refused");

@@ -4,6 +4,7 @@
 mod fields;
 mod form;
 pub mod recover;
+mod target_form;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -64,7 +65,11 @@ pub async fn list(
                         tr {
                             td { a href={ (base) "/" (w.id) } { strong { (w.name) } } }
                             td.hide-narrow { (destination(w)) }
-                            td { @for t in &w.triggers { div { (t.entity_type) ": " (t.event_types.join(", ")) } } }
+                            td { @for t in &w.triggers { div {
+                                (t.entity_type) ": " (t.event_types.join(", "))
+                                @if !t.entity_ids.is_empty() { span.muted { " · ids " (t.entity_ids.join(", ")) } }
+                                @if !t.model_ids.is_empty() { span.muted { " · models " (t.model_ids.join(", ")) } }
+                            } } }
                             td { (success_meter(&calls)) @if calls.pending > 0 { div.muted { (calls.pending) " pending" } } }
                             td { (health(w)) }
                         }
@@ -156,8 +161,14 @@ fn form_page(
             @if let Some(w) = saved {
                 div.actions {
                     a.button href={ "/sites/" (site.id) "/calls?webhook_id=" (w.id) } { "Activity" }
-                    a.button href={ (base) "/" (w.id) "/recover" } { "Recover failed calls…" }
-                    @if editable { a.button href={ (base) "/" (w.id) "/delete" } { "Delete…" } }
+                    @if editable {
+                        form.inline-form method="post" action={ (base) "/" (w.id) "/test" } {
+                            (csrf_field(user))
+                            button #send-test type="submit" { "Send test" }
+                        }
+                        a.button href={ (base) "/" (w.id) "/recover" } { "Recover failed calls…" }
+                        a.button href={ (base) "/" (w.id) "/delete" } { "Delete…" }
+                    }
                 }
             }
         }
@@ -180,8 +191,17 @@ fn form_page(
                     }
                 }
             }
-            (secret_card(user, site, w, secret))
+            // Only http calls are signed; a notification has no secret to show.
+            @if w.kind == "http" { (secret_card(user, site, w, secret)) }
             @if let Some(held) = held.filter(|h| h.total > 0) { (held_card(site, held)) }
+        }
+        @if saved.is_none() {
+            nav.type-picker aria-label="Send to" {
+                span.muted { "Send to: " }
+                @for (kind, label) in target_form::TYPES {
+                    a href={ (base) "/new?type=" (kind) } aria-current=[(values.kind == kind).then_some("page")] { (label) }
+                }
+            }
         }
         (form_problem(problem))
         form.card method="post" action=(action) novalidate data-preview={ (base) "/preview" } {
@@ -260,18 +280,27 @@ fn secret_card(user: &WebUser, site: &SiteRecord, w: &WebhookView, secret: Optio
     }
 }
 
+/// `?type=`: which kind of webhook the new form is for (default http).
+#[derive(serde::Deserialize)]
+pub struct NewQuery {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
 pub async fn new_form(
     State(state): State<AppState>,
     user: WebUser,
     Path(site_id): Path<String>,
+    Query(q): Query<NewQuery>,
 ) -> Result<Markup, PageError> {
     user.caller().require(Role::Developer)?;
     let site = load_site(&state, &user, &site_id).await?;
+    let kind = q.kind.filter(|k| target_form::is_known(k));
     Ok(form_page(
         &user,
         &site,
         None,
-        &WebhookForm::blank(),
+        &WebhookForm::blank(kind.as_deref().unwrap_or("http")),
         None,
         None,
         None,
@@ -446,6 +475,26 @@ pub async fn rotate(
         Some(&rotated.secret),
         Some("rotated"),
     ))
+}
+
+/// "Send test": a test event through the real target, then the call's page to watch it.
+pub async fn send_test(
+    State(state): State<AppState>,
+    Path((site_id, webhook_id)): Path<(String, String)>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let (_, Json(published)) = api::send_test(
+        State(state),
+        posted.user.caller(),
+        Path((site_id.clone(), webhook_id)),
+    )
+    .await?;
+    let call = published
+        .webhook_call_ids
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    Ok(see_other(&format!("/sites/{site_id}/calls/{call}"), "test"))
 }
 
 pub async fn confirm_delete(

@@ -63,7 +63,13 @@ async fn the_next_event_sees_every_webhook_change() {
     let mut disabled = first.settings.clone();
     disabled.enabled = false;
     store
-        .update_webhook(&site, &first.id, &disabled)
+        .update_webhook(
+            &site,
+            &first.id,
+            &disabled,
+            &tester(),
+            first.settings.changes_to(&disabled),
+        )
         .await
         .unwrap();
     assert_eq!(

@@ -107,6 +107,14 @@ impl Browser {
         std::fs::write(&path, png).expect("screenshot written");
     }
 
+    /// Resizes the window, as a phone (390) or a laptop (1280) would show pages.
+    pub async fn set_width(&self, width: u32) {
+        self.client
+            .set_window_size(width, 900)
+            .await
+            .expect("window resized");
+    }
+
     /// Opens `path` of the server and saves a screenshot of it.
     pub async fn visit(&self, path: &str, label: &str) {
         self.client
