@@ -38,13 +38,13 @@ pub struct NewEventType {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct EventTypeView {
-    entity_type: String,
-    event_type: String,
-    built_in: bool,
+    pub(crate) entity_type: String,
+    pub(crate) event_type: String,
+    pub(crate) built_in: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<String>,
+    pub(crate) description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    schema: Option<Value>,
+    pub(crate) schema: Option<Value>,
 }
 
 /// Built-in types first, then the site's own.

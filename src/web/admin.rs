@@ -42,7 +42,7 @@ pub async fn audit(
     )
     .await?;
     let content = html! {
-        div.page-head { div { h1 { "Audit log" } p.lead { "Who added or removed hooks and webhooks, and locked or unlocked deploys; with the token they used." } } }
+        div.page-head { div { h1 { "Audit log" } p.lead { "Who added, changed or removed hooks and webhooks, changed settings, and locked or unlocked deploys; with the token they used." } } }
         @if entries.data.is_empty() {
             div.card.empty { "Nothing recorded yet." }
         } @else {
@@ -55,7 +55,7 @@ pub async fn audit(
                             td { (e.actor) @if let Some(token) = &e.token_id { br; span.muted.mono { (token) } } }
                             td { code { (e.action) } }
                             td { (e.target_type) " " span.mono { (e.target_id) } }
-                            td.hide-narrow.mono { (e.details.to_string()) }
+                            td.hide-narrow.details { (details(&e.details)) }
                         }
                     }
                 }
@@ -66,6 +66,39 @@ pub async fn audit(
         }
     };
     Ok(site_page("Audit log", &user, &site, Tab::Audit, content))
+}
+
+/// A value of an entry's details in a few words: text as it is, anything else as JSON.
+fn short(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "—".into(),
+        other => other.to_string(),
+    }
+}
+
+/// An entry's details as lines a person reads: `field: value`, and for a change each field
+/// changed as `from → to` (or "changed", for a secret).
+fn details(details: &serde_json::Value) -> Markup {
+    let Some(fields) = details.as_object() else {
+        return html! { (short(details)) };
+    };
+    html! {
+        @for (name, value) in fields {
+            @if let (true, Some(changed)) = (name == "changed", value.as_object()) {
+                @for (field, change) in changed {
+                    div {
+                        code { (field) } ": "
+                        @if let (Some(from), Some(to)) = (change.get("from"), change.get("to")) {
+                            (short(from)) " → " (short(to))
+                        } @else { span.muted { (short(change)) } }
+                    }
+                }
+            } @else {
+                div { span.muted { (name) ": " } (short(value)) }
+            }
+        }
+    }
 }
 
 pub async fn tokens(

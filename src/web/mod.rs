@@ -12,6 +12,7 @@ mod calls;
 mod chart;
 mod docs;
 mod error;
+mod event_types;
 mod form;
 mod forms;
 mod frame;
@@ -78,6 +79,7 @@ pub fn router() -> Router<AppState> {
             "/sites/{site_id}/webhooks/{webhook_id}/delete",
             get(webhooks::confirm_delete).post(webhooks::delete),
         )
+        .route("/sites/{site_id}/event_types", get(event_types::list))
         .route("/sites/{site_id}/calls", get(calls::list))
         .route("/sites/{site_id}/calls/{call_id}", get(calls::show))
         .route(

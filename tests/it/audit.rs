@@ -114,4 +114,19 @@ async fn a_webhooks_changes_are_audited_field_by_field_with_secrets_kept_out() {
         assert!(!text.contains(secret), "{secret} in the audit log");
     }
     assert_eq!(entries[0]["actor"], "admin");
+
+    // The dashboard's audit page reads as sentences, not JSON.
+    let session =
+        crate::support::session::Session::sign_in(&server.base, crate::support::ADMIN_TOKEN).await;
+    let page = session
+        .get(&format!("/sites/{site}/audit"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<code>timeout_ms</code>: 5000 → 2500"),
+        "{page}"
+    );
+    assert!(!page.contains("hunter2"));
 }

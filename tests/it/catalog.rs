@@ -149,3 +149,40 @@ async fn an_unknown_event_is_accepted_with_a_warning() {
     let known = server.publish(&site, crate::support::item_event("2")).await;
     assert!(known.get("warning").is_none());
 }
+
+#[tokio::test]
+async fn the_catalog_has_a_page_where_the_refusal_points() {
+    let server = TestServer::start().await;
+    let site = server.create_site().await;
+    let (status, _) = server
+        .post(
+            &format!("/api/v1/sites/{site}/event_types"),
+            json!({"entity_type": "order", "event_type": "paid", "description": "An order was paid",
+                   "schema": {"type": "object", "required": ["total"]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let session =
+        crate::support::session::Session::sign_in(&server.base, crate::support::ADMIN_TOKEN).await;
+    let page = session.get(&format!("/sites/{site}/event_types")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("<code>build_trigger</code>"),
+        "built-in types"
+    );
+    assert!(
+        html.contains("An order was paid") && html.contains("&quot;required&quot;"),
+        "the site's own, with its schema"
+    );
+    let list = session
+        .get(&format!("/sites/{site}/webhooks"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        list.contains(&format!("href=\"/sites/{site}/event_types\"")),
+        "linked from the webhooks page"
+    );
+}

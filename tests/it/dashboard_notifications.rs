@@ -27,7 +27,25 @@ async fn a_notification_is_set_up_and_tested_in_the_browser() {
     b.wait_text(".alert-ok", "A test event was sent").await;
     b.wait_text("#call-status", "success").await;
     b.snap("test-call").await;
+    let (_, calls) = server
+        .get(&format!("/api/v1/sites/{site}/webhook_calls"))
+        .await;
+    let call = calls["data"][0]["id"].as_str().unwrap().to_owned();
     for width in [1280, 390] {
+        b.set_width(width).await;
+        b.visit(
+            &format!("/sites/{site}/calls/{call}"),
+            &format!("call-{width}"),
+        )
+        .await;
+        // Nothing on a call's page is wider than a phone's screen.
+        let overflow: i64 = b
+            .script("return document.documentElement.scrollWidth - window.innerWidth")
+            .await;
+        assert!(
+            overflow <= 0,
+            "the call page scrolls sideways by {overflow} px at {width}"
+        );
         b.set_width(width).await;
         b.visit(
             &format!("/sites/{site}/webhooks/new?type=github_commit_status"),

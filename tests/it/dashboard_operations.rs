@@ -317,3 +317,40 @@ async fn a_slack_notification_is_made_edited_and_tested_from_the_dashboard() {
     let shown = session.get(&call_page).await.text().await.unwrap();
     assert!(shown.contains("A test event was sent to this webhook only"));
 }
+
+#[tokio::test]
+async fn the_webhook_form_reports_every_problem_at_once() {
+    let server = TestServer::start().await;
+    let site = server.create_site().await;
+    let session = crate::support::session::Session::sign_in(&server.base, ADMIN_TOKEN).await;
+    let csrf = session.csrf.clone();
+    let refused = session
+        .post_form(
+            &format!("/sites/{site}/webhooks"),
+            &[
+                ("_csrf", &csrf),
+                ("kind", "http"),
+                ("name", "Broken"),
+                ("url", "ftp://example.com/x"),
+                ("trigger_0_entity_type", "itme"),
+                ("trigger_0_event_types", "publish"),
+                ("headers", "not a header line"),
+                ("timeout_ms", "5000"),
+                ("content_type", "application/json"),
+                ("payload_template", "{\"a\": \"{{#entity}}\"}"),
+                ("enabled", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    let page = refused.text().await.unwrap();
+    for field in ["headers", "url", "triggers[0]", "payload_template"] {
+        assert!(
+            page.contains(&format!("id=\"error-{field}\"")),
+            "no error for {field}"
+        );
+    }
+    assert!(page.contains("did you mean"), "the typo's suggestion");
+    let (_, hooks) = server.get(&format!("/api/v1/sites/{site}/webhooks")).await;
+    assert_eq!(hooks["data"].as_array().unwrap().len(), 0, "nothing stored");
+}

@@ -280,7 +280,7 @@ pub async fn update(
 /// The webhook's own rules, and that its triggers name types the site's catalog knows:
 /// The webhook's own rules, and that its triggers name types the site's catalog knows:
 /// every problem at once.
-async fn check(
+pub(crate) async fn check(
     state: &AppState,
     site_id: &str,
     settings: &WebhookSettings,

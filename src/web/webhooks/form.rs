@@ -244,6 +244,14 @@ impl WebhookForm {
     /// The settings the fields stand for. Only what the form itself must parse is checked
     /// here (header lines, the timeout's digits); every rule is the API's.
     pub fn settings(&self) -> Result<WebhookSettings, ApiError> {
+        let (settings, v) = self.read_settings();
+        v.into_result()?;
+        Ok(settings)
+    }
+
+    /// The settings, with what the form could not read left at its default, and what it
+    /// could not read: so the API's rules can be checked too and every problem shown at once.
+    pub fn read_settings(&self) -> (WebhookSettings, Violations) {
         let mut v = Violations::default();
         let mut headers = BTreeMap::new();
         for line in self.headers.lines().filter(|l| !l.trim().is_empty()) {
@@ -293,9 +301,8 @@ impl WebhookForm {
             v.add("ordering", "must be none, key or latest");
             OrderingMode::None
         });
-        v.into_result()?;
         let optional = |s: &str| Some(s.to_owned()).filter(|s| !s.trim().is_empty());
-        Ok(WebhookSettings {
+        let settings = WebhookSettings {
             name: self.name.clone(),
             url: self.url.clone(),
             triggers: self
@@ -331,7 +338,8 @@ impl WebhookForm {
                 key: optional(&self.ordering_key)
                     .unwrap_or_else(|| ordering::DEFAULT_KEY.to_owned()),
             },
-        })
+        };
+        (settings, v)
     }
 
     pub fn create_body(&self) -> Result<NewWebhook, ApiError> {

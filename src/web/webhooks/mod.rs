@@ -51,7 +51,10 @@ pub async fn list(
     let content = html! {
         div.page-head {
             div { h1 { "Webhooks" } p.lead { "Where this site's events are sent, and which events each one wants." } }
-            @if user.can(Role::Developer) { a.button.primary href={ (base) "/new" } { "New webhook" } }
+            div.actions {
+                a.button href={ "/sites/" (site_id) "/event_types" } { "Event types" }
+                @if user.can(Role::Developer) { a.button.primary href={ (base) "/new" } { "New webhook" } }
+            }
         }
         (notice(q.notice.as_deref()))
         @if hooks.data.is_empty() {
@@ -307,6 +310,21 @@ pub async fn new_form(
     ))
 }
 
+/// A form the form itself could not read (a bad header line, letters in a number), with
+/// the API's rules checked on the rest too: every problem at once, not one at a time.
+async fn every_problem(state: &AppState, site_id: &str, values: &WebhookForm) -> ApiError {
+    let (partial, mut v) = values.read_settings();
+    // A notification's destination is in its config, which only the API reads.
+    if values.kind == "http" {
+        if let Err(more) = api::check(state, site_id, &partial).await {
+            for e in more.errors {
+                v.add(e.field, e.message);
+            }
+        }
+    }
+    v.into()
+}
+
 pub async fn create(
     State(state): State<AppState>,
     Path(site_id): Path<String>,
@@ -325,7 +343,7 @@ pub async fn create(
             )
             .await
         }
-        Err(problem) => Err(problem),
+        Err(_) => Err(every_problem(&state, &site_id, &values).await),
     };
     match created {
         Ok((_, Json(w))) => Ok(see_other(
@@ -414,7 +432,7 @@ pub async fn save(
             )
             .await
         }
-        Err(problem) => Err(problem),
+        Err(_) => Err(every_problem(&state, &site_id, &values).await),
     };
     match updated {
         Ok(_) => Ok(see_other(

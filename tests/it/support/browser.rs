@@ -107,6 +107,16 @@ impl Browser {
         std::fs::write(&path, png).expect("screenshot written");
     }
 
+    /// Runs `script` in the page and returns what it returns (a number here).
+    pub async fn script(&self, script: &str) -> i64 {
+        self.client
+            .execute(script, vec![])
+            .await
+            .expect("script runs")
+            .as_i64()
+            .unwrap_or_default()
+    }
+
     /// Resizes the window, as a phone (390) or a laptop (1280) would show pages.
     pub async fn set_width(&self, width: u32) {
         self.client
