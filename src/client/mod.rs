@@ -195,6 +195,9 @@ pub enum WebhooksAction {
         url: Option<String>,
         #[arg(long)]
         enabled: Option<bool>,
+        /// Replace the triggers: `entity_type:event,event` (repeatable).
+        #[arg(long = "trigger")]
+        triggers: Vec<String>,
         #[command(flatten)]
         options: Box<WebhookOptions>,
         /// Other fields as JSON, e.g. `{"timeout_ms": 2000}`.

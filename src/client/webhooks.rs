@@ -90,6 +90,7 @@ pub(super) async fn run(conn: &Connection, action: WebhooksAction) -> Result<(),
             name,
             url,
             enabled,
+            triggers,
             options,
             set,
         } => {
@@ -97,6 +98,10 @@ pub(super) async fn run(conn: &Connection, action: WebhooksAction) -> Result<(),
                 Some(text) => parse_json("--set", &text)?,
                 None => json!({}),
             };
+            if !triggers.is_empty() {
+                let parsed = triggers.iter().map(|t| trigger(t));
+                body["triggers"] = json!(parsed.collect::<Result<Vec<_>, _>>()?);
+            }
             for (field, value) in [
                 ("name", name.map(Value::from)),
                 ("url", url.map(Value::from)),
@@ -193,11 +198,35 @@ pub struct WebhookOptions {
     /// `/entity/id`), or `*` for one order across the webhook.
     #[arg(long, value_name = "POINTER")]
     ordering_key: Option<String>,
+    /// Narrow every `--trigger` to these entity ids (repeatable).
+    #[arg(long = "entity-id", value_name = "ID")]
+    entity_ids: Vec<String>,
+    /// Narrow every `--trigger` to entities of these models, or a model trigger
+    /// (`item_type:…`) to these models (repeatable).
+    #[arg(long = "model-id", value_name = "ID")]
+    model_ids: Vec<String>,
 }
 
 impl WebhookOptions {
     /// Writes each option given into the API body.
     fn apply(self, body: &mut Value) -> Result<(), Failure> {
+        for (field, ids) in [
+            ("entity_ids", &self.entity_ids),
+            ("model_ids", &self.model_ids),
+        ] {
+            if ids.is_empty() {
+                continue;
+            }
+            let Some(triggers) = body["triggers"].as_array_mut() else {
+                return Err(usage(format!(
+                    "--{}: give the triggers it narrows with --trigger",
+                    field.trim_end_matches('s').replace('_', "-")
+                )));
+            };
+            for t in triggers {
+                t[field] = json!(ids);
+            }
+        }
         if let Some(text) = self.target_config {
             body["config"] = parse_json("--target-config", &text)?;
         }

@@ -5,19 +5,19 @@ use crate::support::receiver::Receiver;
 use crate::support::TestServer;
 use serde_json::Value;
 
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Ran {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
     }
 }
 
-async fn hookrelay(server: &TestServer, args: &[&str]) -> Ran {
+pub(crate) async fn hookrelay(server: &TestServer, args: &[&str]) -> Ran {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
         .args(args)
         .env("HOOKRELAY_URL", &server.base)

@@ -27,5 +27,6 @@ mod payloads;
 mod recover;
 mod retention;
 mod security;
+mod seed_cli;
 mod seeds;
 mod store;

@@ -1,0 +1,93 @@
+//! A DatoCMS user's set-up from the command line alone: a site, a webhook on a model (and
+//! its fields) kept in order, a build hook the CMS calls, and its job followed to the end.
+
+use crate::client::hookrelay;
+use crate::support::receiver::Receiver;
+use crate::support::TestServer;
+
+#[tokio::test]
+async fn a_datocms_set_up_from_the_command_line_alone() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::ok().await;
+    let work = tempfile::tempdir().unwrap();
+    let run = |args: Vec<String>| {
+        let server = &server;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let ran = hookrelay(server, &args).await;
+            assert_eq!(ran.code, 0, "{args:?}: {}", ran.stderr);
+            ran
+        }
+    };
+    let args = |text: &str| text.split(' ').map(str::to_owned).collect::<Vec<_>>();
+    let site = run(args("sites create Blog --json")).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut update = args(&format!("sites update {site} --build-command"));
+    update.push("echo built".into());
+    update.extend(args(&format!("--working-dir {}", work.path().display())));
+    run(update).await;
+
+    let url = receiver.url("/models");
+    let made = run(args(&format!(
+        "webhooks create --site {site} --name Schema --url {url} --trigger item_type:update \
+         --model-id blog_post --ordering latest --json"
+    )))
+    .await
+    .json();
+    assert_eq!(made["triggers"][0]["model_ids"][0], "blog_post");
+    assert_eq!(made["ordering"], "latest");
+
+    // A field of the model changes: the model's webhook fires; another model's does not.
+    let field = |model: &str| {
+        format!(
+            r#"{{"id": "title", "relationships": {{"item_type": {{"data": {{"id": "{model}"}}}}}}}}"#
+        )
+    };
+    for (model, calls) in [("blog_post", 1), ("author", 0)] {
+        let mut publish = args(&format!(
+            "events publish --site {site} --entity-type field --event-type create --json --entity"
+        ));
+        publish.push(field(model));
+        let published = run(publish).await.json();
+        assert_eq!(
+            published["webhook_call_ids"].as_array().unwrap().len(),
+            calls,
+            "{model}"
+        );
+    }
+    receiver.wait_for(1).await;
+
+    // The CMS's build hook: DatoCMS calls it, the job is followed to its end.
+    let hook = run(args(&format!(
+        "hooks create --site {site} --title DatoCMS --kind build --json"
+    )))
+    .await
+    .json();
+    let triggered = server
+        .client
+        .post(hook["url"].as_str().unwrap())
+        .header("user-agent", "DatoCMS (datocms.com)")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(triggered.status(), reqwest::StatusCode::ACCEPTED);
+    let job: serde_json::Value = triggered.json().await.unwrap();
+    let followed = run(args(&format!(
+        "jobs logs --follow --site {site} {}",
+        job["job_id"].as_str().unwrap()
+    )))
+    .await;
+    assert_eq!(followed.stdout, "built\n");
+    let shown = run(args(&format!(
+        "jobs show --site {site} {} --json",
+        job["job_id"].as_str().unwrap()
+    )))
+    .await
+    .json();
+    assert_eq!(
+        shown["triggered_by"],
+        "Triggered by DatoCMS (by its headers) via DatoCMS"
+    );
+}
