@@ -99,7 +99,9 @@ async fn named_hook(
         .check(Public::HookTrigger, Some(&hook.site_id), client)?;
     let body = read_body(body)?;
     if let Some(verify) = &hook.verify {
-        if let Err(reason) = verify.check(header(&headers), &body, now_millis() / 1000) {
+        // The path as the sender addressed it (Contentful signs it).
+        let path = format!("/hooks/{url_token}");
+        if let Err(reason) = verify.check(&path, header(&headers), &body, now_millis() / 1000) {
             let reason = format!("sender not verified: {reason}");
             state
                 .store

@@ -27,6 +27,12 @@ pub enum HookVerify {
         #[schema(min_length = 1, max_length = 512, pattern = r"[^\s\u0085]")]
         secret: String,
     },
+    /// Contentful's request verification: `x-contentful-signature`, the hex HMAC-SHA256
+    /// of `POST\n<path>\n<signed headers>\n<body>`, with a signed, recent timestamp.
+    Contentful {
+        #[schema(min_length = 1, max_length = 512, pattern = r"[^\s\u0085]")]
+        secret: String,
+    },
     /// A shared secret in a header of the sender's choosing.
     Header {
         #[schema(pattern = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]
@@ -69,9 +75,9 @@ impl HookVerify {
                     v.add("verify.secret", e.to_string());
                 }
             }
-            HookVerify::Github { secret } | HookVerify::Sanity { secret } => {
-                v.text("verify.secret", secret, 512)
-            }
+            HookVerify::Github { secret }
+            | HookVerify::Sanity { secret }
+            | HookVerify::Contentful { secret } => v.text("verify.secret", secret, 512),
             HookVerify::Header { name, value } => {
                 if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
                     v.add("verify.name", "is not a valid HTTP header name");
@@ -91,13 +97,15 @@ impl HookVerify {
         match self {
             HookVerify::Github { .. } => Some("GitHub"),
             HookVerify::Sanity { .. } => Some("Sanity"),
+            HookVerify::Contentful { .. } => Some("Contentful"),
             _ => None,
         }
     }
 
-    /// Checks a request; `header(name)` looks up a lower-case header name.
+    /// Checks a POST to `path`; `header(name)` looks up a lower-case header name.
     pub fn check<'a>(
         &self,
+        path: &str,
         header: impl Fn(&str) -> Option<&'a str>,
         body: &[u8],
         now_secs: i64,
@@ -125,6 +133,9 @@ impl HookVerify {
                 })
             }
             HookVerify::Sanity { secret } => check_sanity(secret, &header, body, now_secs),
+            HookVerify::Contentful { secret } => {
+                check_contentful(secret, path, &header, body, now_secs)
+            }
             HookVerify::Header { name, value } => {
                 let got = header(&name.to_ascii_lowercase())
                     .ok_or_else(|| format!("the {name} header is missing"))?;
@@ -150,12 +161,56 @@ impl HookVerify {
             HookVerify::Sanity { .. } => HookVerify::Sanity {
                 secret: MASK.into(),
             },
+            HookVerify::Contentful { .. } => HookVerify::Contentful {
+                secret: MASK.into(),
+            },
             HookVerify::Header { name, .. } => HookVerify::Header {
                 name: name.clone(),
                 value: MASK.into(),
             },
         }
     }
+}
+
+/// Contentful's signature over the canonical request: method, path, the headers it names
+/// in `x-contentful-signed-headers` (which must include a recent `x-contentful-timestamp`,
+/// against replays) and the body.
+fn check_contentful<'a>(
+    secret: &str,
+    path: &str,
+    header: &impl Fn(&str) -> Option<&'a str>,
+    body: &[u8],
+    now_secs: i64,
+) -> Result<(), String> {
+    let signature =
+        header("x-contentful-signature").ok_or("the x-contentful-signature header is missing")?;
+    let signed: Vec<String> = header("x-contentful-signed-headers")
+        .unwrap_or_default()
+        .split(',')
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty())
+        .collect();
+    if !signed.iter().any(|h| h == "x-contentful-timestamp") {
+        return Err("x-contentful-signed-headers must include x-contentful-timestamp".into());
+    }
+    let millis: i64 = header("x-contentful-timestamp")
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or("x-contentful-timestamp is missing or not a time")?;
+    if (now_secs - millis / 1000).abs() > TOLERANCE_SECS {
+        return Err("x-contentful-timestamp is too old (or from the future)".into());
+    }
+    let headers: Vec<String> = signed
+        .iter()
+        .map(|name| format!("{name}:{}", header(name).unwrap_or_default()))
+        .collect();
+    let digest = hex::decode(signature.trim())
+        .map_err(|_| "x-contentful-signature must be hex".to_owned())?;
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC accepts keys of any length");
+    mac.update(format!("POST\n{path}\n{}\n", headers.join(";")).as_bytes());
+    mac.update(body);
+    mac.verify_slice(&digest)
+        .map_err(|_| "x-contentful-signature does not match the request and secret".to_owned())
 }
 
 /// Sanity's signature: the timestamp (milliseconds) within the replay window, and the
@@ -207,7 +262,7 @@ mod tests {
         now: i64,
     ) -> Result<(), String> {
         let map: HashMap<&str, &str> = headers.iter().copied().collect();
-        verify.check(|name| map.get(name).copied(), body, now)
+        verify.check("/hooks/bh_token", |name| map.get(name).copied(), body, now)
     }
 
     /// GitHub's documented example (shared/vectors/github).
@@ -352,5 +407,43 @@ mod tests {
             .unwrap_err()
             .contains("missing"));
         assert_eq!(verify.sender(), Some("Sanity"));
+    }
+
+    /// Computed with Python's hmac from Contentful's documented canonical request.
+    #[test]
+    fn contentful_signatures_cover_path_signed_headers_and_body() {
+        let verify = HookVerify::Contentful {
+            secret: "cf-secret".into(),
+        };
+        let body = br#"{"sys":{"id":"1"}}"#;
+        let headers = [
+            (
+                "x-contentful-signature",
+                "b0a141bce267a37fd77d32961630db465a0c61f7bb8b76dde6f5c000411db45e",
+            ),
+            (
+                "x-contentful-signed-headers",
+                "x-contentful-timestamp,x-contentful-topic",
+            ),
+            ("x-contentful-timestamp", "1700000000000"),
+            ("x-contentful-topic", "ContentManagement.Entry.publish"),
+        ];
+        let at = 1_700_000_010;
+        assert_eq!(check(&verify, &headers, body, at), Ok(()));
+        assert!(check(&verify, &headers, b"{}", at).is_err(), "another body");
+        let mut other_topic = headers;
+        other_topic[3].1 = "ContentManagement.Entry.delete";
+        assert!(
+            check(&verify, &other_topic, body, at).is_err(),
+            "a signed header changed"
+        );
+        assert!(check(&verify, &headers, body, at + 3600)
+            .unwrap_err()
+            .contains("too old"));
+        let mut unsigned_time = headers;
+        unsigned_time[1].1 = "x-contentful-topic";
+        assert!(check(&verify, &unsigned_time, body, at)
+            .unwrap_err()
+            .contains("timestamp"));
     }
 }

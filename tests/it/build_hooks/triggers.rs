@@ -461,3 +461,46 @@ async fn a_sanity_hook_verifies_sanitys_signature_and_names_it() {
         "another body, the same signature"
     );
 }
+
+#[tokio::test]
+async fn a_contentful_hook_verifies_contentfuls_signed_request() {
+    use hmac::Mac;
+    let server = TestServer::start().await;
+    let site = site_with(&server, json!({"build_command": "true"})).await;
+    let hook = create_hook(
+        &server,
+        &site.id,
+        json!({"title": "Space", "kind": "build", "verify": {"type": "contentful", "secret": "cf-s3cret"}}),
+    )
+    .await;
+    let url = hook["url"].as_str().unwrap();
+    let path = url.strip_prefix(&server.base).unwrap();
+    let body = br#"{"sys":{"id":"1"}}"#;
+    let t = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis())
+    .to_string();
+    let topic = "ContentManagement.Entry.publish";
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"cf-s3cret").unwrap();
+    mac.update(
+        format!("POST\n{path}\nx-contentful-timestamp:{t};x-contentful-topic:{topic}\n").as_bytes(),
+    );
+    mac.update(body);
+    let signature = hex::encode(mac.finalize().into_bytes());
+    let headers = [
+        ("x-contentful-signature", signature.as_str()),
+        (
+            "x-contentful-signed-headers",
+            "x-contentful-timestamp,x-contentful-topic",
+        ),
+        ("x-contentful-timestamp", t.as_str()),
+        ("x-contentful-topic", topic),
+    ];
+    let done = trigger_and_finish(&server, &site.id, url, &headers, body).await;
+    assert_eq!(done["triggered_by"], "Triggered by Contentful via Space");
+    let mut forged = headers;
+    forged[3].1 = "ContentManagement.Entry.delete";
+    let (status, problem) = fire(&server, url, &forged, body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+}
