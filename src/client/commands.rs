@@ -166,7 +166,7 @@ async fn events(conn: &Connection, action: EventsAction) -> Result<(), Failure> 
         body["environment"] = json!(environment);
     }
     let published = api
-        .post(&format!("/sites/{}/events", site.site), &body)
+        .post(&format!("/sites/{}/events", site.id()?), &body)
         .await?;
     out.show(&published, |p| {
         let mut text = details(p, &[("event", "id"), ("calls", "webhook_call_ids")]);
@@ -204,14 +204,14 @@ async fn calls(conn: &Connection, action: CallsAction) -> Result<(), Failure> {
             }
             let query = serde_urlencoded::to_string(&query).unwrap_or_default();
             out.list(
-                &api.get(&format!("/sites/{}/webhook_calls?{query}", site.site))
+                &api.get(&format!("/sites/{}/webhook_calls?{query}", site.id()?))
                     .await?,
                 CALL_COLUMNS,
             );
         }
         CallsAction::Show { site, id } => {
             let call = api
-                .get(&format!("/sites/{}/webhook_calls/{id}", site.site))
+                .get(&format!("/sites/{}/webhook_calls/{id}", site.id()?))
                 .await?;
             out.show(&call, |c| {
                 let mut text = details(
@@ -250,7 +250,7 @@ async fn calls(conn: &Connection, action: CallsAction) -> Result<(), Failure> {
         CallsAction::Resend { site, id } => {
             let call = api
                 .post(
-                    &format!("/sites/{}/webhook_calls/{id}/resend", site.site),
+                    &format!("/sites/{}/webhook_calls/{id}/resend", site.id()?),
                     &json!({}),
                 )
                 .await?;
@@ -264,7 +264,7 @@ async fn hooks(conn: &Connection, action: HooksAction) -> Result<(), Failure> {
     let (api, out) = open(conn);
     match action {
         HooksAction::List(s) => out.list(
-            &api.get(&format!("/sites/{}/build_hooks", s.site)).await?,
+            &api.get(&format!("/sites/{}/build_hooks", s.id()?)).await?,
             &[
                 ("ID", "id"),
                 ("TITLE", "title"),
@@ -275,7 +275,7 @@ async fn hooks(conn: &Connection, action: HooksAction) -> Result<(), Failure> {
         HooksAction::Create { site, title, kind } => {
             let made = api
                 .post(
-                    &format!("/sites/{}/build_hooks", site.site),
+                    &format!("/sites/{}/build_hooks", site.id()?),
                     &json!({"title": title, "kind": kind}),
                 )
                 .await?;
@@ -292,7 +292,7 @@ async fn hooks(conn: &Connection, action: HooksAction) -> Result<(), Failure> {
             });
         }
         HooksAction::Delete { site, id } => {
-            api.delete(&format!("/sites/{}/build_hooks/{id}", site.site))
+            api.delete(&format!("/sites/{}/build_hooks/{id}", site.id()?))
                 .await?;
             out.show(&json!({"deleted": id}), |_| format!("deleted {id}"));
         }
@@ -308,11 +308,11 @@ async fn jobs(conn: &Connection, action: JobsAction) -> Result<(), Failure> {
     let (api, out) = open(conn);
     match action {
         JobsAction::List(s) => out.list(
-            &api.get(&format!("/sites/{}/jobs", s.site)).await?,
+            &api.get(&format!("/sites/{}/jobs", s.id()?)).await?,
             JOB_COLUMNS,
         ),
         JobsAction::Show { site, id } => {
-            let job = api.get(&format!("/sites/{}/jobs/{id}", site.site)).await?;
+            let job = api.get(&format!("/sites/{}/jobs/{id}", site.id()?)).await?;
             out.show(&job, |j| {
                 details(
                     j,
@@ -332,7 +332,7 @@ async fn jobs(conn: &Connection, action: JobsAction) -> Result<(), Failure> {
             });
         }
         JobsAction::Logs { site, id, follow } => {
-            let path = format!("/sites/{}/jobs/{id}", site.site);
+            let path = format!("/sites/{}/jobs/{id}", site.id()?);
             let mut printed = String::new();
             loop {
                 let job = api.get(&path).await?;
@@ -361,7 +361,7 @@ async fn jobs(conn: &Connection, action: JobsAction) -> Result<(), Failure> {
         JobsAction::Cancel { site, id } => {
             let job = api
                 .post(
-                    &format!("/sites/{}/jobs/{id}/cancel", site.site),
+                    &format!("/sites/{}/jobs/{id}/cancel", site.id()?),
                     &json!({}),
                 )
                 .await?;

@@ -41,7 +41,20 @@ pub struct Connection {
 pub struct SiteArg {
     /// The site's id (`hookrelay sites list` shows them); or set HOOKRELAY_SITE.
     #[arg(long, env = "HOOKRELAY_SITE")]
-    pub site: String,
+    site: Option<String>,
+}
+
+impl SiteArg {
+    /// The site's id, or a usage error that says where it comes from. (Optional for clap,
+    /// whose own message would name the flag only.)
+    pub fn id(&self) -> Result<&str, Failure> {
+        self.site.as_deref().ok_or_else(|| {
+            args::usage(
+                "which site? give its id with --site ID or HOOKRELAY_SITE=ID \
+                 (`hookrelay sites list` shows the ids)",
+            )
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -35,11 +35,11 @@ pub(super) async fn run(conn: &Connection, action: WebhooksAction) -> Result<(),
     ];
     match action {
         WebhooksAction::List(s) => out.list(
-            &api.get(&format!("/sites/{}/webhooks", s.site)).await?,
+            &api.get(&format!("/sites/{}/webhooks", s.id()?)).await?,
             WEBHOOK_COLUMNS,
         ),
         WebhooksAction::Show { site, id } => out.show(
-            &api.get(&format!("/sites/{}/webhooks/{id}", site.site))
+            &api.get(&format!("/sites/{}/webhooks/{id}", site.id()?))
                 .await?,
             |w| details(w, fields),
         ),
@@ -74,7 +74,7 @@ pub(super) async fn run(conn: &Connection, action: WebhooksAction) -> Result<(),
             }
             options.apply(&mut body)?;
             let made = api
-                .post(&format!("/sites/{}/webhooks", site.site), &body)
+                .post(&format!("/sites/{}/webhooks", site.id()?), &body)
                 .await?;
             out.show(&made, |w| {
                 format!(
@@ -113,12 +113,12 @@ pub(super) async fn run(conn: &Connection, action: WebhooksAction) -> Result<(),
             }
             options.apply(&mut body)?;
             let done = api
-                .patch(&format!("/sites/{}/webhooks/{id}", site.site), &body)
+                .patch(&format!("/sites/{}/webhooks/{id}", site.id()?), &body)
                 .await?;
             out.show(&done, |w| details(w, fields));
         }
         WebhooksAction::Delete { site, id } => {
-            api.delete(&format!("/sites/{}/webhooks/{id}", site.site))
+            api.delete(&format!("/sites/{}/webhooks/{id}", site.id()?))
                 .await?;
             out.show(&json!({"deleted": id}), |_| format!("deleted {id}"));
         }
@@ -131,7 +131,7 @@ pub(super) async fn run(conn: &Connection, action: WebhooksAction) -> Result<(),
             let body = json!({"since": since, "until": until});
             let queued = api
                 .post(
-                    &format!("/sites/{}/webhooks/{id}/recover", site.site),
+                    &format!("/sites/{}/webhooks/{id}/recover", site.id()?),
                     &body,
                 )
                 .await?;
@@ -144,7 +144,7 @@ pub(super) async fn run(conn: &Connection, action: WebhooksAction) -> Result<(),
         } => out.show(
             &api.get(&format!(
                 "/sites/{}/webhooks/{id}/recoveries/{recovery_id}",
-                site.site
+                site.id()?
             ))
             .await?,
             |r| details(r, RECOVERY_FIELDS),
@@ -152,7 +152,7 @@ pub(super) async fn run(conn: &Connection, action: WebhooksAction) -> Result<(),
         WebhooksAction::RotateSecret { site, id } => {
             let rotated = api
                 .post(
-                    &format!("/sites/{}/webhooks/{id}/rotate_secret", site.site),
+                    &format!("/sites/{}/webhooks/{id}/rotate_secret", site.id()?),
                     &json!({}),
                 )
                 .await?;

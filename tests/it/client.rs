@@ -480,3 +480,20 @@ async fn a_sites_commands_directories_and_env_are_set_from_the_command_line() {
     assert_eq!(refused.code, 3, "{}", refused.stderr);
     assert!(refused.stderr.contains("working_dir"), "{}", refused.stderr);
 }
+
+#[tokio::test]
+async fn a_missing_site_says_where_the_id_comes_from() {
+    let server = TestServer::start().await;
+    let ran = hookrelay(&server, &["webhooks", "list"]).await;
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("--site ID or HOOKRELAY_SITE"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains("hookrelay sites list"),
+        "{}",
+        ran.stderr
+    );
+}
