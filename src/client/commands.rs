@@ -96,19 +96,25 @@ async fn sites(conn: &Connection, action: SitesAction) -> Result<(), Failure> {
         SitesAction::Show { site } => out.show(&api.get(&format!("/sites/{site}")).await?, |s| {
             details(s, site_fields)
         }),
-        SitesAction::Update {
-            site,
-            name,
-            build_command,
-            preview_command,
-            sync_command,
-            working_dir,
-            cache_dir,
-            job_timeout_s,
-            env,
-            clear_env,
-        } => {
+        SitesAction::Update(update) => {
+            let SiteUpdate {
+                site,
+                name,
+                build_command,
+                preview_command,
+                sync_command,
+                working_dir,
+                cache_dir,
+                job_timeout_s,
+                env,
+                clear_env,
+                site_hooks,
+                site_hooks_kind,
+            } = *update;
             let mut body = json!({});
+            if let Some(rule) = site_hooks {
+                body["site_hooks"] = json!({"rule": rule, "kind": site_hooks_kind});
+            }
             for (field, value) in [
                 ("name", name.map(Value::from)),
                 ("build_command", build_command.map(Value::from)),

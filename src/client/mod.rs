@@ -131,33 +131,7 @@ pub enum SitesAction {
     },
     /// Change a site's settings: each flag given sets one (owners set commands and
     /// directories); `--env NAME=value` (repeatable) replaces the job environment.
-    Update {
-        site: String,
-        #[arg(long)]
-        name: Option<String>,
-        /// The command a build runs (`sh -c`).
-        #[arg(long)]
-        build_command: Option<String>,
-        #[arg(long)]
-        preview_command: Option<String>,
-        #[arg(long)]
-        sync_command: Option<String>,
-        /// An absolute path jobs run in.
-        #[arg(long)]
-        working_dir: Option<String>,
-        /// An absolute path kept between builds (cleared by a clear-cache trigger).
-        #[arg(long)]
-        cache_dir: Option<String>,
-        /// A job's time limit in seconds (1–86400).
-        #[arg(long)]
-        job_timeout_s: Option<u64>,
-        /// `NAME=value` for jobs' environment (repeatable; replaces the whole set).
-        #[arg(long = "env", value_name = "NAME=VALUE")]
-        env: Vec<String>,
-        /// Remove every job environment variable.
-        #[arg(long, conflicts_with = "env")]
-        clear_env: bool,
-    },
+    Update(Box<SiteUpdate>),
     /// Hold jobs: triggers queue but nothing starts.
     Lock {
         site: String,
@@ -363,4 +337,46 @@ pub enum TokensAction {
     },
     /// Revoke a token: it stops working at once.
     Revoke { id: String },
+}
+
+/// `sites update`: each flag given sets one setting.
+#[derive(Debug, Args)]
+pub struct SiteUpdate {
+    pub site: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The command a build runs (`sh -c`).
+    #[arg(long)]
+    pub build_command: Option<String>,
+    #[arg(long)]
+    pub preview_command: Option<String>,
+    #[arg(long)]
+    pub sync_command: Option<String>,
+    /// An absolute path jobs run in.
+    #[arg(long)]
+    pub working_dir: Option<String>,
+    /// An absolute path kept between builds (cleared by a clear-cache trigger).
+    #[arg(long)]
+    pub cache_dir: Option<String>,
+    /// A job's time limit in seconds (1–86400).
+    #[arg(long)]
+    pub job_timeout_s: Option<u64>,
+    /// `NAME=value` for jobs' environment (repeatable; replaces the whole set).
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// Remove every job environment variable.
+    #[arg(long, conflicts_with = "env")]
+    pub clear_env: bool,
+    /// Whether hooks addressed by the site's id start jobs: off, connect or gatsby
+    /// (unauthenticated URLs; see the README's security model).
+    #[arg(long, value_name = "RULE")]
+    pub site_hooks: Option<String>,
+    /// The job `/hooks/sites/{site}` starts under that rule: build, preview or sync.
+    #[arg(
+        long,
+        value_name = "KIND",
+        requires = "site_hooks",
+        default_value = "build"
+    )]
+    pub site_hooks_kind: String,
 }

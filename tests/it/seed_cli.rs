@@ -1,5 +1,6 @@
-//! A DatoCMS user's set-up from the command line alone: a site, a webhook on a model (and
-//! its fields) kept in order, a build hook the CMS calls, and its job followed to the end.
+//! Seed users' set-ups from the command line alone: DatoCMS's (a webhook on a model and
+//! its fields kept in order, a build hook the CMS calls, its job followed to the end) and
+//! Gatsby Cloud's (build and preview commands, the site's two site-id URLs).
 
 use crate::client::hookrelay;
 use crate::support::receiver::Receiver;
@@ -90,4 +91,100 @@ async fn a_datocms_set_up_from_the_command_line_alone() {
         shown["triggered_by"],
         "Triggered by DatoCMS (by its headers) via DatoCMS"
     );
+}
+
+/// A Gatsby Cloud user's set-up from the command line alone: build and preview commands,
+/// the site's two site-id URLs turned on under Gatsby's rule, each starting its job.
+#[tokio::test]
+async fn a_gatsby_set_up_from_the_command_line_alone() {
+    let server = TestServer::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let run = |args: Vec<String>| {
+        let server = &server;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let ran = hookrelay(server, &args).await;
+            assert_eq!(ran.code, 0, "{args:?}: {}", ran.stderr);
+            ran
+        }
+    };
+    let site = run(vec![
+        "sites".into(),
+        "create".into(),
+        "Docs".into(),
+        "--json".into(),
+    ])
+    .await
+    .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let updated = run(vec![
+        "sites".into(),
+        "update".into(),
+        site.clone(),
+        "--build-command".into(),
+        "echo build".into(),
+        "--preview-command".into(),
+        "echo preview".into(),
+        "--working-dir".into(),
+        work.path().display().to_string(),
+        "--site-hooks".into(),
+        "gatsby".into(),
+        "--json".into(),
+    ])
+    .await
+    .json();
+    assert_eq!(updated["site_hooks"]["rule"], "gatsby");
+    for (shape, kind, log) in [
+        ("builds/trigger", "build", "build\n"),
+        ("data_source", "preview", "preview\n"),
+    ] {
+        let answer = server
+            .client
+            .post(format!("{}/hooks/{shape}/{site}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), reqwest::StatusCode::ACCEPTED, "{shape}");
+        let job: serde_json::Value = answer.json().await.unwrap();
+        let id = job["job_id"].as_str().unwrap().to_owned();
+        let followed = run(vec![
+            "jobs".into(),
+            "logs".into(),
+            "--follow".into(),
+            "--site".into(),
+            site.clone(),
+            id.clone(),
+        ])
+        .await;
+        assert_eq!(followed.stdout, log, "{shape}");
+        let shown = run(vec![
+            "jobs".into(),
+            "show".into(),
+            "--site".into(),
+            site.clone(),
+            id,
+            "--json".into(),
+        ])
+        .await
+        .json();
+        assert_eq!(shown["kind"], kind, "{shape}");
+    }
+    // Off again: the unauthenticated URLs stop answering.
+    run(vec![
+        "sites".into(),
+        "update".into(),
+        site.clone(),
+        "--site-hooks".into(),
+        "off".into(),
+    ])
+    .await;
+    let answer = server
+        .client
+        .post(format!("{}/hooks/builds/trigger/{site}", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::NOT_FOUND);
 }
