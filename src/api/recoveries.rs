@@ -79,17 +79,13 @@ pub async fn create(
     caller.require(Role::Developer)?;
     let now = now_millis();
     let (since, until) = window(&body.value, now)?;
-    let webhook = state
-        .store
-        .webhook(&site_id, &webhook_id)
-        .await
-        .or_not_found("webhook")?;
-    if !webhook.settings.enabled {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "the webhook is disabled: enable it first (its calls would only wait until then)",
-        ));
-    }
+    super::webhooks::enabled_webhook(
+        &state,
+        &site_id,
+        &webhook_id,
+        "the webhook is disabled: enable it first (its calls would only wait until then)",
+    )
+    .await?;
     let recovery = state
         .store
         .create_recovery(&site_id, &webhook_id, since, until, now)

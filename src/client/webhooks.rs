@@ -210,17 +210,16 @@ pub struct WebhookOptions {
 impl WebhookOptions {
     /// Writes each option given into the API body.
     fn apply(self, body: &mut Value) -> Result<(), Failure> {
-        for (field, ids) in [
-            ("entity_ids", &self.entity_ids),
-            ("model_ids", &self.model_ids),
+        for (field, flag, ids) in [
+            ("entity_ids", "--entity-id", &self.entity_ids),
+            ("model_ids", "--model-id", &self.model_ids),
         ] {
             if ids.is_empty() {
                 continue;
             }
             let Some(triggers) = body["triggers"].as_array_mut() else {
                 return Err(usage(format!(
-                    "--{}: give the triggers it narrows with --trigger",
-                    field.trim_end_matches('s').replace('_', "-")
+                    "{flag}: give the triggers it narrows with --trigger"
                 )));
             };
             for t in triggers {

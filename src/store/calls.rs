@@ -316,6 +316,7 @@ impl Store {
                 };
                 let status: String = row.try_get("status")?;
                 let mut ordered = SqlxTx::new(&mut tx, self.dialect);
+                ordering::lock_keys(&mut ordered, std::slice::from_ref(&key)).await?;
                 ordering::requeue(&mut ordered, id, &key, status == "pending", now).await?;
             }
         }

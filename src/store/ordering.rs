@@ -69,6 +69,14 @@ async fn per_chunk<'a, T: Tx>(
     Ok(changed)
 }
 
+/// Each key once, sorted: the order [`lock_keys`] takes locks in.
+pub(super) fn sorted_keys<'a>(keys: impl IntoIterator<Item = &'a OrderKey>) -> Vec<OrderKey> {
+    let mut keys: Vec<OrderKey> = keys.into_iter().cloned().collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
 /// Locks the keys' rows until commit (PostgreSQL; see the module's comment). `keys` must
 /// be sorted; keys without a row yet need none (their first sequence creates it, locked).
 pub(super) async fn lock_keys<T: Tx>(tx: &mut T, keys: &[OrderKey]) -> Result<()> {
@@ -357,7 +365,8 @@ pub(super) async fn place_calls<T: Tx>(
 
 /// Sends one call of an ordered key again (a resend, a recovery): a finished call joins
 /// the back of its key with a new sequence, one attempt, no schedule after it; a pending
-/// one is brought forward only if it is its key's head (else it keeps its place).
+/// one is brought forward only if it is its key's head (else it keeps its place). The
+/// caller has locked the key ([`lock_keys`]), once for all the calls it requeues.
 pub(super) async fn requeue<T: Tx>(
     tx: &mut T,
     call_id: &str,
@@ -366,8 +375,6 @@ pub(super) async fn requeue<T: Tx>(
     now: UnixMillis,
 ) -> Result<()> {
     let dialect = tx.dialect();
-    let keys = std::slice::from_ref(key);
-    lock_keys(tx, keys).await?;
     if pending {
         let mut sql = Sql::new(dialect, "UPDATE webhook_calls SET next_attempt_at = ");
         sql.bind(now)
@@ -393,7 +400,7 @@ pub(super) async fn requeue<T: Tx>(
         .push(" WHERE id = ")
         .bind(call_id);
     tx.execute(sql).await?;
-    promote_heads(tx, keys, now).await?;
+    promote_heads(tx, std::slice::from_ref(key), now).await?;
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use sqlx::Row;
 
 use super::health::{record_health, HealthChanges};
-use super::ordering::{self, OrderKey, IS_HEAD};
+use super::ordering::{self, IS_HEAD};
 use super::results::AttemptResult;
 use super::sql::{distinct, prev_power_of_two, Rows, Sql, SqlRow};
 use super::tx::{Tx, WriteJob};
@@ -338,13 +338,7 @@ impl WriteJob for RecordResults {
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<Recorded> {
         // Ordered calls' keys: locked first (see `ordering.rs`), the next call of each
         // promoted once the results are in.
-        let mut keys: Vec<OrderKey> = self
-            .0
-            .iter()
-            .filter_map(|r| Some(r.order.as_ref()?.0.clone()))
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
+        let keys = ordering::sorted_keys(self.0.iter().filter_map(|r| Some(&r.order.as_ref()?.0)));
         ordering::lock_keys(tx, &keys).await?;
         let attempts = self
             .0
@@ -425,14 +419,12 @@ impl WriteJob for RecordResults {
         let health = record_health(tx, &self.0).await?;
         let mut promoted = 0;
         if !keys.is_empty() {
-            let mut latest: Vec<OrderKey> = self
-                .0
-                .iter()
-                .filter_map(|r| r.order.as_ref().filter(|(_, latest)| *latest))
-                .map(|(k, _)| k.clone())
-                .collect();
-            latest.sort_unstable();
-            latest.dedup();
+            let latest = ordering::sorted_keys(
+                self.0
+                    .iter()
+                    .filter_map(|r| r.order.as_ref().filter(|(_, latest)| *latest))
+                    .map(|(k, _)| k),
+            );
             let now = self.0.iter().map(|r| r.finished_at).max().unwrap_or(0);
             if !latest.is_empty() {
                 ordering::supersede_stale(tx, &latest, now).await?;

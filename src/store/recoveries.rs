@@ -198,9 +198,7 @@ impl Store {
         }
         if !ordered.is_empty() {
             ordered.sort_unstable();
-            let mut keys: Vec<OrderKey> = ordered.iter().map(|(_, k)| k.clone()).collect();
-            keys.sort_unstable();
-            keys.dedup();
+            let keys = ordering::sorted_keys(ordered.iter().map(|(_, k)| k));
             let mut tx = SqlxTx::new(&mut tx, self.dialect);
             ordering::lock_keys(&mut tx, &keys).await?;
             for (id, key) in &ordered {

@@ -2,24 +2,24 @@
 //! its fields kept in order, a build hook the CMS calls, its job followed to the end) and
 //! Gatsby Cloud's (build and preview commands, the site's two site-id URLs).
 
-use crate::client::hookrelay;
+use crate::client::{hookrelay, Ran};
 use crate::support::receiver::Receiver;
 use crate::support::TestServer;
+
+/// Runs the client with `args`, which must succeed.
+async fn succeeds(server: &TestServer, args: Vec<String>) -> Ran {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ran = hookrelay(server, &args).await;
+    assert_eq!(ran.code, 0, "{args:?}: {}", ran.stderr);
+    ran
+}
 
 #[tokio::test]
 async fn a_datocms_set_up_from_the_command_line_alone() {
     let server = TestServer::start().await;
     let receiver = Receiver::ok().await;
     let work = tempfile::tempdir().unwrap();
-    let run = |args: Vec<String>| {
-        let server = &server;
-        async move {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let ran = hookrelay(server, &args).await;
-            assert_eq!(ran.code, 0, "{args:?}: {}", ran.stderr);
-            ran
-        }
-    };
+    let run = |args: Vec<String>| succeeds(&server, args);
     let args = |text: &str| text.split(' ').map(str::to_owned).collect::<Vec<_>>();
     let site = run(args("sites create Blog --json")).await.json()["id"]
         .as_str()
@@ -99,15 +99,7 @@ async fn a_datocms_set_up_from_the_command_line_alone() {
 async fn a_gatsby_set_up_from_the_command_line_alone() {
     let server = TestServer::start().await;
     let work = tempfile::tempdir().unwrap();
-    let run = |args: Vec<String>| {
-        let server = &server;
-        async move {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let ran = hookrelay(server, &args).await;
-            assert_eq!(ran.code, 0, "{args:?}: {}", ran.stderr);
-            ran
-        }
-    };
+    let run = |args: Vec<String>| succeeds(&server, args);
     let site = run(vec![
         "sites".into(),
         "create".into(),

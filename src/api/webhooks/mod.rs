@@ -186,17 +186,13 @@ pub async fn send_test(
     Path((site_id, webhook_id)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<crate::store::Published>), ApiError> {
     caller.require(Role::Developer)?;
-    let hook = state
-        .store
-        .webhook(&site_id, &webhook_id)
-        .await
-        .or_not_found("webhook")?;
-    if !hook.settings.enabled {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "the webhook is disabled: enable it to send a test",
-        ));
-    }
+    let hook = enabled_webhook(
+        &state,
+        &site_id,
+        &webhook_id,
+        "the webhook is disabled: enable it to send a test",
+    )
+    .await?;
     let site = state.store.site(&site_id).await.or_not_found("site")?;
     let event = hook.settings.test_event(&site.settings.name);
     let published = state
@@ -205,6 +201,24 @@ pub async fn send_test(
         .await
         .or_not_found("webhook")?;
     Ok((StatusCode::ACCEPTED, Json(published)))
+}
+
+/// The webhook, when it is enabled; else a 409 saying `why_enable`: what waits for it.
+pub(crate) async fn enabled_webhook(
+    state: &AppState,
+    site_id: &str,
+    webhook_id: &str,
+    why_enable: &str,
+) -> Result<crate::store::WebhookRecord, ApiError> {
+    let hook = state
+        .store
+        .webhook(site_id, webhook_id)
+        .await
+        .or_not_found("webhook")?;
+    if !hook.settings.enabled {
+        return Err(ApiError::new(StatusCode::CONFLICT, why_enable));
+    }
+    Ok(hook)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

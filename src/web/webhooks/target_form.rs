@@ -155,16 +155,16 @@ fn input_name(field: &Field) -> String {
 }
 
 /// A stored value as the field shows it.
-fn shown(value: Option<&Value>, input: Input) -> String {
-    match (value, input) {
-        (None | Some(Value::Null), _) => String::new(),
-        (Some(Value::Array(items)), _) => items
+fn shown(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::Array(items)) => items
             .iter()
             .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
             .collect::<Vec<_>>()
             .join(", "),
-        (Some(Value::String(s)), _) => s.clone(),
-        (Some(other), _) => other.to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
     }
 }
 
@@ -201,7 +201,7 @@ pub fn draw(kind: &str, config: Option<&Value>, errors: &[FieldError]) -> Markup
         @for f in fields_of(kind) {
             @let name = input_name(f);
             @let error = format!("config.{}", f.name);
-            @let value = shown(config.and_then(|c| c.get(f.name)), f.input);
+            @let value = shown(config.and_then(|c| c.get(f.name)));
             label for=(name) { (f.label) }
             @match f.input {
                 Input::Multiline => {

@@ -76,13 +76,16 @@ impl Session {
             .unwrap()
     }
 
-    /// A form POST as a page's script sends it: the CSRF token in a header.
+    /// A form POST as a page sends it: the session's CSRF token as the form's `_csrf` field
+    /// and, as the page's script sends it, in a header.
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut fields = fields.to_vec();
+        fields.push(("_csrf", &self.csrf));
         self.client
             .post(format!("{}{path}", self.base))
             .header("cookie", &self.cookie)
             .header("x-csrf-token", &self.csrf)
-            .form_fields(fields)
+            .form_fields(&fields)
             .send()
             .await
             .unwrap()
