@@ -3,7 +3,7 @@
 //! Our own small engine rather than a crate (see docs/DECISIONS.md): it reports errors with
 //! line and column, escapes for the body's content type (JSON-safe for JSON bodies), and
 //! never reads partials from disk. Conformance is checked against the official Mustache
-//! spec files in `shared/vectors/mustache`.
+//! spec files in `tests/vectors/mustache`.
 
 use std::collections::HashMap;
 

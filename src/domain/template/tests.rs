@@ -6,11 +6,11 @@ fn render(template: &str, data: Value, escape: Escape) -> String {
     compile(template).unwrap().render(&data, escape).unwrap()
 }
 
-/// Every case of the official spec files (shared/vectors/mustache), with HTML escaping
+/// Every case of the official spec files (tests/vectors/mustache), with HTML escaping
 /// as the spec prescribes.
 #[test]
 fn passes_the_mustache_spec() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/mustache");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/mustache");
     let mut ran = 0;
     for file in [
         "interpolation",
