@@ -44,6 +44,16 @@ fn text(event: &Value, field: &str) -> String {
 
 /// The notice for an event body (`{entity_type, event_type, environment, entity}`).
 pub fn notice(event: &Value) -> Notice {
+    let mut notice = notice_of(event);
+    // "Send test" marks its event (`domain::webhook::test_event`), so that nobody reading
+    // the mail or the chat takes the test for a real deploy.
+    if event.pointer("/entity/test") == Some(&Value::Bool(true)) {
+        notice.title = format!("Test: {}", notice.title);
+    }
+    notice
+}
+
+fn notice_of(event: &Value) -> Notice {
     let entity_type = text(event, "entity_type");
     let event_type = text(event, "event_type");
     let e = |field: &str| entity_text(event, field);
@@ -157,6 +167,25 @@ pub fn shorten(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_test_event_says_it_is_a_test() {
+        let mut settings =
+            crate::domain::webhook::WebhookSettings::new("Deploy mail", "https://example.com/");
+        settings.triggers = vec![crate::domain::trigger::Trigger {
+            entity_type: "deploy".into(),
+            event_types: vec!["*".into()],
+            entity_ids: vec![],
+            model_ids: vec![],
+        }];
+        let event = settings.test_event("Shop");
+        let body = json!({"entity_type": event.entity_type, "event_type": event.event_type,
+                          "entity": event.entity});
+        assert_eq!(notice(&body).title, "Test: Deploy succeeded for Shop");
+        let real = json!({"entity_type": "deploy", "event_type": "deploy_succeeded",
+                          "entity": {"site_name": "Shop", "test": "no"}});
+        assert_eq!(notice(&real).title, "Deploy succeeded for Shop");
+    }
 
     #[test]
     fn a_failed_deploy_says_why_and_keeps_the_log_tail() {
