@@ -323,22 +323,44 @@ pub async fn show(
         @if let Some(at) = call.request.pruned_at {
             p.alert.alert-warn { "The bodies and attempts of this call were pruned on " (when(at)) " (the retention period has passed); its summary stays." }
         }
-        div.card {
-            h2 { "Request" }
-            dl.facts {
-                dt { "URL" } dd.mono { (call.request.url.as_deref().unwrap_or("— (not sent yet)")) }
-                dt { "Content-Type" } dd.mono { (call.request.content_type) }
+        @if call.request.url.is_some() {
+            div.card { (request_part(&call)) }
+        } @else {
+            // Not sent yet: the card follows the first attempt like the attempts do.
+            section.card #live-request data-live={ (base) "/calls/" (s.id) "/request" } data-live-every="1500" aria-live="polite" {
+                (request_part(&call))
             }
-            @if call.request.headers.is_some() {
-                h3 { "Headers" }
-                p.hint { "As sent on the latest attempt; credentials masked." }
-                (header_rows(call.request.headers.as_deref()))
-            }
-            h3 { "Body" }
-            pre { (pretty(&call.request.body)) }
         }
     };
     Ok(site_page("Call", &user, &site, Tab::Activity, content))
+}
+
+/// What the call sends (or sent on its latest attempt).
+fn request_part(call: &CallDetail) -> Markup {
+    html! {
+        h2 { "Request" }
+        dl.facts {
+            dt { "URL" } dd.mono { (call.request.url.as_deref().unwrap_or("— (not sent yet)")) }
+            dt { "Content-Type" } dd.mono { (call.request.content_type) }
+        }
+        @if call.request.headers.is_some() {
+            h3 { "Headers" }
+            p.hint { "As sent on the latest attempt; credentials masked." }
+            (header_rows(call.request.headers.as_deref()))
+        }
+        h3 { "Body" }
+        pre { (pretty(&call.request.body)) }
+    }
+}
+
+/// The request card alone, for the page's script to swap in until the first attempt.
+pub async fn request(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path((site_id, call_id)): Path<(String, String)>,
+) -> Result<Markup, PageError> {
+    let call = detail(&state, &user, &site_id, &call_id).await?;
+    Ok(request_part(&call))
 }
 
 /// The live part alone, for the page's script to swap in.

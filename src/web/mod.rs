@@ -87,6 +87,10 @@ pub fn router() -> Router<AppState> {
             get(calls::attempts),
         )
         .route(
+            "/sites/{site_id}/calls/{call_id}/request",
+            get(calls::request),
+        )
+        .route(
             "/sites/{site_id}/calls/{call_id}/resend",
             post(calls::resend),
         )
