@@ -28,5 +28,6 @@ mod recover;
 mod retention;
 mod security;
 mod seed_cli;
+mod seed_dashboard;
 mod seeds;
 mod store;

@@ -167,18 +167,41 @@ impl Browser {
         field.send_keys(value).await.expect("typing works");
     }
 
+    /// Picks the option with `value` in the `<select>` matching `css`.
+    pub async fn select(&self, css: &str, value: &str) {
+        self.find(css)
+            .await
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("`{css}` has no option `{value}`: {e}"));
+    }
+
+    /// What the field matching `css` holds (a read-only URL to copy, say).
+    pub async fn value(&self, css: &str) -> String {
+        self.find(css)
+            .await
+            .prop("value")
+            .await
+            .expect("value readable")
+            .unwrap_or_default()
+    }
+
     pub async fn click(&self, css: &str) {
         self.find(css).await.click().await.expect("click works");
     }
 
     /// Whether something matching `css` is on the page now.
     pub async fn has(&self, css: &str) -> bool {
-        !self
-            .client
+        self.count(css).await > 0
+    }
+
+    /// How many elements match `css` now.
+    pub async fn count(&self, css: &str) -> usize {
+        self.client
             .find_all(Locator::Css(css))
             .await
             .expect("query works")
-            .is_empty()
+            .len()
     }
 
     pub async fn page_text(&self) -> String {

@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod browser;
 pub mod forge;
+pub mod jws;
 pub mod process;
 pub mod receiver;
 pub mod session;

@@ -1,0 +1,215 @@
+//! Seed users' set-ups from the dashboard alone, in a real browser: what a person moving
+//! from Netlify (deploy notifications by mail, Slack and a signed POST; a build hook; the
+//! deploy lock), Gatsby Cloud (build and preview commands, the site-id URLs beside a named
+//! hook) or DatoCMS (a model's webhook kept `latest`, the CMS's build hook) clicks through.
+//! Only the outside world (the CMS calling a hook, the site publishing its events) uses
+//! HTTP. Screenshots land under target/screenshots/seed-*.
+
+use crate::support::browser::Browser;
+use crate::support::forge::Forge;
+use crate::support::jws::nf_sign_claims;
+use crate::support::receiver::Receiver;
+use crate::support::smtp::{SmtpServer, SMTP_PASSWORD, SMTP_USER};
+use crate::support::{TestServer, ADMIN_TOKEN};
+use reqwest::StatusCode;
+use sha2::Digest;
+
+/// Creates a site from the sites page; returns its id (from the overview's address).
+async fn create_site(b: &Browser, name: &str) -> String {
+    b.visit("/sites", "sites").await;
+    b.fill("#name", name).await;
+    b.click("form[action='/sites'] button[type=submit]").await;
+    b.wait_text(".alert-ok", "Created").await;
+    let url = b.client.current_url().await.expect("an address");
+    url.path().trim_start_matches("/sites/").to_owned()
+}
+
+/// Fills the settings page's text fields and saves them.
+async fn save_settings(b: &Browser, site: &str, fields: &[(&str, &str)]) {
+    b.visit(&format!("/sites/{site}/settings"), "settings")
+        .await;
+    for (css, value) in fields {
+        b.fill(css, value).await;
+    }
+    b.click("form.card button.primary").await;
+    b.wait_text(".alert-ok", "Saved").await;
+}
+
+/// Opens the new-webhook form for target `kind` through the type picker.
+async fn new_webhook(b: &Browser, site: &str, kind: &str, name: &str) {
+    b.visit(&format!("/sites/{site}/webhooks/new"), "new").await;
+    b.click(&format!("nav.type-picker a[href$='type={kind}']"))
+        .await;
+    b.find(&format!("input[name=kind][value='{kind}']")).await;
+    b.fill("#name", name).await;
+}
+
+/// Saves the webhook form; returns the new webhook's id.
+async fn create_webhook(b: &Browser, label: &str) -> String {
+    b.click("form.card button.primary").await;
+    b.wait_text(".alert-ok", "Created").await;
+    b.snap(label).await;
+    let url = b.client.current_url().await.expect("an address");
+    url.path().rsplit('/').next().unwrap_or_default().to_owned()
+}
+
+/// Makes a named build hook on the hooks page; returns its URL as the page shows it.
+async fn create_hook(b: &Browser, site: &str, title: &str, kind: &str) -> String {
+    b.visit(&format!("/sites/{site}/hooks"), "hooks").await;
+    b.fill("#title", title).await;
+    b.select("#kind", kind).await;
+    b.click("form[action$='/hooks'] button.primary").await;
+    b.wait_text(".alert-ok", "Created").await;
+    b.value("#hook-url").await
+}
+
+/// Opens the newest job on the jobs page and waits for it to end with `status`.
+async fn follow_newest_job(b: &Browser, site: &str, triggered_by: &str, status: &str) {
+    b.visit(&format!("/sites/{site}/jobs"), "jobs").await;
+    b.wait_text("#jobs", triggered_by).await;
+    b.click("#jobs tbody tr:first-child a").await;
+    b.wait_text("#triggered-by", triggered_by).await;
+    b.wait_text("#job-status", status).await;
+}
+
+/// Waits until the activity log, filtered to `webhook`, lists `n` calls of `status`.
+async fn wait_for_calls(b: &Browser, site: &str, webhook: &str, status: &str, n: usize) {
+    let path = format!("/sites/{site}/calls?webhook_id={webhook}&status={status}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        b.visit(&path, "activity").await;
+        let rows = b.count("#calls tbody tr").await;
+        if rows >= n {
+            assert_eq!(rows, n, "{path}");
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{path} never listed {n} calls"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_netlify_set_up_from_the_dashboard_alone() {
+    let smtp = SmtpServer::start().await;
+    let slack = Forge::start().await;
+    let receiver = Receiver::ok().await;
+    let server = TestServer::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let b = Browser::start(&server.base, "seed-netlify").await;
+    b.sign_in(ADMIN_TOKEN).await;
+    let site = create_site(&b, "Shop").await;
+    let dir = work.path().display().to_string();
+    save_settings(
+        &b,
+        &site,
+        &[
+            ("#build_command", "echo deploying the shop"),
+            ("#working_dir", &dir),
+        ],
+    )
+    .await;
+
+    // Deploy notifications, as Netlify's "Deploy notifications" page offers them.
+    new_webhook(&b, &site, "email", "Deploy mail").await;
+    for (css, value) in [
+        ("#config_host", "127.0.0.1"),
+        ("#config_port", &smtp.port.to_string()),
+        ("#config_username", SMTP_USER),
+        ("#config_password", SMTP_PASSWORD),
+        ("#config_from", "deploys@example.com"),
+        ("#config_to", "team@example.com"),
+        ("#trigger_0_event_types", "deploy_succeeded, deploy_failed"),
+    ] {
+        b.fill(css, value).await;
+    }
+    b.select("#config_tls", "none").await;
+    let mail = create_webhook(&b, "mail-saved").await;
+    b.click("#send-test").await;
+    b.wait_text("#call-status", "success").await;
+    // The request card follows the first attempt without a reload.
+    b.wait_text("#live-request", &format!("smtp://127.0.0.1:{}", smtp.port))
+        .await;
+    b.snap("mail-test").await;
+    let test_mail = smtp.messages();
+    assert_eq!(test_mail.len(), 1, "the test mail arrived");
+    assert!(
+        test_mail[0].contains("Subject: Test: Deploy succeeded for Shop"),
+        "{}",
+        test_mail[0]
+    );
+
+    new_webhook(&b, &site, "slack", "Deploys to #shop").await;
+    b.fill("#config_url", &format!("{}/services/T1/B1/x", slack.base))
+        .await;
+    let chat = create_webhook(&b, "slack-saved").await;
+
+    new_webhook(&b, &site, "http", "Deploy log").await;
+    b.fill("#url", &receiver.url("/deploys")).await;
+    b.fill("#trigger_0_entity_type", "deploy").await;
+    b.fill("#trigger_0_event_types", "deploy_succeeded").await;
+    b.fill("#jws_secret", "shop-jws-secret").await;
+    b.fill("#jws_issuer", "netlify").await;
+    let log = create_webhook(&b, "http-saved").await;
+
+    // The CMS's build hook; the CMS calls it and the deploy runs.
+    let hook = create_hook(&b, &site, "Deploy from CMS", "build").await;
+    let triggered = server
+        .client
+        .post(&hook)
+        .header("x-commit-ref", "f00dcafe")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(triggered.status(), StatusCode::ACCEPTED);
+    follow_newest_job(&b, &site, "Deploy from CMS", "succeeded").await;
+    b.wait_text("#job-log", "deploying the shop").await;
+    b.snap("job-done").await;
+
+    // Each notification went out, and the activity log shows it.
+    wait_for_calls(&b, &site, &mail, "success", 2).await;
+    wait_for_calls(&b, &site, &chat, "success", 2).await;
+    wait_for_calls(&b, &site, &log, "success", 1).await;
+    let message = smtp
+        .messages()
+        .into_iter()
+        .find(|m| m.contains("Subject: Deploy succeeded for Shop"))
+        .expect("the success mail");
+    assert!(message.contains("Commit: f00dcafe"), "{message}");
+    assert!(
+        message.contains("Trigger: Triggered by Deploy from CMS"),
+        "{message}"
+    );
+    let chat_texts: Vec<String> = slack
+        .requests()
+        .iter()
+        .map(|r| r.body["text"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(chat_texts.len(), 2, "{chat_texts:?}");
+    assert!(chat_texts.iter().any(|t| t.contains("succeeded for Shop")));
+    let posted = receiver.wait_for(1).await.remove(0);
+    let claims = nf_sign_claims(posted.header("x-nf-sign"), "shop-jws-secret", "netlify")
+        .expect("a JWS under the secret typed in the form");
+    assert_eq!(
+        claims.sha256,
+        hex::encode(sha2::Sha256::digest(&posted.body))
+    );
+
+    // "Stop builds": locked, a trigger waits; unlocked, it runs.
+    b.visit(&format!("/sites/{site}/settings"), "settings-lock")
+        .await;
+    b.click("form[action$='/lock'] button").await;
+    b.wait_text(".alert-ok", "no job starts until it is unlocked")
+        .await;
+    let waiting = server.client.post(&hook).send().await.unwrap();
+    assert_eq!(waiting.status(), StatusCode::ACCEPTED);
+    b.visit(&format!("/sites/{site}/jobs"), "jobs-locked").await;
+    b.wait_text("#jobs", "queued").await;
+    b.visit(&format!("/sites/{site}"), "overview-locked").await;
+    b.click("form[action$='/unlock'] button").await;
+    b.wait_text(".alert-ok", "The site is unlocked").await;
+    wait_for_calls(&b, &site, &log, "success", 2).await;
+    b.close().await;
+}
