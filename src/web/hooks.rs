@@ -18,7 +18,7 @@ use crate::domain::site_hooks::SiteHookRule;
 use crate::domain::token::Role;
 use crate::store::SiteRecord;
 
-const KINDS: [(JobKind, &str); 3] = [
+pub(super) const JOB_KINDS: [(JobKind, &str); 3] = [
     (JobKind::Build, "Production build"),
     (JobKind::Preview, "Preview build"),
     (JobKind::Sync, "Data sync"),
@@ -115,7 +115,7 @@ fn list_page(
                         div {
                             label for="kind" { "Job" }
                             select #kind name="kind" {
-                                @for (kind, label) in KINDS { option value=(kind.as_str()) { (label) } }
+                                @for (kind, label) in JOB_KINDS { option value=(kind.as_str()) { (label) } }
                             }
                         }
                     }
@@ -270,17 +270,17 @@ fn site_hooks_card(state: &AppState, user: &WebUser, site: &SiteRecord, named: u
             _ => div.card {
                 h2 { "Site-id URLs" }
                 p.hint {
-                    "On in the site's settings (" (rule.as_str()) " rule). Anyone who knows the site id can start these jobs."
+                    "On in the site's " a href={ "/sites/" (site.id) "/settings#site-hooks" } { "settings" } " (" (rule.as_str()) " rule). Anyone who knows the site id can start these jobs."
                 }
-                dl.facts {
+                dl.facts.stack-narrow {
                     dt { "Own (" (site.settings.site_hooks.kind.as_str()) ")" }
                     dd { (copy_url("site-hook-url", &format!("{base}/hooks/sites/{}", site.id))) }
                     dt { "Gatsby builds" }
-                    dd { code { (base) "/hooks/builds/trigger/" (site.id) } }
+                    dd { (copy_url("gatsby-build-url", &format!("{base}/hooks/builds/trigger/{}", site.id))) }
                     dt { "Gatsby previews" }
-                    dd { code { (base) "/hooks/data_source/" (site.id) } }
+                    dd { (copy_url("gatsby-preview-url", &format!("{base}/hooks/data_source/{}", site.id))) }
                     dt { "Connect (sync)" }
-                    dd { code { (base) "/hooks/data_layer/data_source/publish/" (site.id) } }
+                    dd { (copy_url("connect-url", &format!("{base}/hooks/data_layer/data_source/publish/{}", site.id))) }
                 }
             },
         }

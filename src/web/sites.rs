@@ -7,6 +7,8 @@ use axum::Json;
 use maud::{html, Markup};
 
 use super::chart::{calls_chart, success_meter};
+use super::form::FormData;
+use super::hooks::JOB_KINDS;
 use super::layout::{
     badge, field_errors, form_problem, invalid, notice, page, pager, site_page, when, when_opt,
     Nav, PageError, Tab,
@@ -15,6 +17,8 @@ use super::session::{csrf_field, Posted, WebUser};
 use super::{all_webhooks, api_body, load_site, page_query, see_other, NoticeQuery};
 use crate::api::sites::{ActivityQuery, NewSite, SitePatch};
 use crate::api::{jobs as api_jobs, sites as api, ApiError, AppState};
+use crate::domain::job::JobKind;
+use crate::domain::site_hooks::{SiteHookRule, SiteHooks};
 use crate::domain::token::Role;
 use crate::store::{Page, SiteRecord};
 
@@ -304,6 +308,7 @@ fn settings_page(
                 (env_text(&s.env, user.can(Role::Developer)))
             }
             (field_errors(errors, "env"))
+            (site_hooks_fields(&s.site_hooks, may_run))
             @if may_edit { div.actions { button.primary type="submit" { "Save settings" } } }
         }
         div.card {
@@ -314,6 +319,57 @@ fn settings_page(
         }
     };
     site_page("Settings", user, site, Tab::Settings, content)
+}
+
+/// The rules a site's site-id URLs can follow, as the settings offer them.
+const SITE_HOOK_RULES: [(SiteHookRule, &str); 3] = [
+    (SiteHookRule::Off, "Off: only named hooks start jobs"),
+    (
+        SiteHookRule::Gatsby,
+        "Gatsby Cloud: always, beside named hooks",
+    ),
+    (
+        SiteHookRule::Connect,
+        "Netlify Connect: only while the site has no named hook",
+    ),
+];
+
+/// Gatsby's and Connect's URLs addressed by the site id: unauthenticated, hence owners only.
+fn site_hooks_fields(hooks: &SiteHooks, may_run: bool) -> Markup {
+    html! {
+        fieldset #site-hooks {
+            legend { "Site-id URLs" }
+            p.hint { "URLs addressed by the site's id, as Gatsby Cloud and Netlify Connect hand out. The site id is no secret: anyone who knows it can start these jobs. The build hooks page lists the URLs when they are on." }
+            label for="site_hooks" { "Answer them" }
+            select #site_hooks name="site_hooks" disabled[!may_run] {
+                @for (rule, label) in SITE_HOOK_RULES {
+                    option value=(rule.as_str()) selected[rule == hooks.rule] { (label) }
+                }
+            }
+            label for="site_hooks_kind" { "Job started by /hooks/sites/<site id>" }
+            select #site_hooks_kind name="site_hooks_kind" disabled[!may_run] {
+                @for (kind, label) in JOB_KINDS {
+                    option value=(kind.as_str()) selected[kind == hooks.kind] { (label) }
+                }
+            }
+        }
+    }
+}
+
+/// The site-id setting the form posted; absent fields keep the stored values.
+fn posted_site_hooks(form: &FormData, stored: SiteHooks) -> Result<SiteHooks, ApiError> {
+    let rule = match form.get("site_hooks") {
+        None => stored.rule,
+        Some(text) => SiteHookRule::parse(text)
+            .ok_or_else(|| ApiError::bad_field("site_hooks", "must be off, gatsby or connect"))?,
+    };
+    let kind = match form.get("site_hooks_kind") {
+        None => stored.kind,
+        Some(text) => JobKind::parse(text).ok_or_else(|| {
+            ApiError::bad_field("site_hooks_kind", "must be build, preview or sync")
+        })?,
+    };
+    Ok(SiteHooks { rule, kind })
 }
 
 /// A site's job variables as the form shows them: values only to those who may see them.
@@ -358,8 +414,16 @@ pub async fn save_settings(
     let may_run = user.can(Role::Owner);
     let command = |field: &str| may_run.then(|| form.optional(field));
     let timeout = form.text("job_timeout_s");
-    let env = match may_run.then(|| parse_env(&form.text("env"))).transpose() {
-        Ok(env) => env,
+    let parsed = may_run
+        .then(|| {
+            Ok::<_, ApiError>((
+                parse_env(&form.text("env"))?,
+                posted_site_hooks(&form, site.settings.site_hooks)?,
+            ))
+        })
+        .transpose();
+    let (env, site_hooks) = match parsed {
+        Ok(parsed) => parsed.unzip(),
         Err(problem) => {
             return Ok((
                 problem.status,
@@ -389,7 +453,7 @@ pub async fn save_settings(
             }
         },
         env,
-        site_hooks: None,
+        site_hooks,
     };
     match api::update(
         State(state),

@@ -24,12 +24,15 @@ async fn create_site(b: &Browser, name: &str) -> String {
     url.path().trim_start_matches("/sites/").to_owned()
 }
 
-/// Fills the settings page's text fields and saves them.
-async fn save_settings(b: &Browser, site: &str, fields: &[(&str, &str)]) {
+/// Fills the settings page's text fields, picks its choices, and saves them.
+async fn save_settings(b: &Browser, site: &str, fields: &[(&str, &str)], picks: &[(&str, &str)]) {
     b.visit(&format!("/sites/{site}/settings"), "settings")
         .await;
     for (css, value) in fields {
         b.fill(css, value).await;
+    }
+    for (css, value) in picks {
+        b.select(css, value).await;
     }
     b.click("form.card button.primary").await;
     b.wait_text(".alert-ok", "Saved").await;
@@ -109,6 +112,7 @@ async fn a_netlify_set_up_from_the_dashboard_alone() {
             ("#build_command", "echo deploying the shop"),
             ("#working_dir", &dir),
         ],
+        &[],
     )
     .await;
 
@@ -211,5 +215,104 @@ async fn a_netlify_set_up_from_the_dashboard_alone() {
     b.click("form[action$='/unlock'] button").await;
     b.wait_text(".alert-ok", "The site is unlocked").await;
     wait_for_calls(&b, &site, &log, "success", 2).await;
+    b.close().await;
+}
+
+/// Gatsby Cloud: build and preview commands, the site's two site-id URLs under Gatsby's
+/// rule (kept beside a named hook), each starting its own kind of job.
+#[tokio::test]
+async fn a_gatsby_set_up_from_the_dashboard_alone() {
+    let server = TestServer::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let b = Browser::start(&server.base, "seed-gatsby").await;
+    b.sign_in(ADMIN_TOKEN).await;
+    let site = create_site(&b, "Docs").await;
+    let dir = work.path().display().to_string();
+    save_settings(
+        &b,
+        &site,
+        &[
+            ("#build_command", "echo gatsby build"),
+            ("#preview_command", "echo gatsby preview"),
+            ("#working_dir", &dir),
+        ],
+        &[("#site_hooks", "gatsby")],
+    )
+    .await;
+    let (_, stored) = server.get(&format!("/api/v1/sites/{site}")).await;
+    assert_eq!(stored["site_hooks"]["rule"], "gatsby", "{stored}");
+    assert_eq!(stored["build_command"], "echo gatsby build");
+
+    // A named hook for the CMS; Gatsby's rule keeps the site-id URLs beside it.
+    let named = create_hook(&b, &site, "Contentful", "preview").await;
+    b.visit(&format!("/sites/{site}/hooks"), "hooks-site-id")
+        .await;
+    let build_url = b.value("#gatsby-build-url").await;
+    let preview_url = b.value("#gatsby-preview-url").await;
+    assert_eq!(
+        build_url,
+        format!("{}/hooks/builds/trigger/{site}", server.base)
+    );
+    for (url, kind, log) in [
+        (&build_url, "build", "gatsby build"),
+        (&preview_url, "preview", "gatsby preview"),
+    ] {
+        let answer = server.client.post(url).send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::ACCEPTED, "{url}");
+        follow_newest_job(&b, &site, "the site's own hook URL", "succeeded").await;
+        b.wait_text("h1", &format!("{kind} job")).await;
+        b.wait_text("#job-log", log).await;
+    }
+    let answer = server
+        .client
+        .post(&named)
+        .header("x-contentful-topic", "ContentManagement.Entry.publish")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    follow_newest_job(
+        &b,
+        &site,
+        "Triggered by Contentful (by its headers) via Contentful",
+        "succeeded",
+    )
+    .await;
+    b.wait_text("#job-log", "gatsby preview").await;
+
+    // The pages this set-up added, at a laptop's and a phone's width.
+    for width in [1280, 390] {
+        b.set_width(width).await;
+        b.visit(
+            &format!("/sites/{site}/settings"),
+            &format!("settings-{width}"),
+        )
+        .await;
+        b.client
+            .execute(
+                "document.getElementById('site-hooks').scrollIntoView()",
+                vec![],
+            )
+            .await
+            .expect("scrolls");
+        b.snap(&format!("settings-site-id-{width}")).await;
+        b.visit(&format!("/sites/{site}/hooks"), &format!("hooks-{width}"))
+            .await;
+        let overflow: i64 = b
+            .script("return document.documentElement.scrollWidth - window.innerWidth")
+            .await;
+        assert!(overflow <= 0, "the hooks page scrolls sideways at {width}");
+    }
+
+    // Off again: the unauthenticated URLs stop answering; the page no longer lists them.
+    b.visit(&format!("/sites/{site}/settings"), "settings-off")
+        .await;
+    b.select("#site_hooks", "off").await;
+    b.click("form.card button.primary").await;
+    b.wait_text(".alert-ok", "Saved").await;
+    let answer = server.client.post(&build_url).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+    b.visit(&format!("/sites/{site}/hooks"), "hooks-off").await;
+    assert!(!b.has("#gatsby-build-url").await);
     b.close().await;
 }
