@@ -316,3 +316,86 @@ async fn a_gatsby_set_up_from_the_dashboard_alone() {
     assert!(!b.has("#gatsby-build-url").await);
     b.close().await;
 }
+
+/// DatoCMS: a webhook on one model's changes (its fields' changes included), kept
+/// `latest`, with its own payload; the CMS's build hook, named in the job it starts.
+#[tokio::test]
+async fn a_datocms_set_up_from_the_dashboard_alone() {
+    let receiver = Receiver::ok().await;
+    let server = TestServer::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let b = Browser::start(&server.base, "seed-datocms").await;
+    b.sign_in(ADMIN_TOKEN).await;
+    let site = create_site(&b, "Magazine").await;
+    let dir = work.path().display().to_string();
+    save_settings(
+        &b,
+        &site,
+        &[
+            ("#build_command", "echo dato build"),
+            ("#working_dir", &dir),
+        ],
+        &[],
+    )
+    .await;
+
+    new_webhook(&b, &site, "http", "Blog post schema").await;
+    b.fill("#url", &receiver.url("/schema")).await;
+    b.fill("#trigger_0_entity_type", "item_type").await;
+    b.fill("#trigger_0_event_types", "update").await;
+    b.fill("#trigger_0_model_ids", "blog_post").await;
+    b.select("#ordering", "latest").await;
+    b.fill(
+        "#payload_template",
+        r#"{"changed": "{{entity_type}}", "model": "{{entity.relationships.item_type.data.id}}"}"#,
+    )
+    .await;
+    let webhook = create_webhook(&b, "schema-saved").await;
+    b.visit(&format!("/sites/{site}/webhooks"), "webhooks")
+        .await;
+    b.wait_text("#webhooks", "models blog_post").await;
+
+    // The CMS reports a field change of each model: only blog_post's reaches the receiver.
+    for model in ["blog_post", "author"] {
+        server
+            .publish(
+                &site,
+                serde_json::json!({"entity_type": "field", "event_type": "update",
+                    "entity": {"id": format!("title_{model}"),
+                               "relationships": {"item_type": {"data": {"id": model}}}}}),
+            )
+            .await;
+    }
+    wait_for_calls(&b, &site, &webhook, "success", 1).await;
+    b.click("#calls tbody a").await;
+    b.wait_text("#call-status", "success").await;
+    b.snap("schema-call").await;
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got.len(), 1, "the author field's change calls nothing");
+    let body: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"changed": "field", "model": "blog_post"})
+    );
+
+    // DatoCMS's own build trigger calls a hook made here.
+    let hook = create_hook(&b, &site, "DatoCMS", "build").await;
+    let answer = server
+        .client
+        .post(&hook)
+        .header("user-agent", "DatoCMS (datocms.com)")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    follow_newest_job(
+        &b,
+        &site,
+        "Triggered by DatoCMS (by its headers) via DatoCMS",
+        "succeeded",
+    )
+    .await;
+    b.wait_text("#job-log", "dato build").await;
+    b.snap("job-done").await;
+    b.close().await;
+}

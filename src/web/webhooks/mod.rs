@@ -60,7 +60,7 @@ pub async fn list(
         @if hooks.data.is_empty() {
             div.card.empty { "No webhooks yet." }
         } @else {
-            div.table-wrap { table {
+            div.table-wrap { table #webhooks {
                 thead { tr { th { "Name" } th.hide-narrow { "Sends to" } th { "Triggers" } th { "Success, 24 h" } th { "State" } } }
                 tbody {
                     @for w in &hooks.data {
