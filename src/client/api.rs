@@ -9,7 +9,9 @@ pub const EXIT_REFUSED: u8 = 3; // the request was wrong (400, 409, 413, 415, 42
 pub const EXIT_NOT_FOUND: u8 = 4;
 pub const EXIT_AUTH: u8 = 5; // no, unknown or insufficient token (401, 403)
 pub const EXIT_UNAVAILABLE: u8 = 6; // server unreachable, 5xx, or shed (503)
-pub const EXIT_JOB_DID_NOT_SUCCEED: u8 = 7; // `jobs logs --follow`: failed, cancelled, superseded
+/// What a command followed did not succeed: the job of `jobs logs --follow` (failed,
+/// cancelled, superseded), the first attempt of `webhooks test --wait`.
+pub const EXIT_DID_NOT_SUCCEED: u8 = 7;
 
 /// A command that did not succeed: what the server (or the network) said, and the exit
 /// code that tells scripts which kind of failure it was.

@@ -355,7 +355,7 @@ async fn jobs(conn: &Connection, action: JobsAction) -> Result<(), Failure> {
                     // A script following a build learns its outcome from the exit code.
                     if follow && status != "succeeded" {
                         return Err(Failure {
-                            code: super::api::EXIT_JOB_DID_NOT_SUCCEED,
+                            code: super::api::EXIT_DID_NOT_SUCCEED,
                             message: format!("job {id} {status}"),
                         });
                     }

@@ -122,23 +122,16 @@ pub enum SitesAction {
     /// Every site.
     List,
     /// A new site.
-    Create {
-        name: String,
-    },
+    Create { name: String },
     /// One site's settings.
-    Show {
-        site: String,
-    },
+    Show { site: String },
     /// Change a site's settings: each flag given sets one (owners set commands and
     /// directories); `--env NAME=value` (repeatable) replaces the job environment.
     Update(Box<SiteUpdate>),
     /// Hold jobs: triggers queue but nothing starts.
-    Lock {
-        site: String,
-    },
-    Unlock {
-        site: String,
-    },
+    Lock { site: String },
+    /// Let jobs start again, the queued ones first.
+    Unlock { site: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,8 +148,10 @@ pub enum WebhooksAction {
     Create {
         #[command(flatten)]
         site: SiteArg,
+        /// What the dashboard, the log and notifications call it.
         #[arg(long)]
         name: String,
+        /// Where an http webhook POSTs (notifications take `--target-config` instead).
         #[arg(long)]
         url: Option<String>,
         /// `entity_type:event,event` (repeatable), e.g. `item:publish,unpublish` or `deploy:*`.
@@ -196,6 +191,16 @@ pub enum WebhooksAction {
         #[command(flatten)]
         site: SiteArg,
         id: String,
+    },
+    /// Send a test event to this webhook only, through its real target (mail, chat, …);
+    /// with `--wait`, print the first attempt and exit 7 unless it succeeded.
+    Test {
+        #[command(flatten)]
+        site: SiteArg,
+        id: String,
+        /// Wait for the first attempt (at most 90 s) and report it.
+        #[arg(long)]
+        wait: bool,
     },
     /// A new signing secret; the old one keeps signing for 24 hours.
     RotateSecret {
@@ -283,6 +288,7 @@ pub enum HooksAction {
     Create {
         #[command(flatten)]
         site: SiteArg,
+        /// Jobs it starts say "Triggered by <title>".
         #[arg(long)]
         title: String,
         /// build, preview or sync.

@@ -1,9 +1,11 @@
 //! `hookrelay webhooks …`: webhooks and notifications, their settings by flag, their
 //! secrets and recoveries.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
-use super::api::Failure;
+use super::api::{Api, Failure};
 use super::args::{open, parse_json, trigger, usage};
 use super::output::details;
 use super::*;
@@ -149,6 +151,44 @@ pub(super) async fn run(conn: &Connection, action: WebhooksAction) -> Result<(),
             .await?,
             |r| details(r, RECOVERY_FIELDS),
         ),
+        WebhooksAction::Test { site, id, wait } => {
+            let site = site.id()?;
+            let published = api
+                .post(&format!("/sites/{site}/webhooks/{id}/test"), &json!({}))
+                .await?;
+            let call_id = published["webhook_call_ids"][0]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if !wait {
+                out.show(&published, |_| format!("Sent a test event: call {call_id}"));
+                return Ok(());
+            }
+            let call = first_attempt(&api, &site, &call_id).await?;
+            out.show(&call, |c| {
+                let last = c["attempts"].as_array().and_then(|a| a.last());
+                let mut text = details(c, &[("Call", "id"), ("Status", "status")]);
+                if let Some(attempt) = last {
+                    text.push('\n');
+                    text.push_str(&details(
+                        attempt,
+                        &[
+                            ("Sent to", "request_url"),
+                            ("Answer", "response_status"),
+                            ("Error", "error"),
+                        ],
+                    ));
+                }
+                text
+            });
+            let status = call["status"].as_str().unwrap_or_default();
+            if !matches!(status, "success" | "skipped") {
+                return Err(Failure {
+                    code: super::api::EXIT_DID_NOT_SUCCEED,
+                    message: format!("the test call {call_id} did not succeed ({status})"),
+                });
+            }
+        }
         WebhooksAction::RotateSecret { site, id } => {
             let rotated = api
                 .post(
@@ -168,6 +208,33 @@ pub(super) async fn run(conn: &Connection, action: WebhooksAction) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// How long `webhooks test --wait` waits: the longest receiver timeout (60 s) and a margin.
+const TEST_PATIENCE: Duration = Duration::from_secs(90);
+
+/// The call once its first attempt is recorded (or it ended without one: skipped).
+async fn first_attempt(api: &Api, site: &str, call_id: &str) -> Result<Value, Failure> {
+    let deadline = tokio::time::Instant::now() + TEST_PATIENCE;
+    loop {
+        let call = api
+            .get(&format!("/sites/{site}/webhook_calls/{call_id}"))
+            .await?;
+        let attempted = call["attempt_count"].as_u64().unwrap_or_default() > 0;
+        if attempted || call["status"] != "pending" {
+            return Ok(call);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Failure {
+                code: super::api::EXIT_UNAVAILABLE,
+                message: format!(
+                    "the test call {call_id} had no attempt after {} s",
+                    TEST_PATIENCE.as_secs()
+                ),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Settings both `create` and `update` take as flags; each one given becomes its API field.

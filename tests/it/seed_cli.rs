@@ -1,10 +1,16 @@
 //! Seed users' set-ups from the command line alone: DatoCMS's (a webhook on a model and
-//! its fields kept in order, a build hook the CMS calls, its job followed to the end) and
-//! Gatsby Cloud's (build and preview commands, the site's two site-id URLs).
+//! its fields kept in order, a build hook the CMS calls, its job followed to the end),
+//! Gatsby Cloud's (build and preview commands, the site's two site-id URLs) and Netlify's
+//! (deploy notifications by mail, Slack and a signed POST, each tested; the deploy lock).
 
 use crate::client::{hookrelay, Ran};
-use crate::support::receiver::Receiver;
+use crate::support::forge::Forge;
+use crate::support::jws::nf_sign_claims;
+use crate::support::receiver::{Receiver, Reply};
+use crate::support::smtp::{SmtpServer, SMTP_PASSWORD, SMTP_USER};
 use crate::support::TestServer;
+use serde_json::json;
+use sha2::Digest;
 
 /// Runs the client with `args`, which must succeed.
 async fn succeeds(server: &TestServer, args: Vec<String>) -> Ran {
@@ -12,6 +18,272 @@ async fn succeeds(server: &TestServer, args: Vec<String>) -> Ran {
     let ran = hookrelay(server, &args).await;
     assert_eq!(ran.code, 0, "{args:?}: {}", ran.stderr);
     ran
+}
+
+fn strings(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+/// The calls of `webhook` with `status`, as `calls list` prints them, once there are `n`.
+async fn calls_once_there_are(
+    server: &TestServer,
+    site: &str,
+    webhook: &str,
+    status: &str,
+    n: usize,
+) -> Vec<serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let listed = succeeds(
+            server,
+            strings(&[
+                "calls",
+                "list",
+                "--site",
+                site,
+                "--webhook",
+                webhook,
+                "--status",
+                status,
+                "--json",
+            ]),
+        )
+        .await
+        .json();
+        let calls = listed["data"].as_array().cloned().unwrap_or_default();
+        if calls.len() >= n {
+            assert_eq!(calls.len(), n, "{webhook} {status}");
+            return calls;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{webhook} never had {n} {status} calls"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// A Netlify user's set-up from the command line alone: the deploy command, notifications
+/// by mail and Slack and a JWS-signed POST (each one tested with `webhooks test --wait`), a
+/// build hook the CMS calls, the deploy followed, and the deploy lock.
+#[tokio::test]
+async fn a_netlify_set_up_from_the_command_line_alone() {
+    let smtp = SmtpServer::start().await;
+    let slack = Forge::start().await;
+    let receiver =
+        Receiver::start(|_, r| Reply::status(if r.path == "/broken" { 500 } else { 200 })).await;
+    let server = TestServer::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let run = |args: Vec<String>| succeeds(&server, args);
+    let site = run(strings(&["sites", "create", "Shop", "--json"]))
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = work.path().display().to_string();
+    run(strings(&[
+        "sites",
+        "update",
+        &site,
+        "--build-command",
+        "echo deploying the shop",
+        "--working-dir",
+        &dir,
+    ]))
+    .await;
+
+    let mail_config = json!({
+        "host": "127.0.0.1", "port": smtp.port, "tls": "none",
+        "username": SMTP_USER, "password": SMTP_PASSWORD,
+        "from": "deploys@example.com", "to": ["team@example.com"],
+    })
+    .to_string();
+    let slack_config = json!({"url": format!("{}/services/T1/B1/x", slack.base)}).to_string();
+    let log_url = receiver.url("/deploys");
+    let mut made = Vec::new();
+    for create in [
+        vec![
+            "--name",
+            "Deploy mail",
+            "--type",
+            "email",
+            "--target-config",
+            &mail_config,
+            "--trigger",
+            "deploy:deploy_succeeded,deploy_failed",
+        ],
+        vec![
+            "--name",
+            "Deploys to #shop",
+            "--type",
+            "slack",
+            "--target-config",
+            &slack_config,
+            "--trigger",
+            "deploy:*",
+        ],
+        vec![
+            "--name",
+            "Deploy log",
+            "--url",
+            &log_url,
+            "--trigger",
+            "deploy:deploy_succeeded",
+            "--jws-secret",
+            "shop-jws-secret",
+        ],
+    ] {
+        let mut args = strings(&["webhooks", "create", "--site", &site, "--json"]);
+        args.extend(strings(&create));
+        let webhook = run(args).await.json();
+        assert_eq!(
+            webhook.to_string().contains(SMTP_PASSWORD),
+            false,
+            "{webhook}"
+        );
+        made.push(webhook["id"].as_str().unwrap().to_owned());
+    }
+    let [mail, chat, log] = [&made[0], &made[1], &made[2]];
+
+    // Each one tested before any deploy: a test mail, a test message, a test POST.
+    for webhook in [mail, chat, log] {
+        let tested = run(strings(&[
+            "webhooks", "test", "--site", &site, webhook, "--wait",
+        ]))
+        .await;
+        assert!(tested.stdout.contains("success"), "{}", tested.stdout);
+    }
+    let test_mail = smtp.messages();
+    assert_eq!(test_mail.len(), 1);
+    assert!(test_mail[0].contains("Subject: Test: Deploy succeeded for Shop"));
+    assert!(slack.requests()[0].body["text"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("Test: "));
+
+    // A receiver that fails: the test says so with exit code 7.
+    let broken = run(strings(&[
+        "webhooks",
+        "create",
+        "--site",
+        &site,
+        "--name",
+        "Broken",
+        "--url",
+        &receiver.url("/broken"),
+        "--trigger",
+        "deploy:*",
+        "--json",
+    ]))
+    .await
+    .json();
+    let failed = hookrelay(
+        &server,
+        &[
+            "webhooks",
+            "test",
+            "--site",
+            &site,
+            broken["id"].as_str().unwrap(),
+            "--wait",
+        ],
+    )
+    .await;
+    assert_eq!(failed.code, 7, "{} {}", failed.stdout, failed.stderr);
+    assert!(failed.stdout.contains("500"), "{}", failed.stdout);
+    run(strings(&[
+        "webhooks",
+        "delete",
+        "--site",
+        &site,
+        broken["id"].as_str().unwrap(),
+    ]))
+    .await;
+
+    // The CMS calls the build hook; the deploy is followed to its end.
+    let hook = run(strings(&[
+        "hooks",
+        "create",
+        "--site",
+        &site,
+        "--title",
+        "Deploy from CMS",
+        "--json",
+    ]))
+    .await
+    .json();
+    let hook_url = hook["url"].as_str().unwrap().to_owned();
+    let triggered = server
+        .client
+        .post(&hook_url)
+        .header("x-commit-ref", "f00dcafe")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(triggered.status(), reqwest::StatusCode::ACCEPTED);
+    let job: serde_json::Value = triggered.json().await.unwrap();
+    let followed = run(strings(&[
+        "jobs",
+        "logs",
+        "--follow",
+        "--site",
+        &site,
+        job["job_id"].as_str().unwrap(),
+    ]))
+    .await;
+    assert_eq!(followed.stdout, "deploying the shop\n");
+    calls_once_there_are(&server, &site, mail, "success", 2).await;
+    calls_once_there_are(&server, &site, chat, "success", 3).await;
+    calls_once_there_are(&server, &site, log, "success", 2).await;
+    assert!(smtp.messages().iter().any(
+        |m| m.contains("Subject: Deploy succeeded for Shop") && m.contains("Commit: f00dcafe")
+    ));
+    let posted = receiver
+        .received()
+        .into_iter()
+        .rfind(|r| r.path == "/deploys")
+        .expect("the deploy's POST");
+    let claims = nf_sign_claims(posted.header("x-nf-sign"), "shop-jws-secret", "hookrelay")
+        .expect("a JWS under the secret given to --jws-secret");
+    assert_eq!(
+        claims.sha256,
+        hex::encode(sha2::Sha256::digest(&posted.body))
+    );
+
+    // Locked, a trigger queues; unlocked, it runs.
+    run(strings(&["sites", "lock", &site])).await;
+    let queued: serde_json::Value = server
+        .client
+        .post(&hook_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shown = run(strings(&[
+        "jobs",
+        "show",
+        "--site",
+        &site,
+        queued["job_id"].as_str().unwrap(),
+        "--json",
+    ]))
+    .await
+    .json();
+    assert_eq!(shown["status"], "queued");
+    run(strings(&["sites", "unlock", &site])).await;
+    run(strings(&[
+        "jobs",
+        "logs",
+        "--follow",
+        "--site",
+        &site,
+        queued["job_id"].as_str().unwrap(),
+    ]))
+    .await;
+    calls_once_there_are(&server, &site, log, "success", 3).await;
 }
 
 #[tokio::test]
