@@ -46,16 +46,16 @@ pub async fn audit(
         @if entries.data.is_empty() {
             div.card.empty { "Nothing recorded yet." }
         } @else {
-            div.table-wrap { table #audit {
-                thead { tr { th { "When" } th { "Who" } th { "Action" } th { "Target" } th.hide-narrow { "Details" } } }
+            div.table-wrap { table #audit.stack-narrow {
+                thead { tr { th { "When" } th { "Who" } th { "Action" } th { "Target" } th { "Details" } } }
                 tbody {
                     @for e in &entries.data {
                         tr {
                             td { (when(e.created_at)) }
-                            td { (e.actor) @if let Some(token) = &e.token_id { br; span.muted.mono { (token) } } }
+                            td { (e.actor) @if let Some(token) = &e.token_id { span.hide-narrow { br; span.muted.mono.id { (token) } } } }
                             td { code { (e.action) } }
-                            td { (e.target_type) " " span.mono { (e.target_id) } }
-                            td.hide-narrow.details { (details(&e.details)) }
+                            td { (e.target_type) br; span.muted.mono.id { (e.target_id) } }
+                            td.details { (details(&e.details)) }
                         }
                     }
                 }
@@ -68,11 +68,17 @@ pub async fn audit(
     Ok(site_page("Audit log", &user, &site, Tab::Audit, content))
 }
 
-/// A value of an entry's details in a few words: text as it is, anything else as JSON.
+/// A value of an entry's details in a few words: text as it is, an object as
+/// `name: value` pairs, anything else as JSON.
 fn short(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => "—".into(),
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .map(|(name, value)| format!("{name}: {}", short(value)))
+            .collect::<Vec<_>>()
+            .join(", "),
         other => other.to_string(),
     }
 }

@@ -304,6 +304,8 @@ async fn a_gatsby_set_up_from_the_dashboard_alone() {
         assert!(overflow <= 0, "the hooks page scrolls sideways at {width}");
     }
 
+    b.set_width(1280).await;
+
     // Off again: the unauthenticated URLs stop answering; the page no longer lists them.
     b.visit(&format!("/sites/{site}/settings"), "settings-off")
         .await;
@@ -314,6 +316,12 @@ async fn a_gatsby_set_up_from_the_dashboard_alone() {
     assert_eq!(answer.status(), StatusCode::NOT_FOUND);
     b.visit(&format!("/sites/{site}/hooks"), "hooks-off").await;
     assert!(!b.has("#gatsby-build-url").await);
+    // Turning an unauthenticated way to start jobs on and off is on the record.
+    b.visit(&format!("/sites/{site}/audit"), "audit-1280").await;
+    b.wait_text("#audit", "site_hooks: rule: off, kind: build")
+        .await;
+    b.set_width(390).await;
+    b.visit(&format!("/sites/{site}/audit"), "audit-390").await;
     b.close().await;
 }
 
