@@ -20,6 +20,7 @@ use crate::api::{jobs as api_jobs, sites as api, ApiError, AppState};
 use crate::domain::job::JobKind;
 use crate::domain::site_hooks::{SiteHookRule, SiteHooks};
 use crate::domain::token::Role;
+use crate::domain::validation::FieldError;
 use crate::store::{Page, SiteRecord};
 
 pub async fn list(
@@ -308,7 +309,7 @@ fn settings_page(
                 (env_text(&s.env, user.can(Role::Developer)))
             }
             (field_errors(errors, "env"))
-            (site_hooks_fields(&s.site_hooks, may_run))
+            (site_hooks_fields(&s.site_hooks, may_run, errors))
             @if may_edit { div.actions { button.primary type="submit" { "Save settings" } } }
         }
         div.card {
@@ -335,40 +336,49 @@ const SITE_HOOK_RULES: [(SiteHookRule, &str); 3] = [
 ];
 
 /// Gatsby's and Connect's URLs addressed by the site id: unauthenticated, hence owners only.
-fn site_hooks_fields(hooks: &SiteHooks, may_run: bool) -> Markup {
+fn site_hooks_fields(hooks: &SiteHooks, may_run: bool, errors: &[FieldError]) -> Markup {
     html! {
         fieldset #site-hooks {
             legend { "Site-id URLs" }
             p.hint { "URLs addressed by the site's id, as Gatsby Cloud and Netlify Connect hand out. The site id is no secret: anyone who knows it can start these jobs. The build hooks page lists the URLs when they are on." }
             label for="site_hooks" { "Answer them" }
-            select #site_hooks name="site_hooks" disabled[!may_run] {
+            select #site_hooks name="site_hooks" disabled[!may_run] aria-invalid=[invalid(errors, "site_hooks")] {
                 @for (rule, label) in SITE_HOOK_RULES {
                     option value=(rule.as_str()) selected[rule == hooks.rule] { (label) }
                 }
             }
+            (field_errors(errors, "site_hooks"))
             label for="site_hooks_kind" { "Job started by /hooks/sites/<site id>" }
-            select #site_hooks_kind name="site_hooks_kind" disabled[!may_run] {
+            select #site_hooks_kind name="site_hooks_kind" disabled[!may_run] aria-invalid=[invalid(errors, "site_hooks_kind")] {
                 @for (kind, label) in JOB_KINDS {
                     option value=(kind.as_str()) selected[kind == hooks.kind] { (label) }
                 }
             }
+            (field_errors(errors, "site_hooks_kind"))
         }
     }
 }
 
 /// The site-id setting the form posted; absent fields keep the stored values.
 fn posted_site_hooks(form: &FormData, stored: SiteHooks) -> Result<SiteHooks, ApiError> {
-    let rule = match form.get("site_hooks") {
+    let mut v = crate::domain::validation::Violations::default();
+    let rule = match form.get("site_hooks").map(SiteHookRule::parse) {
         None => stored.rule,
-        Some(text) => SiteHookRule::parse(text)
-            .ok_or_else(|| ApiError::bad_field("site_hooks", "must be off, gatsby or connect"))?,
+        Some(Some(rule)) => rule,
+        Some(None) => {
+            v.add("site_hooks", "must be off, gatsby or connect");
+            stored.rule
+        }
     };
-    let kind = match form.get("site_hooks_kind") {
+    let kind = match form.get("site_hooks_kind").map(JobKind::parse) {
         None => stored.kind,
-        Some(text) => JobKind::parse(text).ok_or_else(|| {
-            ApiError::bad_field("site_hooks_kind", "must be build, preview or sync")
-        })?,
+        Some(Some(kind)) => kind,
+        Some(None) => {
+            v.add("site_hooks_kind", "must be build, preview or sync");
+            stored.kind
+        }
     };
+    v.into_result()?;
     Ok(SiteHooks { rule, kind })
 }
 

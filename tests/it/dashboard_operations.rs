@@ -341,3 +341,80 @@ async fn the_webhook_form_reports_every_problem_at_once() {
     let (_, hooks) = server.get(&format!("/api/v1/sites/{site}/webhooks")).await;
     assert_eq!(hooks["data"].as_array().unwrap().len(), 0, "nothing stored");
 }
+
+/// Site-id URLs start jobs without a credential: the settings form turns them on for owners
+/// only, and an unknown rule is a field error that changes nothing.
+#[tokio::test]
+async fn only_an_owner_turns_site_id_urls_on_from_the_settings() {
+    let server = TestServer::start().await;
+    let site = server.create_site().await;
+    let settings = format!("/sites/{site}/settings");
+    let (_, developer) = server
+        .post(
+            "/api/v1/tokens",
+            json!({"name": "dev", "role": "developer"}),
+        )
+        .await;
+    let as_developer = crate::support::session::Session::sign_in(
+        &server.base,
+        developer["token"].as_str().unwrap(),
+    )
+    .await;
+    let page = as_developer.get(&settings).await.text().await.unwrap();
+    assert!(
+        page.contains(r#"select id="site_hooks" name="site_hooks" disabled"#),
+        "a developer sees the setting, disabled"
+    );
+    let saved = as_developer
+        .post_form(
+            &settings,
+            &[
+                ("name", "Renamed"),
+                ("job_timeout_s", "600"),
+                ("site_hooks", "gatsby"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), reqwest::StatusCode::SEE_OTHER);
+    let (_, stored) = server.get(&format!("/api/v1/sites/{site}")).await;
+    assert_eq!(
+        stored["name"], "Renamed",
+        "what a developer may change is saved"
+    );
+    assert_eq!(stored["site_hooks"]["rule"], "off", "the rule is not");
+
+    let owner = crate::support::session::Session::sign_in(&server.base, ADMIN_TOKEN).await;
+    let refused = owner
+        .post_form(
+            &settings,
+            &[
+                ("name", "Renamed"),
+                ("job_timeout_s", "600"),
+                ("site_hooks", "everyone"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("must be off, gatsby or connect"));
+    let saved = owner
+        .post_form(
+            &settings,
+            &[
+                ("name", "Renamed"),
+                ("job_timeout_s", "600"),
+                ("site_hooks", "connect"),
+                ("site_hooks_kind", "sync"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), reqwest::StatusCode::SEE_OTHER);
+    let (_, stored) = server.get(&format!("/api/v1/sites/{site}")).await;
+    assert_eq!(
+        stored["site_hooks"],
+        json!({"rule": "connect", "kind": "sync"})
+    );
+}
