@@ -164,7 +164,7 @@ pub(super) async fn run(conn: &Connection, action: WebhooksAction) -> Result<(),
                 out.show(&published, |_| format!("Sent a test event: call {call_id}"));
                 return Ok(());
             }
-            let call = first_attempt(&api, &site, &call_id).await?;
+            let call = first_attempt(&api, site, &call_id).await?;
             out.show(&call, |c| {
                 let last = c["attempts"].as_array().and_then(|a| a.last());
                 let mut text = details(c, &[("Call", "id"), ("Status", "status")]);

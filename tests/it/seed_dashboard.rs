@@ -10,9 +10,43 @@ use crate::support::forge::Forge;
 use crate::support::jws::nf_sign_claims;
 use crate::support::receiver::Receiver;
 use crate::support::smtp::{SmtpServer, SMTP_PASSWORD, SMTP_USER};
-use crate::support::{TestServer, ADMIN_TOKEN};
+use crate::support::{eventually, TestServer, ADMIN_TOKEN};
 use reqwest::StatusCode;
 use sha2::Digest;
+use std::time::Duration;
+
+/// A server, a browser signed in as an owner, and a site made on the sites page with its
+/// build command (and `commands`, `picks`) saved in its settings, running in a fresh
+/// working directory.
+struct Walkthrough {
+    server: TestServer,
+    b: Browser,
+    site: String,
+    _work: tempfile::TempDir,
+}
+
+async fn walkthrough(
+    shots: &str,
+    site_name: &str,
+    commands: &[(&str, &str)],
+    picks: &[(&str, &str)],
+) -> Walkthrough {
+    let server = TestServer::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let b = Browser::start(&server.base, shots).await;
+    b.sign_in(ADMIN_TOKEN).await;
+    let site = create_site(&b, site_name).await;
+    let dir = work.path().display().to_string();
+    let mut fields = commands.to_vec();
+    fields.push(("#working_dir", &dir));
+    save_settings(&b, &site, &fields, picks).await;
+    Walkthrough {
+        server,
+        b,
+        site,
+        _work: work,
+    }
+}
 
 /// Creates a site from the sites page; returns its id (from the overview's address).
 async fn create_site(b: &Browser, name: &str) -> String {
@@ -78,20 +112,17 @@ async fn follow_newest_job(b: &Browser, site: &str, triggered_by: &str, status: 
 /// Waits until the activity log, filtered to `webhook`, lists `n` calls of `status`.
 async fn wait_for_calls(b: &Browser, site: &str, webhook: &str, status: &str, n: usize) {
     let path = format!("/sites/{site}/calls?webhook_id={webhook}&status={status}");
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
+    eventually(Duration::from_millis(200), || async {
         b.visit(&path, "activity").await;
         let rows = b.count("#calls tbody tr").await;
-        if rows >= n {
-            assert_eq!(rows, n, "{path}");
-            return;
+        assert!(rows <= n, "{path}: more than {n} calls");
+        if rows == n {
+            Ok(())
+        } else {
+            Err(format!("{path} listed {rows} calls, not {n}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{path} never listed {n} calls"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -99,19 +130,15 @@ async fn a_netlify_set_up_from_the_dashboard_alone() {
     let smtp = SmtpServer::start().await;
     let slack = Forge::start().await;
     let receiver = Receiver::ok().await;
-    let server = TestServer::start().await;
-    let work = tempfile::tempdir().unwrap();
-    let b = Browser::start(&server.base, "seed-netlify").await;
-    b.sign_in(ADMIN_TOKEN).await;
-    let site = create_site(&b, "Shop").await;
-    let dir = work.path().display().to_string();
-    save_settings(
-        &b,
-        &site,
-        &[
-            ("#build_command", "echo deploying the shop"),
-            ("#working_dir", &dir),
-        ],
+    let Walkthrough {
+        server,
+        b,
+        site,
+        _work,
+    } = walkthrough(
+        "seed-netlify",
+        "Shop",
+        &[("#build_command", "echo deploying the shop")],
         &[],
     )
     .await;
@@ -222,19 +249,17 @@ async fn a_netlify_set_up_from_the_dashboard_alone() {
 /// rule (kept beside a named hook), each starting its own kind of job.
 #[tokio::test]
 async fn a_gatsby_set_up_from_the_dashboard_alone() {
-    let server = TestServer::start().await;
-    let work = tempfile::tempdir().unwrap();
-    let b = Browser::start(&server.base, "seed-gatsby").await;
-    b.sign_in(ADMIN_TOKEN).await;
-    let site = create_site(&b, "Docs").await;
-    let dir = work.path().display().to_string();
-    save_settings(
-        &b,
-        &site,
+    let Walkthrough {
+        server,
+        b,
+        site,
+        _work,
+    } = walkthrough(
+        "seed-gatsby",
+        "Docs",
         &[
             ("#build_command", "echo gatsby build"),
             ("#preview_command", "echo gatsby preview"),
-            ("#working_dir", &dir),
         ],
         &[("#site_hooks", "gatsby")],
     )
@@ -330,19 +355,15 @@ async fn a_gatsby_set_up_from_the_dashboard_alone() {
 #[tokio::test]
 async fn a_datocms_set_up_from_the_dashboard_alone() {
     let receiver = Receiver::ok().await;
-    let server = TestServer::start().await;
-    let work = tempfile::tempdir().unwrap();
-    let b = Browser::start(&server.base, "seed-datocms").await;
-    b.sign_in(ADMIN_TOKEN).await;
-    let site = create_site(&b, "Magazine").await;
-    let dir = work.path().display().to_string();
-    save_settings(
-        &b,
-        &site,
-        &[
-            ("#build_command", "echo dato build"),
-            ("#working_dir", &dir),
-        ],
+    let Walkthrough {
+        server,
+        b,
+        site,
+        _work,
+    } = walkthrough(
+        "seed-datocms",
+        "Magazine",
+        &[("#build_command", "echo dato build")],
         &[],
     )
     .await;

@@ -227,19 +227,32 @@ impl TestServer {
     /// Re-reads `path` until `done` holds. Reads are cheap; the bound only guards
     /// against a hang, it is not what the test measures.
     pub async fn wait_json(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
+        eventually(Duration::from_millis(20), || async {
             let (status, value) = self.get(path).await;
             assert_eq!(status, StatusCode::OK, "{path}: {value}");
             if done(&value) {
-                return value;
+                Ok(value)
+            } else {
+                Err(format!("{path} never reached the expected state: {value}"))
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{path} never reached the expected state: {value}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        })
+        .await
+    }
+}
+
+/// Runs `probe` every `every` until it returns `Ok`; after 30 s, fails with the last
+/// `Err` (what the probe saw). A bound against hangs, not a measurement.
+pub async fn eventually<T, Probe>(every: Duration, mut probe: impl FnMut() -> Probe) -> T
+where
+    Probe: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match probe().await {
+            Ok(done) => return done,
+            Err(seen) => assert!(tokio::time::Instant::now() < deadline, "{seen}"),
         }
+        tokio::time::sleep(every).await;
     }
 }
 
