@@ -11,8 +11,6 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use super::process::free_port;
-
 /// How long a page may take to show what a test waits for. A bound against hangs, not a
 /// measurement: the waits return as soon as the element appears.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -41,24 +39,54 @@ pub fn screenshot_dir() -> PathBuf {
     target.join("screenshots")
 }
 
+/// The port chromedriver reports it listens on; its output is drained afterwards, so a
+/// full pipe never blocks it.
+async fn driver_port(driver: &mut std::process::Child) -> Option<u16> {
+    use std::io::BufRead;
+    let stdout = driver.stdout.take()?;
+    let (port_tx, port_rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut port_tx = Some(port_tx);
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let port = line
+                .strip_prefix("ChromeDriver was started successfully on port ")
+                .and_then(|rest| rest.trim_end_matches('.').parse::<u16>().ok());
+            if let Some(port) = port {
+                if let Some(tx) = port_tx.take() {
+                    let _ = tx.send(port);
+                }
+            }
+        }
+    });
+    port_rx.await.ok()
+}
+
 impl Browser {
-    /// Starts chromedriver on a free loopback port and opens a headless Chromium session.
+    /// Starts chromedriver on a loopback port of its choosing and opens a headless Chromium session.
     pub async fn start(base: &str, name: &str) -> Browser {
         let driver_path = executable(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"])
             .expect("chromedriver not found: run scripts/test.sh, which installs Debian's chromium and chromium-driver");
         let chromium = executable(&["/usr/bin/chromium", "/usr/lib/chromium/chromium"])
             .expect("chromium not found: run scripts/test.sh, which installs it");
-        let port = free_port();
         use std::os::unix::process::CommandExt;
-        let driver = Command::new(driver_path)
-            .arg(format!("--port={port}"))
+        // Port 0: chromedriver binds a free port itself and says which. (A port picked
+        // here first could be taken by a parallel test before chromedriver binds it.)
+        let mut driver = Command::new(driver_path)
+            .arg("--port=0")
             .arg("--allowed-ips=127.0.0.1")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             // Its own process group, so Drop can end chromium with it.
             .process_group(0)
             .spawn()
             .expect("chromedriver starts");
+        let port = tokio::time::timeout(PATIENCE, driver_port(&mut driver))
+            .await
+            .expect("chromedriver says its port within 30 s")
+            .expect("chromedriver started");
         let profile = tempfile::tempdir().expect("profile dir");
         let capabilities = json!({
             "browserName": "chrome",
