@@ -70,7 +70,8 @@ async fn calls_once_there_are(
 #[tokio::test]
 async fn a_netlify_set_up_from_the_command_line_alone() {
     let smtp = SmtpServer::start().await;
-    let slack = Forge::start().await;
+    // The stand-in for Slack's and GitHub's APIs.
+    let saas = Forge::start().await;
     let receiver =
         Receiver::start(|_, r| Reply::status(if r.path == "/broken" { 500 } else { 200 })).await;
     let server = TestServer::start().await;
@@ -100,7 +101,10 @@ async fn a_netlify_set_up_from_the_command_line_alone() {
         "from": "deploys@example.com", "to": ["team@example.com"],
     })
     .to_string();
-    let slack_config = json!({"url": format!("{}/services/T1/B1/x", slack.base)}).to_string();
+    let slack_config = json!({"url": format!("{}/services/T1/B1/x", saas.base)}).to_string();
+    let github_config = json!({"api_url": saas.base, "owner": "acme", "repo": "shop",
+                               "token": "ghp_shop_token"})
+    .to_string();
     let log_url = receiver.url("/deploys");
     let mut made = Vec::new();
     for create in [
@@ -134,30 +138,48 @@ async fn a_netlify_set_up_from_the_command_line_alone() {
             "--jws-secret",
             "shop-jws-secret",
         ],
+        vec![
+            "--name",
+            "Commit status",
+            "--type",
+            "github_commit_status",
+            "--target-config",
+            &github_config,
+            "--trigger",
+            "deploy:*",
+        ],
     ] {
         let mut args = strings(&["webhooks", "create", "--site", &site, "--json"]);
         args.extend(strings(&create));
         let webhook = run(args).await.json();
-        assert!(
-            !webhook.to_string().contains(SMTP_PASSWORD),
-            "secrets are never printed: {webhook}"
-        );
+        for secret in [SMTP_PASSWORD, "ghp_shop_token"] {
+            assert!(
+                !webhook.to_string().contains(secret),
+                "secrets are never printed: {webhook}"
+            );
+        }
         made.push(webhook["id"].as_str().unwrap().to_owned());
     }
-    let [mail, chat, log] = [&made[0], &made[1], &made[2]];
+    let [mail, chat, log, status] = [&made[0], &made[1], &made[2], &made[3]];
 
-    // Each one tested before any deploy: a test mail, a test message, a test POST.
-    for webhook in [mail, chat, log] {
+    // Each one tested before any deploy: a test mail, a test message, a test POST; the
+    // commit status has no commit to mark in a test, and says so.
+    for (webhook, outcome) in [
+        (mail, "success"),
+        (chat, "success"),
+        (log, "success"),
+        (status, "skipped"),
+    ] {
         let tested = run(strings(&[
             "webhooks", "test", "--site", &site, webhook, "--wait",
         ]))
         .await;
-        assert!(tested.stdout.contains("success"), "{}", tested.stdout);
+        assert!(tested.stdout.contains(outcome), "{}", tested.stdout);
     }
     let test_mail = smtp.messages();
     assert_eq!(test_mail.len(), 1);
     assert!(test_mail[0].contains("Subject: Test: Deploy succeeded for Shop"));
-    assert!(slack.requests()[0].body["text"]
+    assert!(saas.requests()[0].body["text"]
         .as_str()
         .unwrap_or_default()
         .starts_with("Test: "));
@@ -236,6 +258,14 @@ async fn a_netlify_set_up_from_the_command_line_alone() {
     calls_once_there_are(&server, &site, mail, "success", 2).await;
     calls_once_there_are(&server, &site, chat, "success", 3).await;
     calls_once_there_are(&server, &site, log, "success", 2).await;
+    calls_once_there_are(&server, &site, status, "success", 2).await;
+    let states: Vec<String> = saas
+        .requests()
+        .iter()
+        .filter(|r| r.target == "/repos/acme/shop/statuses/f00dcafe")
+        .map(|r| r.body["state"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(states, ["pending", "success"]);
     assert!(smtp.messages().iter().any(
         |m| m.contains("Subject: Deploy succeeded for Shop") && m.contains("Commit: f00dcafe")
     ));

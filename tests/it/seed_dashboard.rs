@@ -128,7 +128,8 @@ async fn wait_for_calls(b: &Browser, site: &str, webhook: &str, status: &str, n:
 #[tokio::test]
 async fn a_netlify_set_up_from_the_dashboard_alone() {
     let smtp = SmtpServer::start().await;
-    let slack = Forge::start().await;
+    // The stand-in for Slack's and GitHub's APIs.
+    let saas = Forge::start().await;
     let receiver = Receiver::ok().await;
     let Walkthrough {
         server,
@@ -173,9 +174,20 @@ async fn a_netlify_set_up_from_the_dashboard_alone() {
     );
 
     new_webhook(&b, &site, "slack", "Deploys to #shop").await;
-    b.fill("#config_url", &format!("{}/services/T1/B1/x", slack.base))
+    b.fill("#config_url", &format!("{}/services/T1/B1/x", saas.base))
         .await;
     let chat = create_webhook(&b, "slack-saved").await;
+
+    new_webhook(&b, &site, "github_commit_status", "Commit status").await;
+    for (css, value) in [
+        ("#config_api_url", saas.base.as_str()),
+        ("#config_owner", "acme"),
+        ("#config_repo", "shop"),
+        ("#config_token", "ghp_shop_token"),
+    ] {
+        b.fill(css, value).await;
+    }
+    let status = create_webhook(&b, "github-saved").await;
 
     new_webhook(&b, &site, "http", "Deploy log").await;
     b.fill("#url", &receiver.url("/deploys")).await;
@@ -213,13 +225,27 @@ async fn a_netlify_set_up_from_the_dashboard_alone() {
         message.contains("Trigger: Triggered by Deploy from CMS"),
         "{message}"
     );
-    let chat_texts: Vec<String> = slack
+    wait_for_calls(&b, &site, &status, "success", 2).await;
+    let (chat_requests, status_requests): (Vec<_>, Vec<_>) = saas
         .requests()
+        .into_iter()
+        .partition(|r| r.target.starts_with("/services/"));
+    let chat_texts: Vec<&str> = chat_requests
         .iter()
-        .map(|r| r.body["text"].as_str().unwrap_or_default().to_owned())
+        .map(|r| r.body["text"].as_str().unwrap_or_default())
         .collect();
     assert_eq!(chat_texts.len(), 2, "{chat_texts:?}");
     assert!(chat_texts.iter().any(|t| t.contains("succeeded for Shop")));
+    // The commit the CMS named gets Netlify's pending, then success.
+    let states: Vec<&str> = status_requests
+        .iter()
+        .inspect(|r| {
+            assert_eq!(r.target, "/repos/acme/shop/statuses/f00dcafe");
+            assert_eq!(r.header("authorization"), "Bearer ghp_shop_token");
+        })
+        .map(|r| r.body["state"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(states, ["pending", "success"]);
     let posted = receiver.wait_for(1).await.remove(0);
     let claims = nf_sign_claims(posted.header("x-nf-sign"), "shop-jws-secret", "netlify")
         .expect("a JWS under the secret typed in the form");
