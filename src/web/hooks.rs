@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use maud::{html, Markup};
 
+use super::hook_verify;
 use super::layout::{badge, field_errors, form_problem, notice, site_page, when, PageError, Tab};
 use super::session::{csrf_field, Posted, WebUser};
 use super::{api_body, load_site, see_other, NoticeQuery};
@@ -119,7 +120,8 @@ fn list_page(
                             }
                         }
                     }
-                    p.field-hint { "Jobs show \"Triggered by <title>\". Sender verification (signatures, shared secrets) is set through the API." }
+                    p.field-hint { "Jobs show \"Triggered by <title>\"." }
+                    (hook_verify::fields(errors))
                     div.actions { button.primary type="submit" { "Create hook" } }
                 }
             }
@@ -140,19 +142,24 @@ pub async fn create(
             "`kind` must be build, preview or sync".into(),
         ));
     };
-    let body = api_body(NewHook {
-        title: form.text("title"),
-        kind: Some(kind),
-        verify: None,
-    });
-    match api::create(
-        State(state.clone()),
-        user.caller(),
-        Path(site_id.clone()),
-        body,
-    )
-    .await
-    {
+    let created = match hook_verify::posted(&form) {
+        Ok(verify) => {
+            let body = api_body(NewHook {
+                title: form.text("title"),
+                kind: Some(kind),
+                verify,
+            });
+            api::create(
+                State(state.clone()),
+                user.caller(),
+                Path(site_id.clone()),
+                body,
+            )
+            .await
+        }
+        Err(violations) => Err(violations.into()),
+    };
+    match created {
         Ok((_, Json(hook))) => Ok(see_other(
             &format!("/sites/{site_id}/hooks/{}", hook.id),
             "created",
@@ -210,9 +217,14 @@ pub async fn show(
             h2 { "URL" }
             @match &hook.url {
                 Some(url) => {
-                    p.hint { "The URL is the credential: anyone who has it can start a job. Keep it secret." }
+                    @if hook.verify.is_some() {
+                        p.hint { "A request must also pass the sender check below; keep the URL private all the same." }
+                    } @else {
+                        p.hint { "The URL is the credential: anyone who has it can start a job. Keep it secret." }
+                    }
                     (copy_url("hook-url", url))
                     p.hint { "Try it: " code { "curl -X POST " (url) } }
+                    p #sender-check { "Sender check: " strong { (hook_verify::describe(hook.verify.as_ref())) } }
                 }
                 None => p.hint { "The URL is the credential, so it is shown only to those who may start jobs (developers and owners)." },
             }

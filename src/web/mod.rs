@@ -16,6 +16,7 @@ mod event_types;
 mod form;
 mod forms;
 mod frame;
+mod hook_verify;
 mod hooks;
 mod jobs;
 mod layout;

@@ -418,3 +418,42 @@ async fn only_an_owner_turns_site_id_urls_on_from_the_settings() {
         json!({"rule": "connect", "kind": "sync"})
     );
 }
+
+/// The New hook form's sender check: a bad choice or a short shared secret is an error
+/// beside its field, and nothing is made.
+#[tokio::test]
+async fn a_hooks_sender_check_is_refused_beside_its_field() {
+    let server = TestServer::start().await;
+    let site = server.create_site().await;
+    let owner = crate::support::session::Session::sign_in(&server.base, ADMIN_TOKEN).await;
+    let hooks = format!("/sites/{site}/hooks");
+    for (fields, error) in [
+        (
+            vec![("verify", "telepathy")],
+            "must be none, sanity, contentful, github",
+        ),
+        (
+            vec![
+                ("verify", "header"),
+                ("verify_header", "X-Token"),
+                ("verify_secret", "short"),
+            ],
+            "must be at least 16 characters",
+        ),
+        (
+            vec![("verify", "sanity"), ("verify_secret", "")],
+            "must not be empty",
+        ),
+    ] {
+        let mut form = vec![("title", "CMS"), ("kind", "build")];
+        form.extend(fields);
+        let refused = owner.post_form(&hooks, &form).await;
+        assert_eq!(refused.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+        let page = refused.text().await.unwrap();
+        assert!(page.contains(error), "{error} not in the page");
+    }
+    let (_, listed) = server
+        .get(&format!("/api/v1/sites/{site}/build_hooks"))
+        .await;
+    assert_eq!(listed["data"], json!([]), "no hook was made");
+}

@@ -9,6 +9,7 @@ use crate::support::browser::Browser;
 use crate::support::forge::Forge;
 use crate::support::jws::nf_sign_claims;
 use crate::support::receiver::Receiver;
+use crate::support::senders::sanity_signature;
 use crate::support::smtp::{SmtpServer, SMTP_PASSWORD, SMTP_USER};
 use crate::support::{eventually, TestServer, ADMIN_TOKEN};
 use reqwest::StatusCode;
@@ -90,11 +91,23 @@ async fn create_webhook(b: &Browser, label: &str) -> String {
     url.path().rsplit('/').next().unwrap_or_default().to_owned()
 }
 
-/// Makes a named build hook on the hooks page; returns its URL as the page shows it.
-async fn create_hook(b: &Browser, site: &str, title: &str, kind: &str) -> String {
+/// Makes a named build hook on the hooks page, checking its sender with `check` (a type
+/// and its secret) if given; returns its URL as the page shows it.
+async fn create_hook(
+    b: &Browser,
+    site: &str,
+    title: &str,
+    kind: &str,
+    check: Option<(&str, &str)>,
+) -> String {
     b.visit(&format!("/sites/{site}/hooks"), "hooks").await;
     b.fill("#title", title).await;
     b.select("#kind", kind).await;
+    if let Some((check, secret)) = check {
+        b.select("#verify", check).await;
+        b.fill("#verify_secret", secret).await;
+    }
+    b.snap("hook-form").await;
     b.click("form[action$='/hooks'] button.primary").await;
     b.wait_text(".alert-ok", "Created").await;
     b.value("#hook-url").await
@@ -198,7 +211,7 @@ async fn a_netlify_set_up_from_the_dashboard_alone() {
     let log = create_webhook(&b, "http-saved").await;
 
     // The CMS's build hook; the CMS calls it and the deploy runs.
-    let hook = create_hook(&b, &site, "Deploy from CMS", "build").await;
+    let hook = create_hook(&b, &site, "Deploy from CMS", "build", None).await;
     let triggered = server
         .client
         .post(&hook)
@@ -294,8 +307,18 @@ async fn a_gatsby_set_up_from_the_dashboard_alone() {
     assert_eq!(stored["site_hooks"]["rule"], "gatsby", "{stored}");
     assert_eq!(stored["build_command"], "echo gatsby build");
 
-    // A named hook for the CMS; Gatsby's rule keeps the site-id URLs beside it.
-    let named = create_hook(&b, &site, "Contentful", "preview").await;
+    // A named hook for the CMS, checking Sanity's signature; Gatsby's rule keeps the
+    // site-id URLs beside it.
+    let named = create_hook(
+        &b,
+        &site,
+        "Studio",
+        "preview",
+        Some(("sanity", "studio-secret")),
+    )
+    .await;
+    b.wait_text("#sender-check", "Sanity's signature").await;
+    b.snap("hook-sanity").await;
     b.visit(&format!("/sites/{site}/hooks"), "hooks-site-id")
         .await;
     let build_url = b.value("#gatsby-build-url").await;
@@ -314,21 +337,32 @@ async fn a_gatsby_set_up_from_the_dashboard_alone() {
         b.wait_text("h1", &format!("{kind} job")).await;
         b.wait_text("#job-log", log).await;
     }
+    let body = br#"{"_id": "post-1"}"#.to_vec();
+    let unsigned = server
+        .client
+        .post(&named)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        unsigned.status(),
+        StatusCode::UNAUTHORIZED,
+        "no signature, no job"
+    );
     let answer = server
         .client
         .post(&named)
-        .header("x-contentful-topic", "ContentManagement.Entry.publish")
+        .header(
+            "sanity-webhook-signature",
+            sanity_signature("studio-secret", &body),
+        )
+        .body(body)
         .send()
         .await
         .unwrap();
     assert_eq!(answer.status(), StatusCode::ACCEPTED);
-    follow_newest_job(
-        &b,
-        &site,
-        "Triggered by Contentful (by its headers) via Contentful",
-        "succeeded",
-    )
-    .await;
+    follow_newest_job(&b, &site, "Triggered by Sanity via Studio", "succeeded").await;
     b.wait_text("#job-log", "gatsby preview").await;
 
     // The pages this set-up added, at a laptop's and a phone's width.
@@ -434,7 +468,7 @@ async fn a_datocms_set_up_from_the_dashboard_alone() {
     );
 
     // DatoCMS's own build trigger calls a hook made here.
-    let hook = create_hook(&b, &site, "DatoCMS", "build").await;
+    let hook = create_hook(&b, &site, "DatoCMS", "build", None).await;
     let answer = server
         .client
         .post(&hook)

@@ -413,8 +413,6 @@ async fn a_known_cms_is_named_by_its_headers_and_as_verified_when_the_hook_check
 
 #[tokio::test]
 async fn a_sanity_hook_verifies_sanitys_signature_and_names_it() {
-    use base64::Engine;
-    use hmac::Mac;
     let server = TestServer::start().await;
     let site = site_with(&server, json!({"build_command": "true"})).await;
     let hook = create_hook(
@@ -426,16 +424,7 @@ async fn a_sanity_hook_verifies_sanitys_signature_and_names_it() {
     assert_eq!(hook["verify"]["secret"], "********");
     let url = hook["url"].as_str().unwrap();
     let body = br#"{"_id":"post-1"}"#;
-    let t = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis())
-    .to_string();
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
-    mac.update(format!("{t}.").as_bytes());
-    mac.update(body);
-    let v1 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-    let signature = format!("t={t},v1={v1}");
+    let signature = crate::support::senders::sanity_signature("s3cret", body);
     let done = trigger_and_finish(
         &server,
         &site.id,

@@ -7,6 +7,7 @@ pub mod forge;
 pub mod jws;
 pub mod process;
 pub mod receiver;
+pub mod senders;
 pub mod session;
 pub mod smtp;
 
