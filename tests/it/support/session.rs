@@ -90,4 +90,16 @@ impl Session {
             .await
             .unwrap()
     }
+
+    /// Posts a form the page must refuse (422, the errors beside their fields); returns the
+    /// page it answers with.
+    pub async fn refused_form(&self, path: &str, fields: &[(&str, &str)]) -> String {
+        let answer = self.post_form(path, fields).await;
+        assert_eq!(
+            answer.status(),
+            reqwest::StatusCode::UNPROCESSABLE_ENTITY,
+            "{path} {fields:?}"
+        );
+        answer.text().await.unwrap()
+    }
 }
