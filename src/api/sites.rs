@@ -30,7 +30,7 @@ pub struct NewSite {
 }
 
 /// Every field optional; `null` clears an optional one.
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SitePatch {
     #[schema(min_length = 1, max_length = 200, pattern = r"[^\s\u0085]")]
@@ -75,7 +75,8 @@ impl SitePatch {
             || self.site_hooks.is_some()
     }
 
-    fn apply(self, mut s: SiteSettings) -> SiteSettings {
+    /// The settings `s` would become (the dashboard redraws a refused form with them).
+    pub(crate) fn apply(self, mut s: SiteSettings) -> SiteSettings {
         if let Some(name) = self.name {
             s.name = name.trim().to_owned();
         }

@@ -20,7 +20,7 @@ use crate::api::{jobs as api_jobs, sites as api, ApiError, AppState};
 use crate::domain::job::JobKind;
 use crate::domain::site_hooks::{SiteHookRule, SiteHooks};
 use crate::domain::token::Role;
-use crate::domain::validation::FieldError;
+use crate::domain::validation::{FieldError, Violations};
 use crate::store::{Page, SiteRecord};
 
 pub async fn list(
@@ -246,7 +246,7 @@ pub async fn settings(
     Query(q): Query<NoticeQuery>,
 ) -> Result<Markup, PageError> {
     let site = load_site(&state, &user, &site_id).await?;
-    Ok(settings_page(&user, &site, None, q.notice.as_deref()))
+    Ok(settings_page(&user, &site, None, None, q.notice.as_deref()))
 }
 
 const COMMANDS: [(&str, &str, &str); 5] = [
@@ -265,10 +265,13 @@ const COMMANDS: [(&str, &str, &str); 5] = [
     ),
 ];
 
+/// The settings form: `site`'s settings, or after a refusal `problem` beside the fields
+/// and the job environment as it was typed (`typed_env`).
 fn settings_page(
     user: &WebUser,
     site: &SiteRecord,
     problem: Option<&ApiError>,
+    typed_env: Option<&str>,
     notice_code: Option<&str>,
 ) -> Markup {
     let errors = problem.map_or(&[][..], |p| &p.errors);
@@ -306,7 +309,10 @@ fn settings_page(
             label for="env" { "Job environment" }
             p.hint { "One NAME=value a line, given to every job (beside PATH, HOME and the HOOKRELAY_* variables)." }
             textarea #env name="env" rows="4" placeholder="NODE_ENV=production" disabled[!may_run] aria-invalid=[invalid(errors, "env")] {
-                (env_text(&s.env, user.can(Role::Developer)))
+                @match typed_env {
+                    Some(typed) => (typed),
+                    None => (env_text(&s.env, user.can(Role::Developer))),
+                }
             }
             (field_errors(errors, "env"))
             (site_hooks_fields(&s.site_hooks, may_run, errors))
@@ -360,8 +366,7 @@ fn site_hooks_fields(hooks: &SiteHooks, may_run: bool, errors: &[FieldError]) ->
 }
 
 /// The site-id setting the form posted; absent fields keep the stored values.
-fn posted_site_hooks(form: &FormData, stored: SiteHooks) -> Result<SiteHooks, ApiError> {
-    let mut v = crate::domain::validation::Violations::default();
+fn posted_site_hooks(form: &FormData, stored: SiteHooks, v: &mut Violations) -> SiteHooks {
     let rule = match form.get("site_hooks").map(SiteHookRule::parse) {
         None => stored.rule,
         Some(Some(rule)) => rule,
@@ -378,8 +383,7 @@ fn posted_site_hooks(form: &FormData, stored: SiteHooks) -> Result<SiteHooks, Ap
             stored.kind
         }
     };
-    v.into_result()?;
-    Ok(SiteHooks { rule, kind })
+    SiteHooks { rule, kind }
 }
 
 /// A site's job variables as the form shows them: values only to those who may see them.
@@ -396,22 +400,22 @@ fn env_text(env: &std::collections::BTreeMap<String, String>, show_values: bool)
         .collect()
 }
 
-/// `NAME=value` lines into variables; a line that is neither blank nor such a pair is an
-/// error naming it.
-fn parse_env(text: &str) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+/// `NAME=value` lines into variables; each line that is neither blank nor such a pair is
+/// an error naming it.
+fn parse_env(text: &str, v: &mut Violations) -> std::collections::BTreeMap<String, String> {
     let mut env = std::collections::BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let Some((name, value)) = line.split_once('=') else {
-            let mut v = crate::domain::validation::Violations::default();
-            v.add("env", format!("line {}: write NAME=value", i + 1));
-            return Err(v.into());
-        };
-        env.insert(name.trim().to_owned(), value.to_owned());
+        match line.split_once('=') {
+            Some((name, value)) => {
+                env.insert(name.trim().to_owned(), value.to_owned());
+            }
+            None => v.add("env", format!("line {}: write NAME=value", i + 1)),
+        }
     }
-    Ok(env)
+    env
 }
 
 pub async fn save_settings(
@@ -423,25 +427,19 @@ pub async fn save_settings(
     let site = load_site(&state, &user, &site_id).await?;
     let may_run = user.can(Role::Owner);
     let command = |field: &str| may_run.then(|| form.optional(field));
-    let timeout = form.text("job_timeout_s");
-    let parsed = may_run
-        .then(|| {
-            Ok::<_, ApiError>((
-                parse_env(&form.text("env"))?,
-                posted_site_hooks(&form, site.settings.site_hooks)?,
-            ))
+    // Every problem of the form at once: the form's own, then the API's.
+    let mut v = Violations::default();
+    let env = may_run.then(|| parse_env(&form.text("env"), &mut v));
+    let site_hooks = may_run.then(|| posted_site_hooks(&form, site.settings.site_hooks, &mut v));
+    let job_timeout_s = may_run
+        .then(|| match form.text("job_timeout_s").trim().parse::<u64>() {
+            Ok(seconds) => Some(seconds),
+            Err(_) => {
+                v.add("job_timeout_s", "must be a whole number of seconds");
+                None
+            }
         })
-        .transpose();
-    let (env, site_hooks) = match parsed {
-        Ok(parsed) => parsed.unzip(),
-        Err(problem) => {
-            return Ok((
-                problem.status,
-                settings_page(&user, &site, Some(&problem), None),
-            )
-                .into_response())
-        }
-    };
+        .flatten();
     let patch = SitePatch {
         name: Some(form.text("name")),
         build_command: command("build_command"),
@@ -449,36 +447,33 @@ pub async fn save_settings(
         sync_command: command("sync_command"),
         working_dir: command("working_dir"),
         cache_dir: command("cache_dir"),
-        job_timeout_s: match (may_run, timeout.parse::<u64>()) {
-            (false, _) => None,
-            (true, Ok(seconds)) => Some(seconds),
-            (true, Err(_)) => {
-                let problem =
-                    ApiError::bad_field("job_timeout_s", "must be a whole number of seconds");
-                return Ok((
-                    problem.status,
-                    settings_page(&user, &site, Some(&problem), None),
-                )
-                    .into_response());
-            }
-        },
+        job_timeout_s,
         env,
         site_hooks,
     };
+    // A refused form is drawn again with what was typed, not what is stored.
+    let refused = |problem: ApiError| {
+        let typed = SiteRecord {
+            settings: patch.clone().apply(site.settings.clone()),
+            ..site.clone()
+        };
+        let typed_env = may_run.then(|| form.text("env"));
+        let page = settings_page(&user, &typed, Some(&problem), typed_env.as_deref(), None);
+        Ok((problem.status, page).into_response())
+    };
+    if let Err(violations) = v.into_result() {
+        return refused(violations.into());
+    }
     match api::update(
         State(state),
         user.caller(),
         Path(site_id.clone()),
-        api_body(patch),
+        api_body(patch.clone()),
     )
     .await
     {
         Ok(_) => Ok(see_other(&format!("/sites/{site_id}/settings"), "saved")),
-        Err(problem) => Ok((
-            problem.status,
-            settings_page(&user, &site, Some(&problem), None),
-        )
-            .into_response()),
+        Err(problem) => refused(problem),
     }
 }
 

@@ -125,22 +125,58 @@ async fn a_sites_job_environment_is_set_in_its_settings_and_hidden_from_viewers(
         json!({"NODE_ENV": "production", "API_KEY": "k=3y"})
     );
 
+    // Every problem at once, and the form keeps what was typed.
     let page = session
         .refused_form(
             &settings,
             &[
                 ("name", "Blog"),
-                ("job_timeout_s", "600"),
-                ("env", "JUSTANAME"),
+                ("build_command", "npm run build:prod"),
+                ("working_dir", "relative/dir"),
+                ("job_timeout_s", "soon"),
+                ("env", "OK=1\nJUSTANAME\nALSO_BAD"),
             ],
         )
         .await;
-    assert!(page.contains("line 1: write NAME=value"));
+    for error in [
+        "line 2: write NAME=value",
+        "line 3: write NAME=value",
+        "must be a whole number of seconds",
+    ] {
+        assert!(page.contains(error), "{error}");
+    }
+    assert!(
+        page.contains("npm run build:prod"),
+        "the typed command stays"
+    );
+    assert!(
+        page.contains("OK=1\nJUSTANAME\nALSO_BAD"),
+        "the typed env stays"
+    );
+    // The form's own problems fixed, the API's (a relative directory) show the same way.
+    let page = session
+        .refused_form(
+            &settings,
+            &[
+                ("name", "Blog"),
+                ("build_command", "npm run build:prod"),
+                ("working_dir", "relative/dir"),
+                ("job_timeout_s", "600"),
+                ("env", "OK=1"),
+            ],
+        )
+        .await;
+    assert!(page.contains("must be an absolute path"));
+    assert!(
+        page.contains(r#"value="relative/dir""#),
+        "the typed directory stays"
+    );
     let (_, stored) = server.get(&format!("/api/v1/sites/{site}")).await;
     assert_eq!(
         stored["env"]["API_KEY"], "k=3y",
         "a refused form changes nothing"
     );
+    assert_eq!(stored["build_command"], serde_json::Value::Null);
 
     let (_, viewer) = server
         .post("/api/v1/tokens", json!({"name": "eyes", "role": "viewer"}))
