@@ -34,14 +34,17 @@ pub fn describe(verify: Option<&HookVerify>) -> &'static str {
         .map_or("", |(_, label)| label)
 }
 
-/// The sender-check fields of the New hook form.
-pub fn fields(errors: &[FieldError]) -> Markup {
+/// The sender-check fields of the New hook form, with the choices of a refused post
+/// (`typed`) kept; the secret is never sent back.
+pub fn fields(errors: &[FieldError], typed: Option<&FormData>) -> Markup {
+    let chosen = typed.and_then(|f| f.get("verify")).unwrap_or("none");
+    let header = typed.map(|f| f.text("verify_header"));
     html! {
         div.row {
             div {
                 label for="verify" { "Check the sender" }
                 select #verify name="verify" aria-invalid=[invalid(errors, "verify")] {
-                    @for (tag, label) in CHECKS { option value=(tag) { (label) } }
+                    @for (tag, label) in CHECKS { option value=(tag) selected[tag == chosen] { (label) } }
                 }
                 (field_errors(errors, "verify"))
             }
@@ -54,7 +57,7 @@ pub fn fields(errors: &[FieldError]) -> Markup {
             }
             div {
                 label for="verify_header" { "Header name (shared header only)" }
-                input #verify_header type="text" name="verify_header" placeholder="X-Webhook-Token"
+                input #verify_header type="text" name="verify_header" value=[header] placeholder="X-Webhook-Token"
                     aria-invalid=[invalid(errors, "verify.name")];
                 (field_errors(errors, "verify.name"))
             }

@@ -6,8 +6,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use maud::{html, Markup};
 
+use super::form::FormData;
 use super::hook_verify;
-use super::layout::{badge, field_errors, form_problem, notice, site_page, when, PageError, Tab};
+use super::layout::{
+    badge, field_errors, form_problem, invalid, notice, site_page, when, PageError, Tab,
+};
 use super::session::{csrf_field, Posted, WebUser};
 use super::{api_body, load_site, see_other, NoticeQuery};
 use crate::api::extract::QueryParams;
@@ -72,9 +75,11 @@ fn list_page(
     user: &WebUser,
     site: &SiteRecord,
     hooks: &[HookView],
-    problem: Option<&ApiError>,
+    refused: Option<(&ApiError, &FormData)>,
     notice_code: Option<&str>,
 ) -> Markup {
+    let problem = refused.map(|(problem, _)| problem);
+    let typed = refused.map(|(_, form)| form);
     let errors = problem.map_or(&[][..], |p| &p.errors);
     let base = format!("/sites/{}/hooks", site.id);
     let content = html! {
@@ -110,18 +115,20 @@ fn list_page(
                     div.row {
                         div {
                             label for="title" { "Title" }
-                            input #title type="text" name="title" maxlength="200" placeholder="CMS publish" required;
+                            input #title type="text" name="title" value=[typed.map(|f| f.text("title"))] maxlength="200" placeholder="CMS publish" required aria-invalid=[invalid(errors, "title")];
                             (field_errors(errors, "title"))
                         }
                         div {
                             label for="kind" { "Job" }
                             select #kind name="kind" {
-                                @for (kind, label) in JOB_KINDS { option value=(kind.as_str()) { (label) } }
+                                @for (kind, label) in JOB_KINDS {
+                                    option value=(kind.as_str()) selected[typed.and_then(|f| f.get("kind")) == Some(kind.as_str())] { (label) }
+                                }
                             }
                         }
                     }
                     p.field-hint { "Jobs show \"Triggered by <title>\"." }
-                    (hook_verify::fields(errors))
+                    (hook_verify::fields(errors, typed))
                     div.actions { button.primary type="submit" { "Create hook" } }
                 }
             }
@@ -174,7 +181,14 @@ pub async fn create(
             .await?;
             Ok((
                 problem.status,
-                list_page(&state, &user, &site, &hooks.data, Some(&problem), None),
+                list_page(
+                    &state,
+                    &user,
+                    &site,
+                    &hooks.data,
+                    Some((&problem, &form)),
+                    None,
+                ),
             )
                 .into_response())
         }

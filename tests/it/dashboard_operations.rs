@@ -469,10 +469,22 @@ async fn a_hooks_sender_check_is_refused_beside_its_field() {
             "must not be empty",
         ),
     ] {
-        let mut form = vec![("title", "CMS"), ("kind", "build")];
-        form.extend(fields);
+        let mut form = vec![("title", "Studio publish"), ("kind", "preview")];
+        form.extend(fields.iter().copied());
         let page = owner.refused_form(&hooks, &form).await;
         assert!(page.contains(error), "{error} not in the page");
+        // The form comes back as it was posted (but for the secret).
+        assert!(page.contains(r#"value="Studio publish""#));
+        assert!(page.contains(r#"<option value="preview" selected>"#));
+        if let Some((_, check)) = fields.iter().find(|(name, _)| *name == "verify") {
+            if *check != "telepathy" {
+                assert!(page.contains(&format!(r#"<option value="{check}" selected>"#)));
+            }
+        }
+        assert!(
+            !page.contains("value=\"short\""),
+            "the secret is not sent back"
+        );
     }
     let (_, listed) = server
         .get(&format!("/api/v1/sites/{site}/build_hooks"))
