@@ -373,13 +373,7 @@ async fn a_gatsby_set_up_from_the_dashboard_alone() {
             &format!("settings-{width}"),
         )
         .await;
-        b.client
-            .execute(
-                "document.getElementById('site-hooks').scrollIntoView()",
-                vec![],
-            )
-            .await
-            .expect("scrolls");
+        b.scroll_to("#site-hooks").await;
         b.snap(&format!("settings-site-id-{width}")).await;
         b.visit(&format!("/sites/{site}/hooks"), &format!("hooks-{width}"))
             .await;
@@ -387,6 +381,8 @@ async fn a_gatsby_set_up_from_the_dashboard_alone() {
             .script("return document.documentElement.scrollWidth - window.innerWidth")
             .await;
         assert!(overflow <= 0, "the hooks page scrolls sideways at {width}");
+        b.scroll_to("#verify").await;
+        b.snap(&format!("hook-form-{width}")).await;
     }
 
     b.set_width(1280).await;

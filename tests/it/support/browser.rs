@@ -162,6 +162,16 @@ impl Browser {
         self.snap(label).await;
     }
 
+    /// Scrolls the element matching `css` into view (for a screenshot of it).
+    pub async fn scroll_to(&self, css: &str) {
+        let element = self.find(css).await;
+        let argument = serde_json::to_value(&element).expect("an element is JSON");
+        self.client
+            .execute("arguments[0].scrollIntoView()", vec![argument])
+            .await
+            .expect("scrolls");
+    }
+
     pub async fn find(&self, css: &str) -> Element {
         self.client
             .wait()
