@@ -367,23 +367,40 @@ fn site_hooks_fields(hooks: &SiteHooks, may_run: bool, errors: &[FieldError]) ->
 
 /// The site-id setting the form posted; absent fields keep the stored values.
 fn posted_site_hooks(form: &FormData, stored: SiteHooks, v: &mut Violations) -> SiteHooks {
-    let rule = match form.get("site_hooks").map(SiteHookRule::parse) {
-        None => stored.rule,
-        Some(Some(rule)) => rule,
-        Some(None) => {
-            v.add("site_hooks", "must be off, gatsby or connect");
-            stored.rule
-        }
-    };
-    let kind = match form.get("site_hooks_kind").map(JobKind::parse) {
-        None => stored.kind,
-        Some(Some(kind)) => kind,
-        Some(None) => {
-            v.add("site_hooks_kind", "must be build, preview or sync");
-            stored.kind
-        }
-    };
-    SiteHooks { rule, kind }
+    SiteHooks {
+        rule: posted_choice(
+            form,
+            v,
+            ("site_hooks", "must be off, gatsby or connect"),
+            stored.rule,
+            SiteHookRule::parse,
+        ),
+        kind: posted_choice(
+            form,
+            v,
+            ("site_hooks_kind", "must be build, preview or sync"),
+            stored.kind,
+            JobKind::parse,
+        ),
+    }
+}
+
+/// A select's posted choice read by `parse`: absent, the stored one; unknown, an error
+/// (`field`: `expected`) and the stored one.
+fn posted_choice<T>(
+    form: &FormData,
+    v: &mut Violations,
+    (field, expected): (&str, &str),
+    stored: T,
+    parse: fn(&str) -> Option<T>,
+) -> T {
+    match form.get(field) {
+        None => stored,
+        Some(text) => parse(text).unwrap_or_else(|| {
+            v.add(field, expected);
+            stored
+        }),
+    }
 }
 
 /// A site's job variables as the form shows them: values only to those who may see them.
