@@ -32,8 +32,10 @@ async fn three_processes_share_the_work_and_survive_losing_one() {
         "--claim-batch=50".into(),
         "--db-pool-size=6".into(),
     ];
-    let mut nodes: Vec<Option<ServerProcess>> = (0..3)
-        .map(|_| Some(process::spawn(dir.path(), process::free_port(), &args)))
+    let mut nodes: Vec<Option<ServerProcess>> = process::spawn_nodes(dir.path(), 3, &args)
+        .await
+        .into_iter()
+        .map(Some)
         .collect();
     let client = crate::support::client();
     let bases: Vec<String> = nodes.iter().flatten().map(|n| n.base.clone()).collect();
@@ -162,9 +164,7 @@ async fn a_rate_limit_holds_across_processes() {
         "--poll-interval=50ms".into(),
         "--db-pool-size=4".into(),
     ];
-    let nodes: Vec<ServerProcess> = (0..2)
-        .map(|_| process::spawn(dir.path(), process::free_port(), &args))
-        .collect();
+    let nodes = process::spawn_nodes(dir.path(), 2, &args).await;
     let client = crate::support::client();
     for node in &nodes {
         node.wait_healthy(&client).await;

@@ -11,7 +11,7 @@ use crate::support::receiver::{Receiver, Reply};
 use crate::support::ADMIN_TOKEN;
 use serde_json::{json, Value};
 
-async fn spawn_server(data_dir: &std::path::Path, port: u16) -> ServerProcess {
+async fn spawn_server(data_dir: &std::path::Path) -> ServerProcess {
     let mut args = vec![
         format!("--data-dir={}", data_dir.display()),
         "--lease=2s".into(),
@@ -24,7 +24,7 @@ async fn spawn_server(data_dir: &std::path::Path, port: u16) -> ServerProcess {
     if let Some(url) = crate::support::backend::database_url(data_dir).await {
         args.push(format!("--database-url={url}"));
     }
-    let server = process::spawn(data_dir, port, &args);
+    let server = process::spawn(data_dir, &args).await;
     server.wait_healthy(&crate::support::client()).await;
     server
 }
@@ -32,7 +32,6 @@ async fn spawn_server(data_dir: &std::path::Path, port: u16) -> ServerProcess {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_load_loses_no_accepted_call() {
     let dir = tempfile::tempdir().unwrap();
-    let port = process::free_port();
     let client = crate::support::client();
     let receiver = Receiver::start(|n, _| Reply {
         delay: Duration::from_millis(20 + (n % 7) as u64),
@@ -40,7 +39,7 @@ async fn sigkill_mid_load_loses_no_accepted_call() {
     })
     .await;
 
-    let server = spawn_server(dir.path(), port).await;
+    let server = spawn_server(dir.path()).await;
     let base = server.base.clone();
     let api = crate::support::TestServer::api_client(&base);
     let site = api.create_site().await;
@@ -102,7 +101,7 @@ async fn sigkill_mid_load_loses_no_accepted_call() {
         accepted.len()
     );
 
-    let _restarted = spawn_server(dir.path(), port).await;
+    let _restarted = spawn_server(dir.path()).await;
     receiver
         .wait_for_webhook_ids(&accepted, Duration::from_secs(120))
         .await;

@@ -31,12 +31,7 @@ async fn metrics_count_deliveries_and_read_the_queue() {
         "--retry-schedule=100ms,100ms".to_owned(),
         "--poll-interval=50ms".to_owned(),
     ];
-    let process = crate::support::process::spawn_with_backend(
-        data.path(),
-        crate::support::process::free_port(),
-        &args,
-    )
-    .await;
+    let process = crate::support::process::spawn_with_backend(data.path(), &args).await;
     let server = TestServer::api_client(&process.base);
     let site = server.create_site().await;
     server

@@ -299,13 +299,12 @@ fn write_release(dir: &Path) {
 async fn after_a_crash_the_running_job_is_failed_and_the_queued_one_runs() {
     let data = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
-    let port = crate::support::process::free_port();
     let args = vec![
         format!("--data-dir={}", data.path().display()),
         "--job-heartbeat=100ms".to_owned(),
         "--job-orphan-after=1s".to_owned(),
     ];
-    let server = crate::support::process::spawn_with_backend(data.path(), port, &args).await;
+    let server = crate::support::process::spawn_with_backend(data.path(), &args).await;
     let api = TestServer::api_client(&server.base);
     let site = api.create_site().await;
     let command = format!("{BLOCKING}; sleep 0");
@@ -327,7 +326,8 @@ async fn after_a_crash_the_running_job_is_failed_and_the_queued_one_runs() {
         .await;
     drop(server); // SIGKILL
 
-    let _restarted = crate::support::process::spawn_with_backend(data.path(), port, &args).await;
+    let restarted = crate::support::process::spawn_with_backend(data.path(), &args).await;
+    let api = TestServer::api_client(&restarted.base);
     let failed = job(&api, &site, &running_id, finished).await;
     assert_eq!(failed["status"], "failed");
     assert!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{fails_one_in_five, publish_keys, Ledger};
-use crate::support::process::{self, ServerProcess};
+use crate::support::process;
 use crate::support::receiver::{Receiver, Reply};
 
 const KEYS: usize = 100;
@@ -55,11 +55,10 @@ fn assert_in_publish_order(ledger: &Ledger) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_keys_order_survives_a_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let port = process::free_port();
     let mut args: Vec<String> = ARGS.iter().map(|a| a.to_string()).collect();
     // Few at once: a backlog builds up, so the kill lands with calls waiting and in flight.
     args.push("--max-in-flight=16".into());
-    let spawn = || process::spawn_with_backend(dir.path(), port, &args);
+    let spawn = || process::spawn_with_backend(dir.path(), &args);
     let ledger = Ledger::default();
     let receiver = refusing_receiver(&ledger, Duration::from_millis(2)).await;
 
@@ -112,9 +111,7 @@ async fn three_processes_never_deliver_one_key_at_once() {
         .unwrap();
     let mut args: Vec<String> = ARGS.iter().map(|a| a.to_string()).collect();
     args.extend([format!("--database-url={url}"), "--db-pool-size=6".into()]);
-    let nodes: Vec<ServerProcess> = (0..3)
-        .map(|_| process::spawn(dir.path(), process::free_port(), &args))
-        .collect();
+    let nodes = process::spawn_nodes(dir.path(), 3, &args).await;
     let client = crate::support::client();
     for node in &nodes {
         node.wait_healthy(&client).await;

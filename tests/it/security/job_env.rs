@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::process::{free_port, spawn_with_backend, SERVER_ONLY_SECRET};
+use crate::support::process::{spawn_with_backend, SERVER_ONLY_SECRET};
 use crate::support::{TestServer, ADMIN_TOKEN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,7 +16,7 @@ async fn a_job_never_sees_the_servers_environment() {
         "--job-heartbeat=100ms".to_owned(),
     ];
     // The child has HOOKRELAY_ADMIN_TOKEN and SERVER_ONLY_SECRET in its environment.
-    let server = spawn_with_backend(data.path(), free_port(), &args).await;
+    let server = spawn_with_backend(data.path(), &args).await;
     let api = TestServer::api_client(&server.base);
     let site = api.create_site().await;
     let (status, body) = api

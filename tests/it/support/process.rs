@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::ADMIN_TOKEN;
@@ -45,17 +46,17 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Starts `hookrelay serve` on 127.0.0.1:`port` with `args`, logging to `log_dir/server-PORT.log`.
-pub fn spawn(log_dir: &Path, port: u16, args: &[String]) -> ServerProcess {
-    let log_path = log_dir.join(format!("server-{port}.log"));
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+/// Starts `hookrelay serve` with `args` on a loopback port it picks itself (`:0`, so no
+/// other test can take the port between choosing and binding it), logging to
+/// `log_dir/server-N.log`; returns once the log says where it listens.
+pub async fn spawn(log_dir: &Path, args: &[String]) -> ServerProcess {
+    static SPAWNED: AtomicUsize = AtomicUsize::new(0);
+    let n = SPAWNED.fetch_add(1, Ordering::Relaxed);
+    let log_path = log_dir.join(format!("server-{n}.log"));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
         .arg("serve")
-        .arg(format!("--listen=127.0.0.1:{port}"))
+        .arg("--listen=127.0.0.1:0")
         .arg("--allow-private-targets")
         .args(args)
         .env("HOOKRELAY_ADMIN_TOKEN", ADMIN_TOKEN)
@@ -65,11 +66,36 @@ pub fn spawn(log_dir: &Path, port: u16, args: &[String]) -> ServerProcess {
         .stderr(log)
         .spawn()
         .expect("the hookrelay binary starts");
+    // A bound against hangs: the line comes as soon as the server has bound its port.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Some(addr) = listening_addr(&text) {
+            break addr;
+        }
+        let exited = child.try_wait().ok().flatten();
+        if exited.is_some() || tokio::time::Instant::now() > deadline {
+            panic!("the server never listened ({exited:?}); its log:\n{text}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     ServerProcess {
         child,
-        base: format!("http://127.0.0.1:{port}"),
+        base: format!("http://{addr}"),
         log: log_path,
     }
+}
+
+/// `n` servers started side by side (a cluster sharing one database in `args`).
+pub async fn spawn_nodes(log_dir: &Path, n: usize, args: &[String]) -> Vec<ServerProcess> {
+    futures_util::future::join_all((0..n).map(|_| spawn(log_dir, args))).await
+}
+
+/// The address of the server's `hookrelay listening addr=…` log line.
+fn listening_addr(log: &str) -> Option<String> {
+    let line = log.lines().find(|l| l.contains("hookrelay listening"))?;
+    let addr = line.split_once("addr=")?.1.split_whitespace().next()?;
+    Some(addr.to_owned())
 }
 
 impl ServerProcess {
@@ -92,15 +118,14 @@ impl ServerProcess {
     }
 }
 
-/// Starts `hookrelay serve` on 127.0.0.1:`port` with `args` on the suite's backend (its
-/// own PostgreSQL database when the suite runs on PostgreSQL), and waits until it is
-/// healthy.
-pub async fn spawn_with_backend(data_dir: &Path, port: u16, args: &[String]) -> ServerProcess {
+/// Starts `hookrelay serve` with `args` on the suite's backend (its own PostgreSQL
+/// database when the suite runs on PostgreSQL), and waits until it is healthy.
+pub async fn spawn_with_backend(data_dir: &Path, args: &[String]) -> ServerProcess {
     let mut args = args.to_vec();
     if let Some(url) = super::backend::database_url(data_dir).await {
         args.push(format!("--database-url={url}"));
     }
-    let server = spawn(data_dir, port, &args);
+    let server = spawn(data_dir, &args).await;
     server.wait_healthy(&super::client()).await;
     server
 }
