@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::process::free_port;
-
 pub const SMTP_USER: &str = "hookrelay";
 pub const SMTP_PASSWORD: &str = "smtp-secret";
 
@@ -27,31 +25,33 @@ impl Drop for SmtpServer {
 impl SmtpServer {
     pub async fn start() -> SmtpServer {
         let maildir = tempfile::tempdir().expect("maildir");
-        let port = free_port();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/support/smtp_sink.py");
-        let child = Command::new("/usr/bin/python3")
+        let mut child = Command::new("/usr/bin/python3")
             .arg(script)
             .arg("127.0.0.1")
-            .arg(port.to_string())
             // A path that does not exist yet, so the Maildir is made whole.
             .arg(maildir.path().join("mail"))
             .args([SMTP_USER, SMTP_PASSWORD])
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("aiosmtpd starts: run scripts/test.sh, which installs python3-aiosmtpd");
-        // Ready when it accepts connections (a bound, not a sleep: it returns at once).
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        // Its first line is the port it bound, written once it accepts connections.
+        let stdout = child.stdout.take().expect("piped");
+        let first_line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+                .map(|_| line)
+        });
+        let port = tokio::time::timeout(Duration::from_secs(20), first_line)
             .await
-            .is_err()
-        {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "aiosmtpd never listened"
+            .expect("aiosmtpd says its port within 20 s")
+            .expect("the reader ends")
+            .ok()
+            .and_then(|line| line.trim().parse::<u16>().ok())
+            .expect(
+                "aiosmtpd printed its port: run scripts/test.sh, which installs python3-aiosmtpd",
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         SmtpServer {
             port,
             maildir,

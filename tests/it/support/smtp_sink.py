@@ -2,16 +2,18 @@
 LOGIN, over plain text since it is loopback) with the given user and password, and
 delivering every message into a Maildir.
 
-    smtp_sink.py HOST PORT MAILDIR USER PASSWORD
+    smtp_sink.py HOST MAILDIR USER PASSWORD
+
+It binds a port of its own (port 0: no other test can take it between choosing and
+binding) and prints it on the first line of its output once it accepts connections.
 """
+import asyncio
 import sys
-import threading
 
-from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-host, port, maildir, user, password = sys.argv[1:6]
+host, maildir, user, password = sys.argv[1:5]
 
 
 def authenticator(server, session, envelope, mechanism, auth_data):
@@ -23,13 +25,21 @@ def authenticator(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=ok)
 
 
-controller = Controller(
-    Mailbox(maildir),
-    hostname=host,
-    port=int(port),
-    authenticator=authenticator,
-    auth_require_tls=False,
-    auth_required=True,
-)
-controller.start()
-threading.Event().wait()
+async def main():
+    handler = Mailbox(maildir)
+    server = await asyncio.get_running_loop().create_server(
+        lambda: SMTP(
+            handler,
+            hostname=host,
+            authenticator=authenticator,
+            auth_require_tls=False,
+            auth_required=True,
+        ),
+        host=host,
+        port=0,
+    )
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+
+asyncio.run(main())
