@@ -72,12 +72,10 @@ fn open_files_limit(pid: &str) -> (String, String) {
 fn serve_lifts_a_low_open_files_limit() {
     let dir = tempfile::tempdir().unwrap();
     let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-    let port = crate::support::process::free_port();
     let mut child = std::process::Command::new("sh")
         .arg("-c")
-        .arg("ulimit -S -n 256 && exec \"$0\" serve --listen=127.0.0.1:$1 --data-dir=$2")
+        .arg("ulimit -S -n 256 && exec \"$0\" serve --listen=127.0.0.1:0 --data-dir=$1")
         .arg(env!("CARGO_BIN_EXE_hookrelay"))
-        .arg(port.to_string())
         .arg(dir.path())
         .env("HOOKRELAY_ADMIN_TOKEN", crate::support::ADMIN_TOKEN)
         .stdout(std::process::Stdio::null())
@@ -86,9 +84,14 @@ fn serve_lifts_a_low_open_files_limit() {
         .unwrap();
     let pid = child.id().to_string();
     let (_, hard) = open_files_limit("self");
-    // The limit is raised before the server listens: wait for the port, then look.
+    // The limit is raised before the server listens: wait until it says so, then look.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    let log_path = dir.path().join("server.log");
+    while crate::support::process::listening_addr(
+        &std::fs::read_to_string(&log_path).unwrap_or_default(),
+    )
+    .is_none()
+    {
         assert!(
             std::time::Instant::now() < deadline,
             "the server never listened"
@@ -118,9 +121,8 @@ fn a_first_start_that_cannot_listen_keeps_no_owner_token() {
     assert!(out.contains("listening on"), "{out}");
     assert!(!out.contains("created an owner API token"), "{out}");
 
-    let port = crate::support::process::free_port();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
-        .args(["serve", &format!("--listen=127.0.0.1:{port}"), &data])
+        .args(["serve", "--listen=127.0.0.1:0", &data])
         .env_remove("HOOKRELAY_ADMIN_TOKEN")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

@@ -38,6 +38,8 @@ pub fn run(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// A loopback port nothing listens on (for a client test of an unreachable server). Never
+/// a port to start a server on: another test's socket may take it before the server binds.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -92,7 +94,7 @@ pub async fn spawn_nodes(log_dir: &Path, n: usize, args: &[String]) -> Vec<Serve
 }
 
 /// The address of the server's `hookrelay listening addr=…` log line.
-fn listening_addr(log: &str) -> Option<String> {
+pub fn listening_addr(log: &str) -> Option<String> {
     let line = log.lines().find(|l| l.contains("hookrelay listening"))?;
     let addr = line.split_once("addr=")?.1.split_whitespace().next()?;
     Some(addr.to_owned())
