@@ -350,6 +350,8 @@ fn request_part(call: &CallDetail) -> Markup {
         }
         h3 { "Body" }
         pre { (pretty(&call.request.body)) }
+        // Once sent, the card stays as it is: its live region stops polling.
+        @if call.request.url.is_some() { span data-live-final hidden {} }
     }
 }
 

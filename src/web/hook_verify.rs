@@ -80,11 +80,10 @@ pub fn posted(form: &FormData) -> Result<Option<HookVerify>, Violations> {
             value: secret,
         }),
         _ => {
+            let tags: Vec<&str> = CHECKS.iter().map(|(tag, _)| *tag).collect();
+            let (last, others) = tags.split_last().expect("CHECKS is not empty");
             let mut v = Violations::default();
-            v.add(
-                "verify",
-                "must be none, sanity, contentful, github, standard_webhooks or header",
-            );
+            v.add("verify", format!("must be {} or {last}", others.join(", ")));
             return Err(v);
         }
     };
@@ -125,6 +124,10 @@ mod tests {
         );
         let refused = posted(&form("verify=telepathy")).unwrap_err();
         assert_eq!(refused.0[0].field, "verify");
+        assert_eq!(
+            refused.0[0].message,
+            "must be none, sanity, contentful, github, standard_webhooks or header"
+        );
     }
 
     #[test]

@@ -177,6 +177,10 @@ async fn a_netlify_set_up_from_the_dashboard_alone() {
     // The request card follows the first attempt without a reload.
     b.wait_text("#live-request", &format!("smtp://127.0.0.1:{}", smtp.port))
         .await;
+    assert!(
+        b.has("#live-request [data-live-final]").await,
+        "sent, the request card stops polling"
+    );
     b.snap("mail-test").await;
     let test_mail = smtp.messages();
     assert_eq!(test_mail.len(), 1, "the test mail arrived");

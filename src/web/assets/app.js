@@ -23,7 +23,8 @@ function copyButtons() {
 }
 
 // <section data-live="/fragment-url" data-live-every="2000">: re-fetched while the page is
-// visible, replaced when it changed.
+// visible, replaced when it changed; a fragment holding [data-live-final] will not change
+// again, so the region stops asking.
 function liveRegions() {
   for (const region of document.querySelectorAll("[data-live]")) {
     const every = Number(region.dataset.liveEvery || 2000);
@@ -37,7 +38,7 @@ function liveRegions() {
           }
         } catch (_) { /* the next round tries again */ }
       }
-      setTimeout(refresh, every);
+      if (!region.querySelector("[data-live-final]")) setTimeout(refresh, every);
     };
     setTimeout(refresh, every);
   }
